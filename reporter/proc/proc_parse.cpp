@@ -1,0 +1,111 @@
+// /proc text parsers (see proc_parse.hpp).
+#include "proc_parse.hpp"
+
+#include <charconv>
+
+namespace fragscope::proc {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+bool is_key(std::string_view k) {
+  if (k.empty()) return false;
+  for (char c : k) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '(' || c == ')';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Calls f(key, value, line_no) for each "Key: value [kB]" line; lines that have a key but no
+// number (e.g. "Name:\tbash") are skipped silently; a numeric-looking field that does not parse
+// sets *err once.
+template <class F>
+void for_each_kv(std::string_view text, ParseError* err, F&& f) {
+  int line_no = 0;
+  while (!text.empty()) {
+    auto eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text = eol == text.npos ? std::string_view{} : text.substr(eol + 1);
+    ++line_no;
+    auto colon = line.find(':');
+    if (colon == line.npos || !is_key(line.substr(0, colon))) continue;  // e.g. the rollup header
+    std::string_view key;
+    std::uint64_t v = 0;
+    if (parse_kv_line(line, &key, &v)) {
+      f(key, v);
+    } else if (err && !*err) {
+      std::string_view rest = trim(line.substr(colon + 1));
+      if (!rest.empty() && rest.front() >= '0' && rest.front() <= '9') *err = ParseError{line_no, "malformed number"};
+    }
+  }
+}
+
+}  // namespace
+
+bool parse_kv_line(std::string_view line, std::string_view* key, std::uint64_t* value) noexcept {
+  auto colon = line.find(':');
+  if (colon == line.npos) return false;
+  std::string_view k = line.substr(0, colon);
+  if (!is_key(k)) return false;
+  std::string_view rest = trim(line.substr(colon + 1));
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), v);
+  if (ec != std::errc() || end == rest.data()) return false;
+  std::string_view unit = trim(std::string_view(end, static_cast<std::size_t>(rest.data() + rest.size() - end)));
+  if (unit == "kB") {
+    if (v > UINT64_MAX / 1024) return false;
+    v *= 1024;
+  } else if (!unit.empty()) {
+    return false;
+  }
+  *key = k;
+  *value = v;
+  return true;
+}
+
+Status parse_status(std::string_view text, ParseError* err) noexcept {
+  Status s;
+  for_each_kv(text, err, [&](std::string_view k, std::uint64_t v) {
+    if (k == "VmPeak") s.vm_peak = v;
+    else if (k == "VmSize") s.vm_size = v;
+    else if (k == "VmHWM") s.vm_hwm = v;
+    else if (k == "VmRSS") s.vm_rss = v;
+    else if (k == "RssAnon") s.rss_anon = v;
+    else if (k == "RssFile") s.rss_file = v;
+    else if (k == "RssShmem") s.rss_shmem = v;
+    else if (k == "VmData") s.vm_data = v;
+    else if (k == "VmSwap") s.vm_swap = v;
+    else if (k == "Threads") s.threads = v;
+  });
+  return s;
+}
+
+SmapsRollup parse_smaps_rollup(std::string_view text, ParseError* err) noexcept {
+  SmapsRollup r;
+  for_each_kv(text, err, [&](std::string_view k, std::uint64_t v) {
+    if (k == "Rss") r.rss = v;
+    else if (k == "Pss") r.pss = v;
+    else if (k == "Pss_Anon") r.pss_anon = v;
+    else if (k == "Pss_File") r.pss_file = v;
+    else if (k == "Pss_Shmem") r.pss_shmem = v;
+    else if (k == "Shared_Clean") r.shared_clean = v;
+    else if (k == "Shared_Dirty") r.shared_dirty = v;
+    else if (k == "Private_Clean") r.private_clean = v;
+    else if (k == "Private_Dirty") r.private_dirty = v;
+    else if (k == "Referenced") r.referenced = v;
+    else if (k == "Anonymous") r.anonymous = v;
+    else if (k == "AnonHugePages") r.anon_huge_pages = v;
+    else if (k == "Swap") r.swap = v;
+    else if (k == "SwapPss") r.swap_pss = v;
+    else if (k == "Locked") r.locked = v;
+  });
+  return r;
+}
+
+}  // namespace fragscope::proc

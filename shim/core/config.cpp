@@ -1,0 +1,97 @@
+// FRAGSCOPE_* environment parsing (see config.hpp).
+#include "config.hpp"
+
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+namespace fragscope::core {
+namespace {
+
+void warn(Config& cfg, const char* fmt, const char* name, const char* value, const char* dflt) {
+  if (cfg.nwarnings == Config::kMaxWarnings) return;
+  std::snprintf(cfg.warnings[cfg.nwarnings++], Config::kWarningLen, fmt, name, value, dflt);
+}
+
+bool parse_bool(std::string_view v, bool& out) {
+  if (v == "1" || v == "yes" || v == "true" || v == "on") return out = true, true;
+  if (v == "0" || v == "no" || v == "false" || v == "off") return out = false, true;
+  return false;
+}
+
+void parse_bool_var(Config& cfg, EnvLookup lookup, const char* name, bool& field) {
+  const char* v = lookup(name);
+  if (v == nullptr || *v == '\0') return;
+  if (!parse_bool(v, field)) {
+    warn(cfg, "fragscope: ignoring %s='%.64s' (expected 1 or 0); using %s", name, v, field ? "1" : "0");
+  }
+}
+
+void parse_path_var(Config& cfg, EnvLookup lookup, const char* name, char* field) {
+  const char* v = lookup(name);
+  if (v == nullptr || *v == '\0') return;
+  if (std::strlen(v) >= Config::kPathMax) {
+    warn(cfg, "fragscope: ignoring %s='%.64s...' (longer than PATH_MAX); using %s", name, v, field);
+    return;
+  }
+  std::strcpy(field, v);
+}
+
+}  // namespace
+
+void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
+  cfg = Config{};
+  if (secure) {
+    cfg.secure = true;
+    cfg.output[0] = '\0';
+    cfg.summary = false;
+    return;
+  }
+  parse_bool_var(cfg, lookup, "FRAGSCOPE_ENABLE", cfg.enabled);
+  parse_bool_var(cfg, lookup, "FRAGSCOPE_SUMMARY", cfg.summary);
+  if (const char* v = lookup("FRAGSCOPE_INTERVAL_MS"); v != nullptr && *v != '\0') {
+    constexpr std::uint32_t kMax = 3600u * 1000u;  // the reporter must walk the table hourly
+    std::uint32_t ms = 0;
+    std::string_view s(v);
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), ms);
+    if (ec != std::errc() || end != s.data() + s.size() || ms > kMax) {
+      warn(cfg, "fragscope: ignoring %s='%.64s' (expected milliseconds, 0 to 3600000); using %s",
+           "FRAGSCOPE_INTERVAL_MS", v, "1000");
+    } else {
+      cfg.interval_ms = ms;
+    }
+  }
+  parse_path_var(cfg, lookup, "FRAGSCOPE_OUTPUT", cfg.output);
+  parse_path_var(cfg, lookup, "FRAGSCOPE_PROC_DIR", cfg.proc_dir);
+}
+
+bool expand_output_path(const char* pattern, long pid, bool force_unique, char* out, std::size_t cap) noexcept {
+  std::size_t n = 0;
+  bool had_pid = false;
+  auto put = [&](const char* s, std::size_t len) {
+    if (n + len >= cap) return false;
+    std::memcpy(out + n, s, len);
+    n += len;
+    return true;
+  };
+  char pidbuf[24];
+  int pidlen = std::snprintf(pidbuf, sizeof(pidbuf), "%ld", pid);
+  for (const char* p = pattern; *p; ++p) {
+    if (p[0] == '%' && p[1] == 'p') {
+      if (!put(pidbuf, static_cast<std::size_t>(pidlen))) return false;
+      had_pid = true;
+      ++p;
+    } else if (p[0] == '%' && p[1] == '%') {
+      if (!put("%", 1)) return false;
+      ++p;
+    } else if (!put(p, 1)) {
+      return false;
+    }
+  }
+  if (force_unique && !had_pid && (!put(".", 1) || !put(pidbuf, static_cast<std::size_t>(pidlen)))) return false;
+  out[n] = '\0';
+  return true;
+}
+
+}  // namespace fragscope::core

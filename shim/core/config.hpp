@@ -1,0 +1,37 @@
+// The shim's configuration, from FRAGSCOPE_* environment variables. Parsing is a pure function
+// of a lookup callback, so tests feed it values directly. A malformed value never stops the host:
+// it yields the default and one warning line (kept here, printed once by the runtime).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fragscope::core {
+
+struct Config {
+  static constexpr std::size_t kPathMax = 4096;
+  bool enabled = true;                     // FRAGSCOPE_ENABLE (0 = pass everything through)
+  std::uint32_t interval_ms = 1000;        // FRAGSCOPE_INTERVAL_MS, 0 = only the final snapshot
+  bool summary = true;                     // FRAGSCOPE_SUMMARY
+  char output[kPathMax] = "fragscope.%p.jsonl";  // FRAGSCOPE_OUTPUT, %p = pid, %% = %
+  char proc_dir[kPathMax] = "/proc";       // FRAGSCOPE_PROC_DIR (tests and containers)
+  bool secure = false;                     // AT_SECURE: environment ignored
+
+  static constexpr std::size_t kMaxWarnings = 8;
+  static constexpr std::size_t kWarningLen = 256;
+  char warnings[kMaxWarnings][kWarningLen] = {};
+  std::size_t nwarnings = 0;
+};
+
+using EnvLookup = const char* (*)(const char* name);
+
+/// Builds the configuration from `lookup` (getenv in production). When `secure` is true
+/// (setuid/AT_SECURE) the environment is not read at all and output goes nowhere.
+/// Never allocates, never fails.
+void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept;
+
+/// Expands `pattern` (%p → pid, %% → %) into `out` (size `cap`). Returns false when it does
+/// not fit. If `force_unique` and the pattern has no %p, ".<pid>" is appended (forked children).
+bool expand_output_path(const char* pattern, long pid, bool force_unique, char* out, std::size_t cap) noexcept;
+
+}  // namespace fragscope::core

@@ -1,0 +1,105 @@
+// The recording core: what the hooks call after the real allocator has answered. An ordinary
+// C++ library (no preload needed), so tests drive it directly with their own Recorder.
+//
+// Hot path per allocation: one live-table insert with a few per-thread counter updates made
+// under the same bucket lock; per free: one remove, the same counters and one lifetime bucket.
+// Everything rare (a missed free, a dropped block, a peak flush) sits behind one unlikely branch
+// in an out-of-line function.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "clock.hpp"
+#include "live_table.hpp"
+#include "mmap_tracker.hpp"
+#include "size_class.hpp"
+#include "thread_stats.hpp"
+
+namespace fragscope::core {
+
+struct Recorder {
+  LiveTable table;
+  ThreadRegistry threads;
+  PeakTracker peaks;
+  MmapTracker mmaps;
+
+  /// Requires: called once before any other use; false if our memory cannot be mapped.
+  bool init() noexcept { return table.init(); }
+};
+
+namespace detail {
+void on_replaced(Recorder& r, ThreadStats& t, const Block& old, std::uint64_t now) noexcept;
+void on_dropped(ThreadStats& t) noexcept;
+inline unsigned lifetime_bucket(std::uint64_t ticks) noexcept {
+  unsigned b = 63u - static_cast<unsigned>(__builtin_clzll(ticks | 1));
+  return b < kLifetimeBuckets ? b : kLifetimeBuckets - 1;
+}
+inline void count_alloc(Recorder& r, ThreadStats& t, std::uint64_t req, std::size_t usable) noexcept {
+  const unsigned c = size_class_of(req);
+  ClassStats& cs = t.cls[c];
+  cs.allocs.add(1);
+  cs.req_alloc.add(req);
+  cs.usable_alloc.add(usable);
+  if (req < kExactSizes) t.exact[req].add(1);
+  std::int64_t p = cs.pending.load(std::memory_order_relaxed) + static_cast<std::int64_t>(req);
+  cs.pending.store(p, std::memory_order_relaxed);
+  if (p > PeakTracker::kFlushBytes) [[unlikely]]
+    r.peaks.flush(t, c);
+}
+inline void count_free(Recorder& r, ThreadStats& t, const Block& b, std::size_t usable,
+                       std::uint64_t now, bool lifetime) noexcept {
+  const unsigned c = size_class_of(b.size);
+  ClassStats& cs = t.cls[c];
+  cs.frees.add(1);
+  cs.req_free.add(b.size);
+  cs.usable_free.add(usable);
+  if (lifetime) t.lifetimes[c][lifetime_bucket(now - b.time)].add(1);
+  std::int64_t p = cs.pending.load(std::memory_order_relaxed) - static_cast<std::int64_t>(b.size);
+  cs.pending.store(p, std::memory_order_relaxed);
+  if (p < -PeakTracker::kFlushBytes) [[unlikely]]
+    r.peaks.flush(t, c);
+}
+/// Takes back a count_free (a realloc that failed and left the block live).
+inline void uncount_free(ThreadStats& t, const Block& b, std::size_t usable, std::uint64_t now) noexcept {
+  const unsigned c = size_class_of(b.size);
+  ClassStats& cs = t.cls[c];
+  cs.frees.add(~std::uint64_t{0});  // counters are modular: adding 2^64 - n subtracts n
+  cs.req_free.add(-b.size);
+  cs.usable_free.add(-static_cast<std::uint64_t>(usable));
+  t.lifetimes[c][lifetime_bucket(now - b.time)].add(~std::uint64_t{0});
+  cs.pending.store(cs.pending.load(std::memory_order_relaxed) + static_cast<std::int64_t>(b.size),
+                   std::memory_order_relaxed);
+}
+}  // namespace detail
+
+/// Records a new live block `p` of `req` requested and `usable` usable bytes, allocated at `now`.
+inline void record_alloc(Recorder& r, ThreadStats& t, void* p, std::uint64_t req, std::size_t usable,
+                         std::uint64_t now) noexcept {
+  Block b{reinterpret_cast<std::uintptr_t>(p), req, now, false};
+  Block old;
+  InsertResult res = r.table.insert(b, &old, [&](InsertResult ir) {
+    if (ir == InsertResult::kDropped) [[unlikely]]
+      return;
+    if (ir == InsertResult::kReplaced) [[unlikely]]
+      detail::on_replaced(r, t, old, now);
+    detail::count_alloc(r, t, req, usable);
+  });
+  if (res == InsertResult::kDropped) [[unlikely]]
+    detail::on_dropped(t);
+}
+
+/// Records that live block `p` is about to be freed; returns false (and counts an untracked
+/// free) if we never saw it allocated. `usable_of(p)` is called only for tracked blocks.
+template <class UsableOf>
+inline bool record_free(Recorder& r, ThreadStats& t, void* p, std::uint64_t now, UsableOf&& usable_of,
+                        Block* removed = nullptr) noexcept {
+  bool found = r.table.remove(reinterpret_cast<std::uintptr_t>(p), now, removed, [&](const Block& b) {
+    detail::count_free(r, t, b, usable_of(p), now, true);
+  });
+  if (!found) [[unlikely]]
+    t.untracked_frees.add(1);
+  return found;
+}
+
+}  // namespace fragscope::core

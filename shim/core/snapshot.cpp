@@ -1,0 +1,295 @@
+// Snapshot collection and JSON encoding (see snapshot.hpp and docs/snapshot-schema.md).
+#include "snapshot.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "os_memory.hpp"
+
+namespace fragscope::core {
+namespace {
+
+template <class... Args>
+void put(TextBuffer& out, fmt::format_string<Args...> f, Args&&... args) noexcept {
+  auto r = fmt::format_to_n(out.tail(), out.room(), f, std::forward<Args>(args)...);
+  out.commit(r.size);
+}
+
+void put_opt(TextBuffer& out, bool& first, const char* key, const std::optional<std::uint64_t>& v) {
+  if (!v) return;
+  put(out, "{}\"{}\":{}", first ? "" : ",", key, *v);
+  first = false;
+}
+
+// Non-empty log2 buckets as [[lower_bound_ns, count], ...].
+void put_hist(TextBuffer& out, const std::uint64_t (&h)[kLifetimeBuckets], double ns_per_tick) {
+  out.append("[");
+  bool first = true;
+  for (unsigned i = 0; i < kLifetimeBuckets; ++i) {
+    if (h[i] == 0) continue;
+    auto lo = static_cast<std::uint64_t>(static_cast<double>(std::uint64_t{1} << i) * ns_per_tick);
+    put(out, "{}[{},{}]", first ? "" : ",", i == 0 ? 0 : lo, h[i]);
+    first = false;
+  }
+  out.append("]");
+}
+
+}  // namespace
+
+bool TextBuffer::reserve(std::size_t cap) noexcept {
+  if (cap <= cap_) return true;
+  char* b = static_cast<char*>(os_map(cap, "snapshot-buffer"));
+  if (b == nullptr) return false;
+  if (len_) std::memcpy(b, buf_, len_);
+  os_unmap(buf_, cap_);
+  buf_ = b;
+  cap_ = cap;
+  return true;
+}
+
+void TextBuffer::append(const char* s, std::size_t n) noexcept {
+  if (n > room()) {
+    overflow_ = true;
+    n = room();
+  }
+  std::memcpy(buf_ + len_, s, n);
+  len_ += n;
+}
+
+void json_string(TextBuffer& out, const char* s) noexcept {
+  out.append("\"");
+  for (const unsigned char* p = reinterpret_cast<const unsigned char*>(s); *p; ++p) {
+    unsigned char c = *p;
+    if (c == '"' || c == '\\') {
+      char e[2] = {'\\', static_cast<char>(c)};
+      out.append(e, 2);
+    } else if (c < 0x20) {
+      put(out, "\\u{:04x}", static_cast<unsigned>(c));
+    } else {
+      out.append(reinterpret_cast<const char*>(p), 1);
+    }
+  }
+  out.append("\"");
+}
+
+void SnapshotBuilder::collect(Recorder& r, std::uint64_t now) noexcept {
+  std::memset(cls_, 0, sizeof(cls_));
+  std::memset(calls_, 0, sizeof(calls_));
+  std::memset(failures_, 0, sizeof(failures_));
+  std::memset(exact_, 0, sizeof(exact_));
+  untracked_frees_ = missed_frees_ = dropped_ = realloc_moves_ = realloc_in_place_ = 0;
+  mmap_bytes_ = munmap_bytes_ = mremap_moves_ = allocator_mmaps_ = allocator_mmap_bytes_ = 0;
+  r.threads.for_each([&](const ThreadStats& t) {
+    for (unsigned c = 0; c < kNumSizeClasses; ++c) {
+      const ClassStats& s = t.cls[c];
+      ClassAgg& a = cls_[c];
+      a.allocs += s.allocs.get();
+      a.frees += s.frees.get();
+      a.req_alloc += s.req_alloc.get();
+      a.req_free += s.req_free.get();
+      a.usable_alloc += s.usable_alloc.get();
+      a.usable_free += s.usable_free.get();
+      if (s.frees.get() != 0)
+        for (unsigned b = 0; b < kLifetimeBuckets; ++b) a.freed_life[b] += t.lifetimes[c][b].get();
+    }
+    for (unsigned o = 0; o < kNumOps; ++o) {
+      calls_[o] += t.calls[o].get();
+      failures_[o] += t.failures[o].get();
+    }
+    for (unsigned i = 0; i < kExactSizes; ++i) exact_[i] += t.exact[i].get();
+    untracked_frees_ += t.untracked_frees.get();
+    missed_frees_ += t.missed_frees.get();
+    dropped_ += t.dropped.get();
+    realloc_moves_ += t.realloc_moves.get();
+    realloc_in_place_ += t.realloc_in_place.get();
+    mmap_bytes_ += t.mmap_bytes.get();
+    munmap_bytes_ += t.munmap_bytes.get();
+    mremap_moves_ += t.mremap_moves.get();
+    allocator_mmaps_ += t.allocator_mmaps.get();
+    allocator_mmap_bytes_ += t.allocator_mmap_bytes.get();
+  });
+  r.table.walk(now, [&](const Block& b, std::uint64_t age) {
+    ClassAgg& a = cls_[size_class_of(b.size)];
+    ++a.table_blocks;
+    a.table_requested += b.size;
+    ++a.live_age[detail::lifetime_bucket(age)];
+  });
+  live_maps_ = r.mmaps.count();
+  live_map_bytes_ = r.mmaps.bytes();
+
+  totals_ = SnapshotTotals{};
+  for (unsigned c = 0; c < kNumSizeClasses; ++c) {
+    const ClassAgg& a = cls_[c];
+    totals_.allocs += a.allocs;
+    totals_.frees += a.frees;
+    totals_.req_alloc += a.req_alloc;
+    totals_.req_free += a.req_free;
+    totals_.usable_alloc += a.usable_alloc;
+    totals_.usable_free += a.usable_free;
+    totals_.table_blocks += a.table_blocks;
+    totals_.table_requested += a.table_requested;
+  }
+  totals_.peak_requested = std::max<std::int64_t>(r.peaks.total_peak(),
+                                                  static_cast<std::int64_t>(totals_.req_alloc - totals_.req_free));
+  totals_.live_table_bytes = r.table.memory_bytes();
+}
+
+void SnapshotBuilder::encode(const SnapshotMeta& m, Recorder& r, TextBuffer& out) const noexcept {
+  const SnapshotTotals& t = totals_;
+  put(out, "{{\"schema\":\"fragscope.snapshot\",\"version\":{},\"seq\":{},\"final\":{},\"reason\":\"{}\"",
+      kSchemaVersion, m.seq, m.final, m.reason);
+  put(out, ",\"pid\":{},\"ppid\":{},\"run_id\":\"{:016x}\",\"forked_child\":{},\"exe\":", m.pid, m.ppid, m.run_id,
+      m.forked_child);
+  json_string(out, m.exe);
+  out.append(",\"output\":");
+  json_string(out, m.output_path);
+  put(out, ",\"time_unix_ns\":{},\"uptime_ns\":{}", m.time_unix_ns, m.uptime_ns);
+  put(out, ",\"clock\":{{\"source\":\"{}\",\"ns_per_tick\":{:.4f}}}",
+      m.clock == ClockSource::kTsc ? "tsc" : "monotonic", m.ns_per_tick);
+
+  const std::uint64_t live_usable = t.usable_alloc - t.usable_free;
+  const std::uint64_t live_req = t.table_requested;
+  put(out,
+      ",\"totals\":{{\"allocs\":{},\"frees\":{},\"live_blocks\":{},\"live_requested\":{},\"live_usable\":{},"
+      "\"requested_allocated\":{},\"requested_freed\":{},\"usable_allocated\":{},\"usable_freed\":{},"
+      "\"internal_frag\":{},\"internal_frag_ratio\":{:.6f},\"peak_live_requested\":{}}}",
+      t.allocs, t.frees, t.table_blocks, live_req, live_usable, t.req_alloc, t.req_free, t.usable_alloc,
+      t.usable_free, live_usable >= live_req ? live_usable - live_req : 0,
+      live_usable ? static_cast<double>(live_usable - std::min(live_usable, live_req)) / static_cast<double>(live_usable)
+                  : 0.0,
+      t.peak_requested);
+
+  out.append(",\"calls\":{");
+  for (unsigned o = 0; o < kNumOps; ++o) put(out, "{}\"{}\":{}", o ? "," : "", op_name(static_cast<Op>(o)), calls_[o]);
+  out.append("},\"failures\":{");
+  for (unsigned o = 0; o < kNumOps; ++o)
+    put(out, "{}\"{}\":{}", o ? "," : "", op_name(static_cast<Op>(o)), failures_[o]);
+  put(out,
+      "}},\"anomalies\":{{\"untracked_frees\":{},\"missed_frees\":{},\"dropped\":{}}}"
+      ",\"realloc\":{{\"moves\":{},\"in_place\":{}}}",
+      untracked_frees_, missed_frees_, dropped_, realloc_moves_, realloc_in_place_);
+
+  out.append(",\"size_classes\":[");
+  bool first = true;
+  for (unsigned c = 0; c < kNumSizeClasses; ++c) {
+    const ClassAgg& a = cls_[c];
+    if (a.allocs == 0 && a.table_blocks == 0) continue;
+    std::uint64_t hi = size_class_upper(c);
+    put(out,
+        "{}{{\"class\":{},\"lo\":{},\"hi\":{},\"allocs\":{},\"frees\":{},\"live_blocks\":{},\"live_requested\":{},"
+        "\"live_usable\":{},\"requested_allocated\":{},\"requested_freed\":{},\"peak_live_requested\":{}}}",
+        first ? "" : ",", c, size_class_lower(c), hi == UINT64_MAX ? 0 : hi, a.allocs, a.frees, a.table_blocks,
+        a.table_requested, a.usable_alloc - a.usable_free, a.req_alloc, a.req_free,
+        std::max<std::int64_t>(r.peaks.peak(c), static_cast<std::int64_t>(a.req_alloc - a.req_free)));
+    first = false;
+  }
+  out.append("]");
+
+  // The most frequent exact request sizes (0..1024 B), by allocation count.
+  constexpr unsigned kTop = 32;
+  unsigned top[kTop];
+  unsigned ntop = 0;
+  for (unsigned s = 0; s < kExactSizes; ++s) {
+    if (exact_[s] == 0) continue;
+    unsigned pos = ntop < kTop ? ntop++ : kTop;
+    if (pos == kTop) {
+      if (exact_[s] <= exact_[top[kTop - 1]]) continue;
+      pos = kTop - 1;
+    }
+    while (pos > 0 && exact_[top[pos - 1]] < exact_[s]) {
+      top[pos] = top[pos - 1];
+      --pos;
+    }
+    top[pos] = s;
+  }
+  out.append(",\"top_sizes\":[");
+  for (unsigned i = 0; i < ntop; ++i) put(out, "{}{{\"size\":{},\"allocs\":{}}}", i ? "," : "", top[i], exact_[top[i]]);
+  out.append("]");
+
+  put(out, ",\"lifetimes\":{{\"buckets\":\"log2\",\"ns_per_tick\":{:.4f},\"by_class\":[", m.ns_per_tick);
+  first = true;
+  for (unsigned c = 0; c < kNumSizeClasses; ++c) {
+    const ClassAgg& a = cls_[c];
+    if (a.frees == 0 && a.table_blocks == 0) continue;
+    put(out, "{}{{\"class\":{},\"freed\":", first ? "" : ",", c);
+    put_hist(out, a.freed_life, m.ns_per_tick);
+    out.append(",\"live_age\":");
+    put_hist(out, a.live_age, m.ns_per_tick);
+    out.append("}");
+    first = false;
+  }
+  out.append("]}");
+
+  put(out,
+      ",\"mmap\":{{\"calls\":{},\"bytes\":{},\"munmap_calls\":{},\"munmap_bytes\":{},\"mremap_calls\":{},"
+      "\"mremap_moves\":{},\"live_anon_mappings\":{},\"live_anon_bytes\":{},\"allocator_calls\":{},"
+      "\"allocator_bytes\":{}}}",
+      calls_[static_cast<unsigned>(Op::kMmap)], mmap_bytes_, calls_[static_cast<unsigned>(Op::kMunmap)], munmap_bytes_,
+      calls_[static_cast<unsigned>(Op::kMremap)], mremap_moves_, live_maps_, live_map_bytes_, allocator_mmaps_,
+      allocator_mmap_bytes_);
+
+  out.append(",\"process\":{\"status\":");
+  if (m.status) {
+    put(out, "{{\"source\":\"{}/self/status\"", m.proc_dir);
+    bool f = false;
+    put_opt(out, f, "vm_peak", m.status->vm_peak);
+    put_opt(out, f, "vm_size", m.status->vm_size);
+    put_opt(out, f, "vm_hwm", m.status->vm_hwm);
+    put_opt(out, f, "vm_rss", m.status->vm_rss);
+    put_opt(out, f, "rss_anon", m.status->rss_anon);
+    put_opt(out, f, "rss_file", m.status->rss_file);
+    put_opt(out, f, "rss_shmem", m.status->rss_shmem);
+    put_opt(out, f, "vm_data", m.status->vm_data);
+    put_opt(out, f, "vm_swap", m.status->vm_swap);
+    put_opt(out, f, "threads", m.status->threads);
+    out.append("}");
+  } else {
+    out.append("{\"error\":");
+    json_string(out, m.status_error ? m.status_error : "not read");
+    out.append("}");
+  }
+  out.append(",\"smaps_rollup\":");
+  if (m.rollup) {
+    put(out, "{{\"source\":\"{}/self/smaps_rollup\"", m.proc_dir);
+    bool f = false;
+    const proc::SmapsRollup& s = *m.rollup;
+    put_opt(out, f, "rss", s.rss);
+    put_opt(out, f, "pss", s.pss);
+    put_opt(out, f, "pss_anon", s.pss_anon);
+    put_opt(out, f, "pss_file", s.pss_file);
+    put_opt(out, f, "pss_shmem", s.pss_shmem);
+    put_opt(out, f, "shared_clean", s.shared_clean);
+    put_opt(out, f, "shared_dirty", s.shared_dirty);
+    put_opt(out, f, "private_clean", s.private_clean);
+    put_opt(out, f, "private_dirty", s.private_dirty);
+    put_opt(out, f, "uss", s.uss());
+    put_opt(out, f, "anonymous", s.anonymous);
+    put_opt(out, f, "anon_huge_pages", s.anon_huge_pages);
+    put_opt(out, f, "swap", s.swap);
+    put_opt(out, f, "swap_pss", s.swap_pss);
+    out.append("}");
+  } else {
+    out.append("{\"error\":");
+    json_string(out, m.rollup_error ? m.rollup_error : "not read");
+    out.append("}");
+  }
+  out.append("}");
+
+  const std::size_t table_bytes = r.table.memory_bytes();
+  put(out,
+      ",\"overhead\":{{\"live_table_bytes\":{},\"live_table_buckets\":{},\"bytes_per_live_block\":{:.2f},"
+      "\"thread_blocks\":{},\"thread_stats_bytes\":{},\"mmap_tracker_bytes\":{},\"mapped_bytes\":{}}}",
+      table_bytes, r.table.buckets(), t.table_blocks ? static_cast<double>(table_bytes) / static_cast<double>(t.table_blocks) : 0.0,
+      r.threads.blocks(), r.threads.memory_bytes(), r.mmaps.memory_bytes(), os_mapped_bytes());
+
+  out.append(",\"warnings\":[");
+  for (std::size_t i = 0; i < m.nwarnings; ++i) {
+    if (i) out.append(",");
+    json_string(out, m.warnings[i]);
+  }
+  out.append("]}\n");
+}
+
+}  // namespace fragscope::core

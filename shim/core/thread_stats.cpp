@@ -1,0 +1,48 @@
+// Per-thread counters, their registry and the peak tracker (see thread_stats.hpp).
+#include "thread_stats.hpp"
+
+#include <new>
+
+namespace fragscope::core {
+
+const char* op_name(Op op) noexcept {
+  static constexpr const char* kNames[kNumOps] = {
+      "malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
+      "memalign", "valloc", "pvalloc", "malloc_usable_size", "mmap", "munmap", "mremap"};
+  auto i = static_cast<unsigned>(op);
+  return i < kNumOps ? kNames[i] : "?";
+}
+
+void PeakTracker::flush(ThreadStats& t, unsigned cls) noexcept {
+  std::int64_t d = t.cls[cls].pending.exchange(0, std::memory_order_relaxed);
+  auto bump = [](std::atomic<std::int64_t>& live, std::atomic<std::int64_t>& peak, std::int64_t delta) {
+    std::int64_t now = live.fetch_add(delta, std::memory_order_relaxed) + delta;
+    std::int64_t p = peak.load(std::memory_order_relaxed);
+    while (now > p && !peak.compare_exchange_weak(p, now, std::memory_order_relaxed)) {
+    }
+  };
+  bump(live_[cls], peak_[cls], d);
+  bump(total_live_, total_peak_, d);
+}
+
+ThreadStats* ThreadRegistry::acquire() noexcept {
+  for (ThreadStats* t = head_.load(std::memory_order_acquire); t != nullptr; t = t->next) {
+    bool expected = false;
+    if (!t->in_use.load(std::memory_order_relaxed) &&
+        t->in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+      return t;
+    }
+  }
+  void* mem = arena_.allocate(sizeof(ThreadStats), alignof(ThreadStats));
+  if (mem == nullptr) return nullptr;
+  auto* t = new (mem) ThreadStats();
+  t->in_use.store(true, std::memory_order_relaxed);
+  ThreadStats* h = head_.load(std::memory_order_relaxed);
+  do {
+    t->next = h;
+  } while (!head_.compare_exchange_weak(h, t, std::memory_order_release, std::memory_order_relaxed));
+  count_.fetch_add(1, std::memory_order_relaxed);
+  return t;
+}
+
+}  // namespace fragscope::core

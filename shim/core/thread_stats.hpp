@@ -1,0 +1,100 @@
+// Per-thread counters: what every hook updates. One block per thread, written only by its owner
+// (plain relaxed load+store, no atomic RMW, no shared cache line); the reporter sums all blocks.
+// A block whose thread has exited is handed to the next new thread — counters are cumulative,
+// so reuse loses nothing and needs no merge. Blocks live in our own memory and are never freed.
+//
+// Invariants (per class c, summed over all blocks):
+//   allocs - frees == live blocks of class c in the live table (when no hook is in flight)
+//   req_alloc - req_free == live requested bytes of class c; same for usable_*
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "os_memory.hpp"
+#include "size_class.hpp"
+
+namespace fragscope::core {
+
+enum class Op : std::uint8_t {
+  kMalloc, kFree, kCalloc, kRealloc, kReallocArray, kPosixMemalign, kAlignedAlloc, kMemalign,
+  kValloc, kPvalloc, kMallocUsableSize, kMmap, kMunmap, kMremap, kCount
+};
+inline constexpr unsigned kNumOps = static_cast<unsigned>(Op::kCount);
+const char* op_name(Op op) noexcept;
+
+inline constexpr unsigned kLifetimeBuckets = 48;  // bucket i: lifetime in [2^i, 2^(i+1)) ticks
+inline constexpr unsigned kExactSizes = 1025;     // exact request-size counts for 0..1024 bytes
+
+/// A single-writer counter the reporter may read at any time.
+class Counter {
+ public:
+  void add(std::uint64_t d) noexcept { v_.store(v_.load(std::memory_order_relaxed) + d, std::memory_order_relaxed); }
+  std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
+struct ClassStats {
+  Counter allocs, frees, req_alloc, req_free, usable_alloc, usable_free;
+  // Requested bytes this thread added to the class since its last flush into PeakTracker.
+  std::atomic<std::int64_t> pending{0};
+};
+
+struct alignas(64) ThreadStats {
+  std::atomic<bool> in_use{false};
+  ThreadStats* next = nullptr;  // registry list, append-only
+  Counter calls[kNumOps];
+  Counter failures[kNumOps];   // the real function returned NULL / MAP_FAILED / an error
+  Counter untracked_frees;     // free/realloc of a pointer we never saw allocated
+  Counter missed_frees;        // an address came back from the allocator while still live
+  Counter dropped;             // allocations we could not record (our memory exhausted)
+  Counter realloc_moves, realloc_in_place;
+  Counter mmap_bytes, munmap_bytes, mremap_moves;
+  Counter allocator_mmaps, allocator_mmap_bytes;  // mmap calls made from inside the allocator
+  ClassStats cls[kNumSizeClasses];
+  Counter lifetimes[kNumSizeClasses][kLifetimeBuckets];
+  Counter exact[kExactSizes];
+};
+
+/// Tracks live requested bytes and their peak per class and in total, from the threads' flushes.
+/// The peak is exact up to kFlushBytes per thread and class.
+class PeakTracker {
+ public:
+  static constexpr std::int64_t kFlushBytes = 64 * 1024;
+  void flush(ThreadStats& t, unsigned cls) noexcept;
+  std::int64_t peak(unsigned cls) const noexcept { return peak_[cls].load(std::memory_order_relaxed); }
+  std::int64_t total_peak() const noexcept { return total_peak_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::int64_t> live_[kNumSizeClasses] = {};
+  std::atomic<std::int64_t> peak_[kNumSizeClasses] = {};
+  std::atomic<std::int64_t> total_live_{0}, total_peak_{0};
+};
+
+/// Owns all ThreadStats blocks.
+class ThreadRegistry {
+ public:
+  /// A block for the calling thread: a released one if any, else a new one; nullptr when our
+  /// memory is exhausted. Thread-safe, lock-free.
+  ThreadStats* acquire() noexcept;
+  /// Gives a block back for reuse by a later thread (its counts stay in it).
+  void release(ThreadStats* t) noexcept { t->in_use.store(false, std::memory_order_release); }
+  template <class F>
+  void for_each(F&& f) const noexcept {
+    for (ThreadStats* t = head_.load(std::memory_order_acquire); t != nullptr; t = t->next) f(*t);
+  }
+  std::size_t blocks() const noexcept { return count_.load(std::memory_order_relaxed); }
+  std::size_t memory_bytes() const noexcept { return blocks() * sizeof(ThreadStats); }
+  /// fork() support (see shim/fork.cpp).
+  void lock() noexcept { arena_.lock(); }
+  void unlock() noexcept { arena_.unlock(); }
+
+ private:
+  std::atomic<ThreadStats*> head_{nullptr};
+  std::atomic<std::size_t> count_{0};
+  Arena arena_{"thread-stats"};
+};
+
+}  // namespace fragscope::core

@@ -1,0 +1,345 @@
+// The exported hooks of libfragscope.so: the malloc family and the mmap family. Each hook asks
+// enter() whether to record, calls the real function under the recursion guard, and records the
+// result in the core. Nothing here changes what the host sees: same return values, same errno
+// (our recording never sets errno; the rare paths that make syscalls restore it).
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "forward.hpp"
+#include "runtime.hpp"
+
+#define FRAGSCOPE_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace fs = fragscope::shim;
+namespace core = fragscope::core;
+using core::Op;
+
+namespace {
+
+inline std::size_t usable(void* p) noexcept { return fs::g_real.malloc_usable_size(p); }
+
+inline void count(core::ThreadStats* t, Op op) noexcept { t->calls[static_cast<unsigned>(op)].add(1); }
+inline void fail(core::ThreadStats* t, Op op) noexcept { t->failures[static_cast<unsigned>(op)].add(1); }
+
+// Records a successful allocation (or a failure) made by a hook.
+inline void done_alloc(core::ThreadStats* t, Op op, void* p, std::uint64_t req) noexcept {
+  count(t, op);
+  if (p != nullptr) [[likely]]
+    core::record_alloc(fs::g_rec, *t, p, req, usable(p), core::now_ticks());
+  else
+    fail(t, op);
+  fs::after_record();
+}
+
+// Pass-through paths: guarded calls, calls before initialisation, or shim disabled.
+bool real_ready() noexcept {
+  if (fs::g_real.malloc != nullptr) return true;
+  if (fs::tls.guard == 0) fs::ensure_init();
+  return fs::g_real.malloc != nullptr;
+}
+
+void* pass_malloc(std::size_t n) noexcept { return real_ready() ? fs::g_real.malloc(n) : fs::bootstrap_alloc(n, 16); }
+
+void* pass_calloc(std::size_t n, std::size_t m) noexcept {
+  if (real_ready()) return fs::g_real.calloc(n, m);
+  std::size_t total;
+  if (__builtin_mul_overflow(n, m, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return fs::bootstrap_alloc(total, 16);  // static storage: already zero
+}
+
+void* pass_aligned(void* (*real)(std::size_t, std::size_t), std::size_t al, std::size_t n) noexcept {
+  if (real_ready() && real != nullptr) return real(al, n);
+  if (al == 0 || (al & (al - 1)) != 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return fs::bootstrap_alloc(n, al);
+}
+
+// realloc of a bootstrap block: move it into the real heap (through our malloc: it is recorded).
+void* realloc_from_bootstrap(void* p, std::size_t n) noexcept;
+
+// realloc and reallocarray share this: `real` performs the reallocation.
+template <class Real>
+void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
+  core::ThreadStats* t = fs::enter();
+  if (t == nullptr) [[unlikely]]
+    return real();
+  fs::Guard g;
+  count(t, op);
+  const std::uint64_t now = core::now_ticks();
+  core::Block old;
+  bool tracked = false;
+  if (p != nullptr) {
+    tracked = fs::g_rec.table.remove(reinterpret_cast<std::uintptr_t>(p), now, &old, [&](const core::Block& b) {
+      core::detail::count_free(fs::g_rec, *t, b, usable(p), now, true);
+    });
+    if (!tracked) t->untracked_frees.add(1);
+  }
+  void* q = real();
+  if (q != nullptr) {
+    core::record_alloc(fs::g_rec, *t, q, n, usable(q), now);
+    if (p != nullptr) (q == p ? t->realloc_in_place : t->realloc_moves).add(1);
+  } else if (n != 0 || p == nullptr) {
+    fail(t, op);
+    if (tracked) {
+      // Failed: p is still live. Put it back, and take back the free we counted.
+      core::Block back = old;
+      fs::g_rec.table.insert(back, nullptr, [&](core::InsertResult) {
+        core::detail::uncount_free(*t, old, usable(p), now);
+      });
+    }
+  }
+  // else: realloc(p, 0) returned NULL, so p was freed (glibc): the free is already counted.
+  fs::after_record();
+  return q;
+}
+
+}  // namespace
+
+FRAGSCOPE_EXPORT void* malloc(std::size_t n) {
+  core::ThreadStats* t = fs::enter();
+  if (t == nullptr) [[unlikely]]
+    return pass_malloc(n);
+  fs::Guard g;
+  void* p = fs::g_real.malloc(n);
+  done_alloc(t, Op::kMalloc, p, n);
+  return p;
+}
+
+FRAGSCOPE_EXPORT void free(void* p) {
+  if (p == nullptr) return;  // free(NULL) does nothing, in every allocator
+  if (fs::is_bootstrap(p)) [[unlikely]]
+    return;
+  core::ThreadStats* t = fs::enter();
+  if (t == nullptr) [[unlikely]] {
+    if (real_ready()) fs::g_real.free(p);
+    return;
+  }
+  fs::Guard g;
+  count(t, Op::kFree);
+  core::record_free(fs::g_rec, *t, p, core::now_ticks(), usable);
+  fs::g_real.free(p);
+  fs::after_record();
+}
+
+FRAGSCOPE_EXPORT void* calloc(std::size_t n, std::size_t m) {
+  core::ThreadStats* t = fs::enter();
+  if (t == nullptr) [[unlikely]]
+    return pass_calloc(n, m);
+  fs::Guard g;
+  void* p = fs::g_real.calloc(n, m);
+  done_alloc(t, Op::kCalloc, p, p ? n * m : 0);
+  return p;
+}
+
+FRAGSCOPE_EXPORT void* realloc(void* p, std::size_t n) {
+  if (p != nullptr && fs::is_bootstrap(p)) [[unlikely]]
+    return realloc_from_bootstrap(p, n);
+  return realloc_common(Op::kRealloc, p, n, [&] { return real_ready() ? fs::g_real.realloc(p, n) : nullptr; });
+}
+
+FRAGSCOPE_EXPORT void* reallocarray(void* p, std::size_t n, std::size_t m) {
+  std::size_t total;
+  if (__builtin_mul_overflow(n, m, &total)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (p != nullptr && fs::is_bootstrap(p)) [[unlikely]]
+    return realloc_from_bootstrap(p, total);
+  return realloc_common(Op::kReallocArray, p, total, [&]() -> void* {
+    if (!real_ready()) return nullptr;
+    return fs::g_real.reallocarray ? fs::g_real.reallocarray(p, n, m) : fs::g_real.realloc(p, total);
+  });
+}
+
+FRAGSCOPE_EXPORT int posix_memalign(void** out, std::size_t al, std::size_t n) {
+  core::ThreadStats* t = fs::enter();
+  if (t == nullptr || fs::g_real.posix_memalign == nullptr) [[unlikely]] {
+    if (real_ready() && fs::g_real.posix_memalign) return fs::g_real.posix_memalign(out, al, n);
+    if (al == 0 || (al & (al - 1)) != 0 || al % sizeof(void*) != 0) return EINVAL;
+    void* p = fs::bootstrap_alloc(n, al);
+    if (p == nullptr) return ENOMEM;
+    *out = p;
+    return 0;
+  }
+  fs::Guard g;
+  int rc = fs::g_real.posix_memalign(out, al, n);
+  count(t, Op::kPosixMemalign);
+  if (rc == 0) core::record_alloc(fs::g_rec, *t, *out, n, usable(*out), core::now_ticks());
+  else fail(t, Op::kPosixMemalign);
+  fs::after_record();
+  return rc;
+}
+
+FRAGSCOPE_EXPORT void* aligned_alloc(std::size_t al, std::size_t n) {
+  core::ThreadStats* t = fs::enter();
+  if (t == nullptr || fs::g_real.aligned_alloc == nullptr) [[unlikely]]
+    return pass_aligned(fs::g_real.aligned_alloc, al, n);
+  fs::Guard g;
+  void* p = fs::g_real.aligned_alloc(al, n);
+  done_alloc(t, Op::kAlignedAlloc, p, n);
+  return p;
+}
+
+FRAGSCOPE_EXPORT void* memalign(std::size_t al, std::size_t n) {
+  core::ThreadStats* t = fs::enter();
+  if (t == nullptr || fs::g_real.memalign == nullptr) [[unlikely]]
+    return pass_aligned(fs::g_real.memalign, al, n);
+  fs::Guard g;
+  void* p = fs::g_real.memalign(al, n);
+  done_alloc(t, Op::kMemalign, p, n);
+  return p;
+}
+
+FRAGSCOPE_EXPORT void* valloc(std::size_t n) {
+  core::ThreadStats* t = fs::enter();
+  if (t == nullptr || fs::g_real.valloc == nullptr) [[unlikely]]
+    return real_ready() && fs::g_real.valloc ? fs::g_real.valloc(n) : fs::bootstrap_alloc(n, 4096);
+  fs::Guard g;
+  void* p = fs::g_real.valloc(n);
+  done_alloc(t, Op::kValloc, p, n);
+  return p;
+}
+
+FRAGSCOPE_EXPORT void* pvalloc(std::size_t n) {
+  core::ThreadStats* t = fs::enter();
+  if (t == nullptr || fs::g_real.pvalloc == nullptr) [[unlikely]]
+    return real_ready() && fs::g_real.pvalloc ? fs::g_real.pvalloc(n) : fs::bootstrap_alloc(n, 4096);
+  fs::Guard g;
+  void* p = fs::g_real.pvalloc(n);
+  done_alloc(t, Op::kPvalloc, p, n);
+  return p;
+}
+
+FRAGSCOPE_EXPORT std::size_t malloc_usable_size(void* p) {
+  if (p != nullptr && fs::is_bootstrap(p)) [[unlikely]]
+    return fs::bootstrap_size(p);
+  if (core::ThreadStats* t = fs::enter(); t != nullptr) count(t, Op::kMallocUsableSize);
+  return real_ready() ? fs::g_real.malloc_usable_size(p) : 0;
+}
+
+namespace {
+
+std::size_t page_round(std::size_t n) noexcept {
+  const std::size_t pg = core::page_size();
+  return (n + pg - 1) & ~(pg - 1);
+}
+
+void* raw_mmap(void* a, std::size_t len, int prot, int flags, int fd, off_t off) noexcept {
+  if (fs::g_real.mmap) return fs::g_real.mmap(a, len, prot, flags, fd, off);
+  long r = syscall(SYS_mmap, a, len, prot, flags, fd, off);
+  return reinterpret_cast<void*>(r);  // -1 == MAP_FAILED, errno set by syscall()
+}
+
+// An mmap made from inside the real allocator (under our guard): count it apart.
+void count_allocator_mmap(void* r, std::size_t len) noexcept {
+  if (r == MAP_FAILED || fs::tls.stats == nullptr || fs::g_state.load(std::memory_order_relaxed) != fs::State::kReady)
+    return;
+  fs::tls.stats->allocator_mmaps.add(1);
+  fs::tls.stats->allocator_mmap_bytes.add(len);
+}
+
+}  // namespace
+
+FRAGSCOPE_EXPORT void* mmap(void* a, std::size_t len, int prot, int flags, int fd, off_t off) {
+  core::ThreadStats* t = fs::enter();
+  if (t == nullptr) [[unlikely]] {
+    void* r = raw_mmap(a, len, prot, flags, fd, off);
+    if (fs::tls.guard != 0) count_allocator_mmap(r, len);
+    return r;
+  }
+  fs::Guard g;
+  void* r = raw_mmap(a, len, prot, flags, fd, off);
+  count(t, Op::kMmap);
+  if (r == MAP_FAILED) {
+    fail(t, Op::kMmap);
+    return r;
+  }
+  int saved = errno;
+  t->mmap_bytes.add(len);
+  auto addr = reinterpret_cast<std::uintptr_t>(r);
+  if (flags & MAP_ANONYMOUS) fs::g_rec.mmaps.add(addr, page_round(len));
+  else if (flags & MAP_FIXED) fs::g_rec.mmaps.remove(addr, page_round(len));  // a file mapped over anon memory
+  errno = saved;
+  fs::after_record();
+  return r;
+}
+
+FRAGSCOPE_EXPORT void* mmap64(void* a, std::size_t len, int prot, int flags, int fd, off_t off) {
+  return mmap(a, len, prot, flags, fd, off);
+}
+
+FRAGSCOPE_EXPORT int munmap(void* a, std::size_t len) {
+  core::ThreadStats* t = fs::enter();
+  auto real = [&] { return fs::g_real.munmap ? fs::g_real.munmap(a, len) : static_cast<int>(syscall(SYS_munmap, a, len)); };
+  if (t == nullptr) [[unlikely]]
+    return real();
+  fs::Guard g;
+  int rc = real();
+  count(t, Op::kMunmap);
+  if (rc != 0) {
+    fail(t, Op::kMunmap);
+    return rc;
+  }
+  t->munmap_bytes.add(len);
+  fs::g_rec.mmaps.remove(reinterpret_cast<std::uintptr_t>(a), page_round(len));
+  fs::after_record();
+  return rc;
+}
+
+FRAGSCOPE_EXPORT void* mremap(void* old, std::size_t old_len, std::size_t new_len, int flags, ...) {
+  void* new_addr = nullptr;
+  if (flags & MREMAP_FIXED) {
+    va_list ap;
+    va_start(ap, flags);
+    new_addr = va_arg(ap, void*);
+    va_end(ap);
+  }
+  auto real = [&]() -> void* {
+    if (fs::g_real.mremap) return fs::g_real.mremap(old, old_len, new_len, flags, new_addr);
+    return reinterpret_cast<void*>(syscall(SYS_mremap, old, old_len, new_len, flags, new_addr));
+  };
+  core::ThreadStats* t = fs::enter();
+  if (t == nullptr) [[unlikely]]
+    return real();
+  fs::Guard g;
+  auto o = reinterpret_cast<std::uintptr_t>(old);
+  bool tracked = fs::g_rec.mmaps.overlaps(o, page_round(old_len ? old_len : 1));
+  void* r = real();
+  count(t, Op::kMremap);
+  if (r == MAP_FAILED) {
+    fail(t, Op::kMremap);
+    return r;
+  }
+  if (r != old) t->mremap_moves.add(1);
+  if (tracked) {
+#ifdef MREMAP_DONTUNMAP
+    if (!(flags & MREMAP_DONTUNMAP)) fs::g_rec.mmaps.remove(o, page_round(old_len));
+#else
+    fs::g_rec.mmaps.remove(o, page_round(old_len));
+#endif
+    fs::g_rec.mmaps.add(reinterpret_cast<std::uintptr_t>(r), page_round(new_len));
+  }
+  fs::after_record();
+  return r;
+}
+
+namespace {
+void* realloc_from_bootstrap(void* p, std::size_t n) noexcept {
+  void* q = malloc(n);
+  if (q != nullptr) {
+    std::size_t old = fs::bootstrap_size(p);
+    memcpy(q, p, old < n ? old : n);
+  }
+  return q;
+}
+}  // namespace

@@ -1,0 +1,351 @@
+// The in-process reporter: a thread that writes a snapshot every FRAGSCOPE_INTERVAL_MS, the final
+// snapshot at exit, the one-line exit summary, and the output file's safe opening. It runs with
+// the recursion guard held for its whole life, so anything it allocates is unrecorded.
+//
+// The thread is started lazily, by the first hook call made one interval after start (or after
+// fork): short-lived processes (a fork that execs at once) never get a thread, and a process that
+// must be single-threaded early on (unshare(CLONE_NEWUSER)) is not made multi-threaded by us.
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "clock.hpp"
+#include "proc_parse.hpp"
+#include "runtime.hpp"
+#include "snapshot.hpp"
+
+namespace fragscope::shim {
+namespace {
+
+// All guarded by g_mu, except where noted.
+pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+pthread_cond_t g_cv;
+bool g_cv_ready = false;
+bool g_stop = false;
+bool g_final_done = false;
+std::atomic<bool> g_thread_started{false};
+std::uint64_t g_start_ns = 0;  // process (or fork) start, CLOCK_MONOTONIC
+std::uint64_t g_seq = 0;
+std::uint64_t g_run_id = 0;
+bool g_forked = false;
+int g_fd = -1;
+bool g_output_failed = false;
+char g_path[core::Config::kPathMax];
+char g_exe[1024];
+core::TickCalibration g_calib;
+core::SnapshotBuilder g_builder;
+core::TextBuffer g_buf;
+char g_procbuf[65536];
+
+// Warnings said on stderr, repeated in the next snapshot. Guarded by g_warn_lock.
+core::SpinLock g_warn_lock;
+constexpr std::size_t kMaxWarn = 8;
+char g_warn[kMaxWarn][256];
+std::size_t g_nwarn = 0;
+const char* g_warn_ptrs[kMaxWarn];
+
+void say(const char* line) {
+  std::size_t n = std::strlen(line);
+  // One write per line so lines from several processes do not interleave.
+  char buf[320];
+  if (n > sizeof(buf) - 2) n = sizeof(buf) - 2;
+  std::memcpy(buf, line, n);
+  buf[n] = '\n';
+  ssize_t r = write(STDERR_FILENO, buf, n + 1);
+  (void)r;
+}
+
+std::uint64_t realtime_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+void new_identity() {
+  g_start_ns = core::monotonic_ns();
+  g_run_id = (realtime_ns() * 0x9E3779B97F4A7C15ULL) ^ static_cast<std::uint64_t>(getpid());
+  g_calib.start();
+  ssize_t n = readlink("/proc/self/exe", g_exe, sizeof(g_exe) - 1);
+  g_exe[n > 0 ? n : 0] = '\0';
+}
+
+// Reads `<proc_dir>/self/<name>` into g_procbuf; returns its length or -errno.
+long read_proc(const char* name) {
+  char path[core::Config::kPathMax + 32];
+  std::snprintf(path, sizeof(path), "%s/self/%s", g_cfg.proc_dir, name);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return -errno;
+  std::size_t len = 0;
+  for (;;) {
+    ssize_t r = read(fd, g_procbuf + len, sizeof(g_procbuf) - 1 - len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno;
+      close(fd);
+      return -e;
+    }
+    if (r == 0 || len + static_cast<std::size_t>(r) >= sizeof(g_procbuf) - 1) {
+      len += static_cast<std::size_t>(r);
+      break;
+    }
+    len += static_cast<std::size_t>(r);
+  }
+  close(fd);
+  g_procbuf[len] = '\0';
+  return static_cast<long>(len);
+}
+
+// Opens the output file: never through a symlink, only a regular file we own, mode 0600.
+int open_checked(const char* path, int* err) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+  if (fd < 0) {
+    *err = errno;
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+    *err = S_ISREG(st.st_mode) ? EPERM : EINVAL;
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool ensure_output() {
+  if (g_fd >= 0) return true;
+  if (g_output_failed || g_cfg.output[0] == '\0') return false;
+  long pid = getpid();
+  char wanted[core::Config::kPathMax];
+  int err = ENAMETOOLONG;
+  if (core::expand_output_path(g_cfg.output, pid, g_forked, wanted, sizeof(wanted))) {
+    g_fd = open_checked(wanted, &err);
+    if (g_fd >= 0) {
+      std::strcpy(g_path, wanted);
+      return true;
+    }
+  }
+  // Lose nothing: fall back to a private file in the temporary directory, and say so once.
+  const char* tmp = getenv("TMPDIR");
+  if (tmp == nullptr || tmp[0] != '/' || std::strlen(tmp) > 1024) tmp = "/tmp";
+  char fallback[core::Config::kPathMax];
+  std::snprintf(fallback, sizeof(fallback), "%s/fragscope.%ld.jsonl", tmp, pid);
+  int err2 = 0;
+  g_fd = open_checked(fallback, &err2);
+  char line[256];
+  const char* why = err == ELOOP ? "it is a symlink" : err == EINVAL ? "not a regular file" : strerror(err);
+  if (g_fd >= 0) {
+    std::strcpy(g_path, fallback);
+    std::snprintf(line, sizeof(line), "fragscope: cannot write snapshots to '%.80s' (%s); writing them to %.80s",
+                  wanted, why, fallback);
+  } else {
+    g_output_failed = true;
+    std::snprintf(line, sizeof(line), "fragscope: cannot write snapshots to '%.80s' (%s) nor to %.80s; snapshots off",
+                  wanted, why, fallback);
+  }
+  warn_once(line);
+  return g_fd >= 0;
+}
+
+// Requires g_mu.
+void snapshot_locked(bool final) {
+  if (!g_buf.reserve(8u << 20)) return;
+  std::uint64_t now = core::now_ticks();
+  g_calib.update();
+  g_builder.collect(g_rec, now);
+
+  core::SnapshotMeta m;
+  m.seq = g_seq++;
+  m.final = final;
+  m.reason = final ? "exit" : "interval";
+  m.pid = getpid();
+  m.ppid = getppid();
+  m.run_id = g_run_id;
+  m.exe = g_exe;
+  m.forked_child = g_forked;
+  m.time_unix_ns = realtime_ns();
+  m.uptime_ns = core::monotonic_ns() - g_start_ns;
+  m.ns_per_tick = g_calib.ns_per_tick();
+  m.clock = core::g_clock_source.load(std::memory_order_relaxed);
+  m.proc_dir = g_cfg.proc_dir;
+
+  static proc::Status status;
+  static proc::SmapsRollup rollup;
+  static char status_err[160], rollup_err[160];
+  long n = read_proc("status");
+  if (n >= 0) {
+    status = proc::parse_status(std::string_view(g_procbuf, static_cast<std::size_t>(n)));
+    m.status = &status;
+  } else {
+    std::snprintf(status_err, sizeof(status_err), "cannot read %.80s/self/status: %s", g_cfg.proc_dir, strerror(static_cast<int>(-n)));
+    m.status_error = status_err;
+  }
+  n = read_proc("smaps_rollup");
+  if (n >= 0) {
+    rollup = proc::parse_smaps_rollup(std::string_view(g_procbuf, static_cast<std::size_t>(n)));
+    m.rollup = &rollup;
+  } else {
+    std::snprintf(rollup_err, sizeof(rollup_err), "cannot read %.80s/self/smaps_rollup: %s", g_cfg.proc_dir, strerror(static_cast<int>(-n)));
+    m.rollup_error = rollup_err;
+    static bool said = false;
+    if (!said) {
+      said = true;
+      char line[256];
+      std::snprintf(line, sizeof(line), "fragscope: %s; process memory figures from it are left out", rollup_err);
+      warn_once(line);
+    }
+  }
+  if (!ensure_output()) return;
+  m.output_path = g_path;
+  {
+    core::LockGuard wl(g_warn_lock);
+    for (std::size_t i = 0; i < g_nwarn; ++i) g_warn_ptrs[i] = g_warn[i];
+    m.warnings = g_warn_ptrs;
+    m.nwarnings = g_nwarn;
+    g_buf.clear();
+    g_builder.encode(m, g_rec, g_buf);
+    g_nwarn = 0;
+  }
+  if (g_buf.overflow()) return;  // cannot happen with 8 MiB; never write a cut line
+  const char* p = g_buf.data();
+  std::size_t left = g_buf.size();
+  while (left > 0) {
+    ssize_t w = write(g_fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      warn_once("fragscope: writing a snapshot failed; snapshots off");
+      close(g_fd);
+      g_fd = -1;
+      g_output_failed = true;
+      return;
+    }
+    p += w;
+    left -= static_cast<std::size_t>(w);
+  }
+}
+
+void* reporter_main(void*) {
+  ++tls.guard;  // for the thread's whole life: our allocations are not the host's
+  pthread_mutex_lock(&g_mu);
+  while (!g_stop) {
+    timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    std::uint64_t ns = static_cast<std::uint64_t>(deadline.tv_nsec) + std::uint64_t{g_cfg.interval_ms} * 1000000u;
+    deadline.tv_sec += static_cast<time_t>(ns / 1000000000u);
+    deadline.tv_nsec = static_cast<long>(ns % 1000000000u);
+    while (!g_stop && pthread_cond_timedwait(&g_cv, &g_mu, &deadline) != ETIMEDOUT) {
+    }
+    if (g_stop || g_final_done) break;
+    snapshot_locked(false);
+  }
+  pthread_mutex_unlock(&g_mu);
+  return nullptr;
+}
+
+void init_cv() {
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(&g_cv, &a);
+  pthread_condattr_destroy(&a);
+  g_cv_ready = true;
+}
+
+}  // namespace
+
+void reporter_init() noexcept { new_identity(); }
+
+void warn_once(const char* line) noexcept {
+  say(line);
+  core::LockGuard g(g_warn_lock);
+  if (g_nwarn < kMaxWarn) {
+    std::snprintf(g_warn[g_nwarn], sizeof(g_warn[0]), "%s", line);
+    ++g_nwarn;
+  }
+}
+
+void pending_work() noexcept {
+  // Start the reporter once an interval has passed since start (or fork).
+  if (core::monotonic_ns() - g_start_ns < std::uint64_t{g_cfg.interval_ms} * 1000000u) return;
+  if (g_thread_started.exchange(true)) return;
+  g_pending.store(false, std::memory_order_relaxed);
+  int saved = errno;
+  if (!g_cv_ready) init_cv();
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);  // the host's signals are never delivered to our thread
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_t th;
+  if (pthread_create(&th, &attr, reporter_main, nullptr) == 0) {
+    pthread_setname_np(th, "fragscope");
+  } else {
+    warn_once("fragscope: cannot start the reporter thread; only the final snapshot will be written");
+  }
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = saved;
+}
+
+void reporter_on_fork_child() noexcept {
+  // The reporter thread did not survive the fork; the mutex may have been held by it.
+  g_mu = PTHREAD_MUTEX_INITIALIZER;
+  g_cv_ready = false;
+  g_stop = false;
+  g_final_done = false;
+  g_thread_started.store(false);
+  if (g_fd >= 0) close(g_fd);  // the parent's file: the child writes its own
+  g_fd = -1;
+  g_output_failed = false;
+  g_seq = 0;
+  g_forked = true;
+  g_nwarn = 0;
+  g_warn_lock.reset();
+  new_identity();
+  g_pending.store(g_cfg.interval_ms != 0, std::memory_order_relaxed);
+}
+
+void write_final_snapshot() noexcept {
+  timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 2;
+  // A reporter mid-snapshot finishes in milliseconds; never wait forever at exit.
+  if (pthread_mutex_timedlock(&g_mu, &deadline) != 0) return;
+  if (g_final_done) {
+    pthread_mutex_unlock(&g_mu);
+    return;
+  }
+  g_calib.update();
+  // The tick factor needs ~1 ms between its two readings; a process that ends sooner waits it out.
+  while (core::monotonic_ns() - g_start_ns < 2000000) g_calib.update();
+  g_calib.update();
+  snapshot_locked(true);
+  g_final_done = true;
+  g_stop = true;
+  if (g_cv_ready) pthread_cond_signal(&g_cv);
+  pthread_mutex_unlock(&g_mu);
+
+  if (!g_cfg.summary || g_forked) return;
+  const core::SnapshotTotals& t = g_builder.totals();
+  auto mib = [](double b) { return b / (1024.0 * 1024.0); };
+  char line[320];
+  std::snprintf(line, sizeof(line),
+                "fragscope[%ld]: %.1f MiB live in %llu blocks (%.1f MiB usable), peak %.1f MiB; %llu allocs; "
+                "snapshots in %.200s",
+                static_cast<long>(getpid()), mib(static_cast<double>(t.table_requested)),
+                static_cast<unsigned long long>(t.table_blocks),
+                mib(static_cast<double>(t.usable_alloc - t.usable_free)), mib(static_cast<double>(t.peak_requested)),
+                static_cast<unsigned long long>(t.allocs), g_fd >= 0 ? g_path : "(none)");
+  say(line);
+}
+
+}  // namespace fragscope::shim

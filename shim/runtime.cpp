@@ -1,0 +1,109 @@
+// Initialisation, thread attach/detach, and the shim's constructor and destructor.
+#include "runtime.hpp"
+
+#include <pthread.h>
+#include <sys/auxv.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "clock.hpp"
+#include "forward.hpp"
+
+namespace fragscope::shim {
+
+thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, nullptr};
+std::atomic<State> g_state{State::kUninit};
+std::atomic<bool> g_pending{false};
+core::Recorder g_rec;
+core::Config g_cfg;
+
+namespace {
+pthread_key_t g_thread_key;
+bool g_have_key = false;
+
+void on_thread_exit(void* p) {
+  // Give the block back: counts stay in it, and the next thread continues from them. If this
+  // thread allocates again in a later destructor, enter_slow attaches it to a block anew.
+  auto* ts = static_cast<core::ThreadStats*>(p);
+  if (tls.stats == ts) tls.stats = nullptr;
+  g_rec.threads.release(ts);
+}
+
+void select_clock_from_cpuinfo() {
+  static char buf[16384];
+  int fd = open("/proc/cpuinfo", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof(buf));
+  close(fd);
+  if (n > 0) core::g_clock_source.store(core::select_clock(buf, static_cast<std::size_t>(n)));
+}
+
+const char* getenv_raw(const char* name) { return getenv(name); }
+}  // namespace
+
+void ensure_init() noexcept {
+  State s = State::kUninit;
+  if (!g_state.compare_exchange_strong(s, State::kIniting, std::memory_order_acq_rel)) {
+    // Another thread is initialising: wait for it (it takes microseconds). Our own re-entrant
+    // calls never get here: they hold the guard and pass through.
+    while (g_state.load(std::memory_order_acquire) == State::kIniting) sched_yield();
+    return;
+  }
+  int saved = errno;
+  Guard g;
+  bool ok = resolve_real_functions();
+  core::parse_config(g_cfg, getenv_raw, getauxval(AT_SECURE) != 0);
+  if (ok && g_cfg.enabled) {
+    select_clock_from_cpuinfo();
+    reporter_init();
+    ok = g_rec.init();
+  }
+  if (ok && g_cfg.enabled) {
+    g_have_key = pthread_key_create(&g_thread_key, on_thread_exit) == 0;
+    install_fork_handlers();
+    for (std::size_t i = 0; i < g_cfg.nwarnings; ++i) warn_once(g_cfg.warnings[i]);
+    g_pending.store(g_cfg.interval_ms != 0, std::memory_order_relaxed);
+    g_state.store(State::kReady, std::memory_order_release);
+  } else {
+    if (!ok) warn_once("fragscope: cannot initialise (allocator not found or no memory); not recording");
+    g_state.store(State::kPassthrough, std::memory_order_release);
+  }
+  errno = saved;
+}
+
+core::ThreadStats* enter_slow() noexcept {
+  Tls& t = tls;
+  if (t.guard != 0) return nullptr;
+  State s = g_state.load(std::memory_order_acquire);
+  if (s == State::kUninit) {
+    ensure_init();
+    s = g_state.load(std::memory_order_acquire);
+  }
+  if (s != State::kReady) return nullptr;
+  if (t.stats == nullptr) {
+    Guard g;
+    int saved = errno;
+    core::ThreadStats* ts = g_rec.threads.acquire();
+    if (ts != nullptr && g_have_key) pthread_setspecific(g_thread_key, ts);
+    t.stats = ts;
+    errno = saved;
+  }
+  return t.stats;
+}
+
+__attribute__((constructor)) static void fragscope_constructor() {
+  if (tls.guard == 0) ensure_init();
+}
+
+__attribute__((destructor)) static void fragscope_destructor() {
+  if (g_state.load(std::memory_order_acquire) != State::kReady) return;
+  Guard g;
+  int saved = errno;
+  write_final_snapshot();
+  errno = saved;
+}
+
+}  // namespace fragscope::shim

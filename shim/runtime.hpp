@@ -1,0 +1,69 @@
+// The shim's process-wide state and the few rules every hook follows:
+//  - a thread-local recursion guard (initial-exec TLS: no allocation on first access): while it is
+//    set, hooks pass straight through to the real allocator, unrecorded. Hooks set it around the
+//    real call (so the allocator's own mmaps are not mistaken for the application's) and our own
+//    code runs under it;
+//  - enter() decides in one branch whether a call is recorded, and hands back the thread's
+//    counter block;
+//  - everything rare (initialisation, attaching a thread, starting the reporter) is out of line.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "config.hpp"
+#include "recorder.hpp"
+
+namespace fragscope::shim {
+
+enum class State : int { kUninit = 0, kIniting = 1, kReady = 2, kPassthrough = 3 };
+
+struct Tls {
+  unsigned guard;
+  core::ThreadStats* stats;
+};
+extern thread_local Tls tls __attribute__((tls_model("initial-exec")));
+
+extern std::atomic<State> g_state;
+extern std::atomic<bool> g_pending;  // work waits for a hook: the reporter is to be started
+extern core::Recorder g_rec;
+extern core::Config g_cfg;
+
+/// Holds the recursion guard for its scope. Nests.
+class Guard {
+ public:
+  Guard() noexcept { ++tls.guard; }
+  ~Guard() { --tls.guard; }
+  Guard(const Guard&) = delete;
+  Guard& operator=(const Guard&) = delete;
+};
+
+/// Initialises the shim if nobody has (idempotent, thread-safe). Never called with the guard held
+/// by a hook of this thread: a re-entrant call during initialisation sees kIniting and passes.
+void ensure_init() noexcept;
+core::ThreadStats* enter_slow() noexcept;
+void pending_work() noexcept;
+
+/// The counter block to record this call into, or nullptr when the call must pass through.
+inline core::ThreadStats* enter() noexcept {
+  Tls& t = tls;
+  if (t.guard == 0 && t.stats != nullptr && g_state.load(std::memory_order_acquire) == State::kReady) [[likely]]
+    return t.stats;
+  return enter_slow();
+}
+
+/// Called by hooks after recording, still under their guard.
+inline void after_record() noexcept {
+  if (g_pending.load(std::memory_order_relaxed)) [[unlikely]]
+    pending_work();
+}
+
+// fork.cpp
+void install_fork_handlers() noexcept;
+// reporter.cpp
+void reporter_init() noexcept;
+void reporter_on_fork_child() noexcept;
+void write_final_snapshot() noexcept;
+void warn_once(const char* line) noexcept;
+
+}  // namespace fragscope::shim
