@@ -1,0 +1,105 @@
+// The fragscope command line: run a program under the shim, read its snapshots, check them.
+// Exit codes: `run` returns the command's status; other subcommands return 0 on success,
+// 1 when the data shows a problem (`check`), 2 on usage errors or unreadable input.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "balance.hpp"
+#include "run_command.hpp"
+#include "snapshot_file.hpp"
+#include "text_report.hpp"
+
+namespace {
+
+int report_cmd(const std::string& path) {
+  fragscope::report::SnapshotFile f;
+  try {
+    f = fragscope::report::read_snapshot_file(path);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "fragscope report: {}\n", e.what());
+    return 2;
+  }
+  for (const auto& e : f.errors) fmt::print(stderr, "fragscope report: {}:{}: {}; line skipped\n", path, e.line, e.message);
+  if (f.snapshots.empty()) {
+    fmt::print(stderr, "fragscope report: {}: no snapshots\n", path);
+    return 2;
+  }
+  std::cout << fragscope::report::render_text_report(f);
+  return 0;
+}
+
+int check_cmd(const std::vector<std::string>& paths, std::size_t min_files) {
+  if (paths.size() < min_files) {
+    fmt::print(stderr, "fragscope check: {} files, expected at least {}\n", paths.size(), min_files);
+    return 1;
+  }
+  int rc = 0;
+  for (const auto& p : paths) {
+    fragscope::report::SnapshotFile f;
+    try {
+      f = fragscope::report::read_snapshot_file(p);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "fragscope check: {}\n", e.what());
+      rc = 2;
+      continue;
+    }
+    for (const auto& e : f.errors) {
+      fmt::print(stderr, "fragscope check: {}:{}: {}\n", p, e.line, e.message);
+      rc = std::max(rc, 1);
+    }
+    const nlohmann::json* fin = f.final_snapshot();
+    if (fin == nullptr) {
+      fmt::print(stderr, "fragscope check: {}: no final snapshot\n", p);
+      rc = std::max(rc, 1);
+      continue;
+    }
+    for (const auto& v : fragscope::report::check_balance(*fin)) {
+      fmt::print(stderr, "fragscope check: {}: {}\n", p, v);
+      rc = std::max(rc, 1);
+    }
+  }
+  if (rc == 0) fmt::print("fragscope check: {} file(s) balance\n", paths.size());
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"fragscope: find and fix heap fragmentation in Linux services"};
+  app.require_subcommand(1);
+
+  fragscope::cli::RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "Run CMD with libfragscope.so preloaded (default: the bundled example service)");
+  run_cmd->add_option("-o,--output", run.output, "Snapshot file pattern; %p is the pid")->capture_default_str();
+  run_cmd->add_option("-i,--interval-ms", run.interval_ms, "Milliseconds between snapshots (0: only at exit)")
+      ->check(CLI::Range(0, 3600000))
+      ->capture_default_str();
+  run_cmd->add_option("--lib", run.lib, "Path to libfragscope.so (default: $FRAGSCOPE_LIB, else next to this program)");
+  run_cmd->add_flag("!--no-report", run.report, "Do not print the text report at the end");
+  run_cmd->add_flag("--shim-summary", run.shim_summary, "Let every measured process print its one-line summary");
+  run_cmd->add_option("command", run.command, "CMD [ARGS...] (after --)");
+  run_cmd->positionals_at_end();
+
+  std::string report_path;
+  auto* rep = app.add_subcommand("report", "Print the text report of a snapshot file");
+  rep->add_option("file", report_path, "FILE.jsonl")->required();
+
+  std::vector<std::string> check_paths;
+  std::size_t min_files = 1;
+  auto* chk = app.add_subcommand("check", "Verify that the final snapshot of each file balances");
+  chk->add_option("files", check_paths, "FILE.jsonl...")->required();
+  chk->add_option("--min-files", min_files, "Fail unless at least this many files are given");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (*run_cmd) return fragscope::cli::run_command(run);
+  if (*rep) return report_cmd(report_path);
+  if (*chk) return check_cmd(check_paths, min_files);
+  return 2;
+}

@@ -1,0 +1,149 @@
+// `fragscope run` (see run_command.hpp).
+#include "run_command.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+
+#include "snapshot_file.hpp"
+#include "text_report.hpp"
+
+namespace fragscope::cli {
+namespace {
+
+volatile sig_atomic_t g_child = 0;
+
+void forward_signal(int sig) {
+  if (g_child > 0) kill(g_child, sig);
+}
+
+std::string expand(const std::string& pattern, long pid) {
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '%' && i + 1 < pattern.size() && pattern[i + 1] == 'p') {
+      out += std::to_string(pid);
+      ++i;
+    } else if (pattern[i] == '%' && i + 1 < pattern.size() && pattern[i + 1] == '%') {
+      out += '%';
+      ++i;
+    } else {
+      out += pattern[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string find_beside_cli(const std::vector<std::string>& candidates) {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  for (const auto& c : candidates) {
+    auto p = (exe.parent_path() / c).lexically_normal();
+    if (std::filesystem::exists(p, ec)) return p.string();
+  }
+  return {};
+}
+
+int run_command(const RunOptions& opt) {
+  std::string lib = opt.lib;
+  if (lib.empty()) {
+    if (const char* e = std::getenv("FRAGSCOPE_LIB")) lib = e;
+    else lib = find_beside_cli({"../../shim/libfragscope.so", "../lib/libfragscope.so", "libfragscope.so"});
+  }
+  if (lib.empty() || access(lib.c_str(), R_OK) != 0) {
+    std::cerr << "fragscope run: cannot find libfragscope.so" << (lib.empty() ? "" : " at " + lib)
+              << " (set --lib or FRAGSCOPE_LIB)\n";
+    return 2;
+  }
+  lib = std::filesystem::absolute(lib).string();
+  std::vector<std::string> cmd = opt.command;
+  if (cmd.empty()) {
+    std::string demo = find_beside_cli({"../../examples/fragmenting_service", "../libexec/fragscope/fragmenting_service"});
+    if (demo.empty()) {
+      std::cerr << "fragscope run: no command given and the example service is not built\n";
+      return 2;
+    }
+    cmd = {demo};
+    std::cerr << "fragscope run: no command given; running the bundled example service " << demo << "\n";
+  }
+  std::string output = opt.output;
+  if (output.find("%p") == std::string::npos)
+    std::cerr << "fragscope run: note: --output has no %p; child processes append their pid to it\n";
+  std::string preload = lib;
+  if (const char* old = std::getenv("LD_PRELOAD"); old && *old) preload += std::string(":") + old;
+
+  struct sigaction sa {}, old_int{}, old_term{}, old_hup{}, old_quit{};
+  sa.sa_handler = forward_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  sigaction(SIGHUP, &sa, &old_hup);
+  sigaction(SIGQUIT, &sa, &old_quit);
+
+  pid_t pid = fork();
+  if (pid < 0) {
+    std::cerr << "fragscope run: fork failed: " << std::strerror(errno) << "\n";
+    return 2;
+  }
+  if (pid == 0) {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+    sigaction(SIGHUP, &old_hup, nullptr);
+    sigaction(SIGQUIT, &old_quit, nullptr);
+    setenv("LD_PRELOAD", preload.c_str(), 1);
+    setenv("FRAGSCOPE_OUTPUT", output.c_str(), 1);
+    setenv("FRAGSCOPE_INTERVAL_MS", std::to_string(opt.interval_ms).c_str(), 1);
+    setenv("FRAGSCOPE_SUMMARY", opt.shim_summary ? "1" : "0", 1);
+    std::vector<char*> argv;
+    for (auto& a : cmd) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execvp(argv[0], argv.data());
+    int e = errno;
+    fmt::print(stderr, "fragscope run: cannot execute {}: {}\n", cmd[0], std::strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
+  }
+  g_child = pid;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  g_child = 0;
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  sigaction(SIGHUP, &old_hup, nullptr);
+  sigaction(SIGQUIT, &old_quit, nullptr);
+  int rc = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
+  if (rc == 127 || rc == 126) return rc;
+
+  std::string root = expand(output, pid);
+  std::error_code ec;
+  if (!std::filesystem::exists(root, ec)) {
+    std::cerr << "fragscope run: " << cmd[0] << " exited with status " << rc << "; no snapshots at " << root
+              << " (the output may have fallen back to $TMPDIR or /tmp: see the warning above)\n";
+    return rc;
+  }
+  if (opt.report) {
+    try {
+      auto f = report::read_snapshot_file(root);
+      if (!f.snapshots.empty()) std::cerr << "\n" << report::render_text_report(f);
+    } catch (const std::exception& e) {
+      std::cerr << "fragscope run: " << e.what() << "\n";
+    }
+  }
+  std::cerr << "\nfragscope run: " << cmd[0] << " exited with status " << rc << "; snapshots of pid " << pid << " in "
+            << root << "\n";
+  return rc;
+}
+
+}  // namespace fragscope::cli

@@ -1,0 +1,25 @@
+// `fragscope run`: runs a command with the shim preloaded and reports where its snapshots went.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace fragscope::cli {
+
+struct RunOptions {
+  std::vector<std::string> command;  // empty: the bundled example service
+  std::string output = "fragscope.%p.jsonl";
+  int interval_ms = 1000;
+  std::string lib;                   // libfragscope.so; empty: found next to the CLI
+  bool report = true;                // print the text report of the command's own process
+  bool shim_summary = false;         // the shim's one-line stderr summary in every process
+};
+
+/// Runs the command; returns the exit status the shell would report (128 + signal if killed,
+/// 127 if it cannot be executed).
+int run_command(const RunOptions& opt);
+
+/// Locates a file installed or built next to the CLI (e.g. "shim/libfragscope.so").
+std::string find_beside_cli(const std::vector<std::string>& candidates);
+
+}  // namespace fragscope::cli

@@ -1,0 +1,56 @@
+// Snapshot file reader (see snapshot_file.hpp).
+#include "snapshot_file.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace fragscope::report {
+
+const nlohmann::json* SnapshotFile::final_snapshot() const {
+  for (auto it = snapshots.rbegin(); it != snapshots.rend(); ++it)
+    if (it->value("final", false)) return &*it;
+  return nullptr;
+}
+
+SnapshotFile parse_snapshot_text(const std::string& text, std::string path) {
+  SnapshotFile f;
+  f.path = std::move(path);
+  std::size_t line_no = 0, pos = 0;
+  while (pos < text.size()) {
+    std::size_t eol = text.find('\n', pos);
+    bool complete = eol != std::string::npos;
+    std::string_view line(text.data() + pos, (complete ? eol : text.size()) - pos);
+    pos = complete ? eol + 1 : text.size();
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) {
+      f.errors.push_back({line_no, complete ? "not valid JSON" : "truncated (no newline at end of file) and not valid JSON"});
+      continue;
+    }
+    if (!j.is_object() || j.value("schema", "") != "fragscope.snapshot") {
+      f.errors.push_back({line_no, "not a fragscope snapshot"});
+      continue;
+    }
+    if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<int>() != 1) {
+      f.errors.push_back({line_no, "unsupported snapshot schema version"});
+      continue;
+    }
+    f.snapshots.push_back(std::move(j));
+  }
+  return f;
+}
+
+SnapshotFile read_snapshot_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path + ": " + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw std::runtime_error("cannot read " + path + ": read error");
+  return parse_snapshot_text(ss.str(), path);
+}
+
+}  // namespace fragscope::report

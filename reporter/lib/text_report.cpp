@@ -1,0 +1,166 @@
+// Text report (see text_report.hpp).
+#include "text_report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <vector>
+
+namespace fragscope::report {
+namespace {
+
+using nlohmann::json;
+
+double num(const json& o, const char* k, double dflt = 0) {
+  auto it = o.find(k);
+  return it != o.end() && it->is_number() ? it->get<double>() : dflt;
+}
+
+const json& sub(const json& o, const char* k) {
+  static const json empty = json::object();
+  auto it = o.find(k);
+  return it != o.end() && it->is_object() ? *it : empty;
+}
+
+// A reference into `o` (value() would return a copy, and pointers into it would dangle).
+const json& arr(const json& o, const char* k) {
+  static const json empty = json::array();
+  auto it = o.find(k);
+  return it != o.end() && it->is_array() ? *it : empty;
+}
+
+std::string range(const json& c) {
+  double lo = num(c, "lo"), hi = num(c, "hi");
+  if (hi == 0) return fmt::format("> {}", human_bytes(lo - 1));
+  return fmt::format("{}..{}", human_bytes(lo), human_bytes(hi));
+}
+
+// Median of a [[lower_ns, count], ...] log2 histogram: the lower bound of the median bucket.
+double median_lower(const json& hist, double* total_out) {
+  double total = 0;
+  for (const auto& b : hist) total += b[1].get<double>();
+  if (total_out) *total_out = total;
+  double seen = 0;
+  for (const auto& b : hist) {
+    seen += b[1].get<double>();
+    if (seen * 2 >= total) return b[0].get<double>();
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (std::fabs(b) >= 1024 && u < 4) b /= 1024, ++u;
+  return u == 0 ? fmt::format("{:.0f} {}", b, units[u]) : fmt::format("{:.1f} {}", b, units[u]);
+}
+
+std::string human_ns(double ns) {
+  if (ns < 1e3) return fmt::format("{:.0f} ns", ns);
+  if (ns < 1e6) return fmt::format("{:.1f} µs", ns / 1e3);
+  if (ns < 1e9) return fmt::format("{:.1f} ms", ns / 1e6);
+  return fmt::format("{:.1f} s", ns / 1e9);
+}
+
+std::string render_text_report(const SnapshotFile& f, const TextReportOptions& opt) {
+  std::string out;
+  auto o = std::back_inserter(out);
+  const json& first = f.snapshots.front();
+  const json* fin = f.final_snapshot();
+  const json& last = fin ? *fin : f.snapshots.back();
+  const json& t = sub(last, "totals");
+  const json& st = sub(sub(last, "process"), "status");
+  const json& sr = sub(sub(last, "process"), "smaps_rollup");
+
+  fmt::format_to(o, "fragscope report: {} (pid {}), {} snapshot{} over {}{}\n", last.value("exe", "?"),
+                 last.value("pid", 0), f.snapshots.size(), f.snapshots.size() == 1 ? "" : "s",
+                 human_ns(num(last, "uptime_ns")), fin ? "" : " — no final snapshot (killed, or still running)");
+  double live_req = num(t, "live_requested"), live_usable = num(t, "live_usable");
+  fmt::format_to(o, "  live data    {} requested in {} blocks; {} usable (internal_frag {}, {:.1f}%)\n",
+                 human_bytes(live_req), static_cast<std::uint64_t>(num(t, "live_blocks")), human_bytes(live_usable),
+                 human_bytes(num(t, "internal_frag")), 100 * num(t, "internal_frag_ratio"));
+  fmt::format_to(o, "  peak live    {} requested; {} allocations, {} frees\n", human_bytes(num(t, "peak_live_requested")),
+                 static_cast<std::uint64_t>(num(t, "allocs")), static_cast<std::uint64_t>(num(t, "frees")));
+  if (st.contains("vm_rss")) {
+    double rss = num(st, "vm_rss");
+    fmt::format_to(o, "  process      RSS {} (HWM {}), anon {}, swap {}   [/proc/self/status]\n", human_bytes(rss),
+                   human_bytes(num(st, "vm_hwm")), human_bytes(num(st, "rss_anon")), human_bytes(num(st, "vm_swap")));
+    if (sr.contains("pss"))
+      fmt::format_to(o, "               PSS {}, USS {}, AnonHugePages {}   [/proc/self/smaps_rollup]\n",
+                     human_bytes(num(sr, "pss")), human_bytes(num(sr, "uss")), human_bytes(num(sr, "anon_huge_pages")));
+    if (live_req > 0)
+      fmt::format_to(o, "  anon RSS / live requested   {:.2f}x ({} resident anonymous for {} of live data)\n",
+                     num(st, "rss_anon") / live_req, human_bytes(num(st, "rss_anon")), human_bytes(live_req));
+  } else {
+    fmt::format_to(o, "  process      /proc/self/status unavailable: {}\n", st.value("error", "not recorded"));
+  }
+  if (f.snapshots.size() > 1) {
+    const json& ft = sub(first, "totals");
+    const json& fs = sub(sub(first, "process"), "status");
+    fmt::format_to(o, "  over time    live {} -> {}, anon RSS {} -> {} (first to last snapshot)\n",
+                   human_bytes(num(ft, "live_requested")), human_bytes(live_req), human_bytes(num(fs, "rss_anon")),
+                   human_bytes(num(st, "rss_anon")));
+  }
+
+  // Size classes by live bytes, with the lifetimes of their freed blocks and ages of live ones.
+  std::vector<const json*> classes;
+  for (const auto& c : arr(last, "size_classes")) classes.push_back(&c);
+  std::sort(classes.begin(), classes.end(), [](const json* a, const json* b) {
+    return num(*a, "live_requested") > num(*b, "live_requested");
+  });
+  std::vector<const json*> lifetimes(200, nullptr);
+  for (const auto& l : arr(sub(last, "lifetimes"), "by_class")) {
+    auto c = l.value("class", 0u);
+    if (c < lifetimes.size()) lifetimes[c] = &l;
+  }
+  fmt::format_to(o, "\n  size classes by live bytes\n");
+  fmt::format_to(o, "    {:<20} {:>10} {:>11} {:>12} {:>12} {:>11} {:>15} {:>15}\n", "class", "live", "live bytes",
+                 "allocs", "frees", "peak live", "median life", "median live age");
+  unsigned shown = 0;
+  for (const json* c : classes) {
+    if (shown++ == opt.top_classes) break;
+    std::string life = "-", age = "-";
+    if (const json* l = lifetimes[c->value("class", 0u)]) {
+      double n = 0;
+      double m = median_lower(arr(*l, "freed"), &n);
+      if (n > 0) life = ">= " + human_ns(m);
+      m = median_lower(arr(*l, "live_age"), &n);
+      if (n > 0) age = ">= " + human_ns(m);
+    }
+    fmt::format_to(o, "    {:<20} {:>10} {:>11} {:>12} {:>12} {:>11} {:>15} {:>15}\n", range(*c),
+                   static_cast<std::uint64_t>(num(*c, "live_blocks")), human_bytes(num(*c, "live_requested")),
+                   static_cast<std::uint64_t>(num(*c, "allocs")), static_cast<std::uint64_t>(num(*c, "frees")),
+                   human_bytes(num(*c, "peak_live_requested")), life, age);
+  }
+  const json& sizes = arr(last, "top_sizes");
+  if (!sizes.empty()) {
+    fmt::format_to(o, "\n  most frequent request sizes:");
+    for (unsigned i = 0; i < sizes.size() && i < opt.top_sizes; ++i)
+      fmt::format_to(o, "{} {} B x{}", i ? "," : "", sizes[i].value("size", 0), sizes[i].value("allocs", 0));
+    fmt::format_to(o, "\n");
+  }
+  const json& mm = sub(last, "mmap");
+  fmt::format_to(o, "  mmap         {} live anonymous mappings of the application, {}; {} mmap calls, {} mremap moves\n",
+                 static_cast<std::uint64_t>(num(mm, "live_anon_mappings")), human_bytes(num(mm, "live_anon_bytes")),
+                 static_cast<std::uint64_t>(num(mm, "calls")), static_cast<std::uint64_t>(num(mm, "mremap_moves")));
+  const json& ov = sub(last, "overhead");
+  fmt::format_to(o, "  overhead     live table {} ({:.1f} B per live block), {} thread blocks\n",
+                 human_bytes(num(ov, "live_table_bytes")), num(ov, "bytes_per_live_block"),
+                 static_cast<std::uint64_t>(num(ov, "thread_blocks")));
+  const json& an = sub(last, "anomalies");
+  if (num(an, "untracked_frees") + num(an, "missed_frees") + num(an, "dropped") > 0)
+    fmt::format_to(o, "  note         {} frees of blocks allocated before the shim started, {} missed frees, {} unrecorded\n",
+                   static_cast<std::uint64_t>(num(an, "untracked_frees")), static_cast<std::uint64_t>(num(an, "missed_frees")),
+                   static_cast<std::uint64_t>(num(an, "dropped")));
+  for (const auto& w : arr(last, "warnings")) fmt::format_to(o, "  warning      {}\n", w.get<std::string>());
+  if (!f.errors.empty())
+    fmt::format_to(o, "  {} line{} of {} skipped (first: line {}: {})\n", f.errors.size(), f.errors.size() == 1 ? "" : "s",
+                   f.path, f.errors.front().line, f.errors.front().message);
+  return out;
+}
+
+}  // namespace fragscope::report
