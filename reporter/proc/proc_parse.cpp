@@ -22,11 +22,10 @@ bool is_key(std::string_view k) {
   return true;
 }
 
-// Calls f(key, value, line_no) for each "Key: value [kB]" line; lines that have a key but no
-// number (e.g. "Name:\tbash") are skipped silently; a numeric-looking field that does not parse
-// sets *err once.
-template <class F>
-void for_each_kv(std::string_view text, ParseError* err, F&& f) {
+// Calls f(key, value) for each "Key: value [kB]" line. Lines of other shapes are skipped; when
+// such a line carries a key we want (known(key)), *err names its line (the first one only).
+template <class Known, class F>
+void for_each_kv(std::string_view text, ParseError* err, Known&& known, F&& f) {
   int line_no = 0;
   while (!text.empty()) {
     auto eol = text.find('\n');
@@ -39,9 +38,8 @@ void for_each_kv(std::string_view text, ParseError* err, F&& f) {
     std::uint64_t v = 0;
     if (parse_kv_line(line, &key, &v)) {
       f(key, v);
-    } else if (err && !*err) {
-      std::string_view rest = trim(line.substr(colon + 1));
-      if (!rest.empty() && rest.front() >= '0' && rest.front() <= '9') *err = ParseError{line_no, "malformed number"};
+    } else if (err && !*err && known(line.substr(0, colon))) {
+      *err = ParseError{line_no, "malformed value"};
     }
   }
 }
@@ -69,9 +67,24 @@ bool parse_kv_line(std::string_view line, std::string_view* key, std::uint64_t* 
   return true;
 }
 
+constexpr std::string_view kStatusKeys[] = {"VmPeak", "VmSize",  "VmHWM",  "VmRSS",  "RssAnon",
+                                            "RssFile", "RssShmem", "VmData", "VmSwap", "Threads"};
+constexpr std::string_view kRollupKeys[] = {"Rss",          "Pss",           "Pss_Anon",      "Pss_File",
+                                            "Pss_Shmem",    "Shared_Clean",  "Shared_Dirty",  "Private_Clean",
+                                            "Private_Dirty", "Referenced",   "Anonymous",     "AnonHugePages",
+                                            "Swap",         "SwapPss",       "Locked"};
+
+template <std::size_t N>
+bool is_one_of(std::string_view k, const std::string_view (&keys)[N]) {
+  for (auto x : keys)
+    if (x == k) return true;
+  return false;
+}
+
 Status parse_status(std::string_view text, ParseError* err) noexcept {
   Status s;
-  for_each_kv(text, err, [&](std::string_view k, std::uint64_t v) {
+  auto known = [](std::string_view k) { return is_one_of(k, kStatusKeys); };
+  for_each_kv(text, err, known, [&](std::string_view k, std::uint64_t v) {
     if (k == "VmPeak") s.vm_peak = v;
     else if (k == "VmSize") s.vm_size = v;
     else if (k == "VmHWM") s.vm_hwm = v;
@@ -88,7 +101,8 @@ Status parse_status(std::string_view text, ParseError* err) noexcept {
 
 SmapsRollup parse_smaps_rollup(std::string_view text, ParseError* err) noexcept {
   SmapsRollup r;
-  for_each_kv(text, err, [&](std::string_view k, std::uint64_t v) {
+  auto known = [](std::string_view k) { return is_one_of(k, kRollupKeys); };
+  for_each_kv(text, err, known, [&](std::string_view k, std::uint64_t v) {
     if (k == "Rss") r.rss = v;
     else if (k == "Pss") r.pss = v;
     else if (k == "Pss_Anon") r.pss_anon = v;

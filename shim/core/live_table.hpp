@@ -1,32 +1,37 @@
 // The live table: address → (requested size, allocation time, flags) for every live block,
-// concurrent, growable, in our own memory, at about 23 bytes per live block.
+// concurrent, growable, in our own memory, at about 20 bytes per live block.
 //
 // Layout: extendible hashing (Fagin et al. 1979). A directory of 2^global_depth pointers maps the
 // low bits of hash(addr) to page-sized buckets; a bucket with local depth d holds exactly the keys
 // whose hash has its `pattern` in the low d bits. A full bucket splits alone — no global rehash,
-// so no hook ever stalls behind a table-wide resize — and the expected fill stays near ln 2.
-// Inside a bucket, entries are an open-addressed ring of 255 16-byte slots (linear probing,
-// backward-shift deletion, no tombstones).
+// so no hook ever stalls behind a table-wide resize. Inside a bucket, entries are an open-addressed
+// ring of slots (linear probing, backward-shift deletion, no tombstones).
 //
-// Entry encoding (16 bytes; a slot with w0 == 0 is empty):
-//   w0 = addr (48 bits) | size >> 19 (16 bits)
-//   w1 = time (43 bits) | coarse (1) | sampled (1) | size & (2^19 - 1) (19 bits)
-// Sizes up to 2^35 - 1 and addresses below 2^48 fit; anything else goes to a small side list.
-// `time` is now_ticks() mod 2^43 (about 30 hours); the reporter's walk rewrites entries older than
-// a quarter of that into `coarse` form (ticks >> 20, absolute), so ages never wrap.
+// A split halves a bucket's fill, so utilisation swings between half the split threshold and the
+// threshold (0.85): the entry size decides the memory bound. Hence two slot formats, two tables:
+//   CompactSlots (12 bytes, 340 per bucket): 8-aligned addresses below 2^48 and sizes below
+//     128 KiB — almost every block; at worst 12 / 0.425 = 28 bytes per block.
+//   WideSlots (16 bytes, 255 per bucket): every other block; addresses above 2^48 or sizes of
+//     2^35 and more go to a small side list.
+// Times are stored modulo their field width; the reporter's walk rewrites entries older than a
+// quarter of that window in a coarse, absolute unit, so ages never wrap (the walk must run at
+// least hourly; the reporter does).
 //
 // Locks: each bucket has a SpinLock guarding its slots, depth and count. split_lock_ guards the
-// directory pointer swap and bucket allocation (order: bucket → split_lock_). walk_lock_ is held
-// by the reporter for a whole walk; a split only try_locks it, so a walk never sees an entry
-// twice, and never waits for a split.
+// directory swap and bucket allocation (order: bucket → split_lock_). walk_lock_ is held by the
+// reporter for a whole walk; a split only try_locks it, so a walk never sees an entry twice and
+// never waits for a split.
 //
-// Invariants: sum over buckets of count == number of non-empty slots == live entries in buckets;
+// Invariants: sum over buckets of count == non-empty slots == live entries in buckets;
 // side_count_ == entries in the side list.
 #pragma once
+
+#include <sched.h>
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "clock.hpp"
 #include "os_memory.hpp"
@@ -36,9 +41,9 @@ namespace fragscope::core {
 
 struct Block {
   std::uintptr_t addr = 0;
-  std::uint64_t size = 0;       // requested bytes
-  std::uint64_t time = 0;       // allocation time in ticks (full, as passed to insert)
-  bool sampled = false;         // has a call-site record elsewhere
+  std::uint64_t size = 0;  // requested bytes
+  std::uint64_t time = 0;  // allocation time in ticks
+  bool sampled = false;    // has a call-site record elsewhere
 };
 
 enum class InsertResult : std::uint8_t {
@@ -47,54 +52,125 @@ enum class InsertResult : std::uint8_t {
   kDropped,   // out of our memory: not recorded
 };
 
-class LiveTable {
- public:
-  static constexpr unsigned kSlots = 255;
-  static constexpr unsigned kSplitAt = 216;  // ~85% full
-  static constexpr unsigned kHardCap = 254;  // keep one slot empty so probes terminate
-  static constexpr std::uint64_t kTimeMask = (std::uint64_t{1} << 43) - 1;
-  static constexpr unsigned kCoarseShift = 20;
+inline std::uint64_t hash_addr(std::uintptr_t a) noexcept {
+  std::uint64_t h = a;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
 
-  /// Prepares an empty table (one bucket). Returns false when our memory cannot be mapped.
-  bool init() noexcept;
-
-  /// Records a live block. Requires: init() succeeded. Thread-safe.
-  InsertResult insert(const Block& b, Block* replaced) noexcept { return insert(b, replaced, [](InsertResult) {}); }
-  /// Removes `addr`; returns false if it is not live in the table. On success *out (if given)
-  /// holds the entry, with `time` = now - its age. Thread-safe.
-  bool remove(std::uintptr_t addr, std::uint64_t now, Block* out) noexcept {
-    return remove(addr, now, out, [](const Block&) {});
+/// 12-byte slots: addr >> 3 (45 bits) | size (17) | sampled (1) | coarse (1), then 32 bits of time.
+struct CompactSlots {
+  static constexpr unsigned kSlots = 340;
+  static constexpr unsigned kSplitAt = 289;  // 85%
+  static constexpr unsigned kTimeShift = 8, kCoarseShift = 28;
+  static constexpr std::uint64_t kTimeMask = 0xffffffffULL;
+  struct Slot {
+    std::uint32_t w[3];
+  };
+  static bool fits(const Block& b) noexcept {
+    return (b.addr & 7) == 0 && b.addr != 0 && b.addr < (std::uint64_t{1} << 48) && b.size < (1u << 17);
   }
-  /// As above, and runs `then(result)` / `then(removed)` while the entry's bucket is still locked,
-  /// so counters updated there always agree with the table at fork() (lock_all holds every lock).
-  template <class Then>
-  InsertResult insert(const Block& b, Block* replaced, Then&& then) noexcept;
-  template <class Then>
-  bool remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept;
+  static std::uint64_t lo(const Slot& s) noexcept { return s.w[0] | (std::uint64_t{s.w[1]} << 32); }
+  static std::uintptr_t addr(const Slot& s) noexcept { return (lo(s) & ((std::uint64_t{1} << 45) - 1)) << 3; }
+  static bool empty(const Slot& s) noexcept { return s.w[0] == 0 && (s.w[1] & 0x1fff) == 0; }
+  static Slot encode(const Block& b) noexcept {
+    std::uint64_t l = (b.addr >> 3) | (b.size << 45) | (std::uint64_t{b.sampled} << 62);
+    return Slot{{static_cast<std::uint32_t>(l), static_cast<std::uint32_t>(l >> 32),
+                 static_cast<std::uint32_t>(b.time >> kTimeShift)}};
+  }
+  static bool coarse(const Slot& s) noexcept { return (s.w[1] >> 31) & 1; }
+  static std::uint64_t age(const Slot& s, std::uint64_t now) noexcept {
+    if (coarse(s)) return (((now >> kCoarseShift) - s.w[2]) & kTimeMask) << kCoarseShift;
+    return (((now >> kTimeShift) - s.w[2]) & kTimeMask) << kTimeShift;
+  }
+  static Block decode(const Slot& s, std::uint64_t now) noexcept {
+    std::uint64_t l = lo(s);
+    return Block{addr(s), (l >> 45) & 0x1ffff, now - age(s, now), ((l >> 62) & 1) != 0};
+  }
+  /// Re-anchors an old entry in coarse units before its fine time can wrap.
+  static void age_out(Slot& s, std::uint64_t now) noexcept {
+    if (coarse(s)) return;
+    std::uint64_t a = age(s, now);
+    if (a <= (kTimeMask << kTimeShift) >> 2) return;
+    s.w[2] = static_cast<std::uint32_t>((now - a) >> kCoarseShift);
+    s.w[1] |= 1u << 31;
+  }
+};
 
-  /// fork() support: take every lock of the table (prepare), release them (parent and child).
-  void lock_all() noexcept;
-  void unlock_all() noexcept;
-
-  /// Calls f(const Block&, age_ticks) for every live block, bucket by bucket (each bucket locked
-  /// while it is visited). Converts old entries to coarse time. Reporter thread only.
-  template <class F>
-  void walk(std::uint64_t now, F&& f) noexcept;
-
-  std::size_t entries() const noexcept;
-  std::size_t memory_bytes() const noexcept { return memory_.load(std::memory_order_relaxed); }
-  std::size_t buckets() const noexcept { return nbuckets_.load(std::memory_order_relaxed); }
-
- private:
+/// 16-byte slots: addr (48 bits) | size >> 19 (16), then time (43) | coarse | sampled | size & 0x7ffff.
+struct WideSlots {
+  static constexpr unsigned kSlots = 255;
+  static constexpr unsigned kSplitAt = 216;  // 85%
+  static constexpr unsigned kCoarseShift = 20;
+  static constexpr std::uint64_t kTimeMask = (std::uint64_t{1} << 43) - 1;
   struct Slot {
     std::uint64_t w0, w1;
   };
-  struct alignas(4096) Bucket {
+  static bool fits(const Block& b) noexcept {
+    return b.addr != 0 && b.addr < (std::uint64_t{1} << 48) && b.size < (std::uint64_t{1} << 35);
+  }
+  static std::uintptr_t addr(const Slot& s) noexcept { return s.w0 & ((std::uint64_t{1} << 48) - 1); }
+  static bool empty(const Slot& s) noexcept { return s.w0 == 0; }
+  static Slot encode(const Block& b) noexcept {
+    return Slot{b.addr | ((b.size >> 19) << 48),
+                (b.time & kTimeMask) | (std::uint64_t{b.sampled} << 44) | ((b.size & 0x7ffff) << 45)};
+  }
+  static bool coarse(const Slot& s) noexcept { return (s.w1 >> 43) & 1; }
+  static std::uint64_t age(const Slot& s, std::uint64_t now) noexcept {
+    const std::uint64_t t = s.w1 & kTimeMask;
+    if (coarse(s)) return (((now >> kCoarseShift) - t) & kTimeMask) << kCoarseShift;
+    return (now - t) & kTimeMask;
+  }
+  static Block decode(const Slot& s, std::uint64_t now) noexcept {
+    return Block{addr(s), ((s.w0 >> 48) << 19) | (s.w1 >> 45), now - age(s, now), ((s.w1 >> 44) & 1) != 0};
+  }
+  static void age_out(Slot& s, std::uint64_t now) noexcept {
+    if (coarse(s)) return;
+    std::uint64_t a = age(s, now);
+    if (a <= (kTimeMask >> 2)) return;
+    std::uint64_t t = ((now - a) >> kCoarseShift) & kTimeMask;
+    s.w1 = (s.w1 & ~kTimeMask) | t | (std::uint64_t{1} << 43);
+  }
+};
+
+/// One extendible hash table of `Codec` slots (see the file comment).
+template <class Codec>
+class HashTable {
+ public:
+  using Slot = typename Codec::Slot;
+  static constexpr unsigned kSlots = Codec::kSlots;
+  static constexpr unsigned kHardCap = kSlots - 1;  // keep one slot empty so probes terminate
+
+  bool init() noexcept;
+  /// Requires Codec::fits(b). Runs then(result) with the bucket still locked.
+  template <class Then>
+  InsertResult insert(const Block& b, Block* replaced, Then&& then) noexcept;
+  /// Runs then(removed block) with the bucket still locked; false if `addr` is not here.
+  template <class Then>
+  bool remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept;
+  template <class F>
+  void walk(std::uint64_t now, F&& f) noexcept;  // requires walk_lock() held
+  std::size_t entries() const noexcept;
+  std::size_t memory_bytes() const noexcept { return memory_.load(std::memory_order_relaxed); }
+  std::size_t buckets() const noexcept { return nbuckets_.load(std::memory_order_relaxed); }
+  void lock_walk() noexcept { walk_lock_.lock(); }
+  void unlock_walk() noexcept { walk_lock_.unlock(); }
+  void lock_all() noexcept;  // fork: walk lock, every bucket, split lock
+  void unlock_all() noexcept;
+
+ private:
+  struct Header {
     SpinLock lock;
     std::uint8_t depth;
     std::uint16_t count;
     std::uint32_t pattern;
     std::uint64_t reserved;
+  };
+  static_assert(sizeof(Header) == 16);
+  struct alignas(4096) Bucket {
+    Header h;
     Slot slots[kSlots];
   };
   static_assert(sizeof(Bucket) == 4096);
@@ -104,51 +180,23 @@ class LiveTable {
     std::atomic<Bucket*> slots[1];
   };
   struct Slab {
-    static constexpr unsigned kBuckets = 128;
+    static constexpr unsigned kBuckets = 127;  // + the header page: 512 KiB of address space
     Slab* next;
     std::atomic<unsigned> used;
     Bucket* buckets;
   };
-  struct SideEntry {
-    std::uintptr_t addr;
-    std::uint64_t size, time;
-    bool sampled;
-  };
-  static constexpr unsigned kSideCap = 256;
-
-  static std::uint64_t hash(std::uintptr_t a) noexcept {
-    std::uint64_t h = a;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h;
-  }
-  static unsigned home(std::uint64_t h) noexcept {
-    return static_cast<unsigned>(((h >> 32) * kSlots) >> 32);
-  }
-  static bool fits(const Block& b) noexcept {
-    return b.addr < (std::uint64_t{1} << 48) && b.size < (std::uint64_t{1} << 35) && b.addr != 0;
-  }
-  static Slot encode(const Block& b) noexcept {
-    return Slot{b.addr | ((b.size >> 19) << 48),
-                (b.time & kTimeMask) | (std::uint64_t{b.sampled} << 44) | ((b.size & 0x7ffff) << 45)};
-  }
-  static std::uintptr_t addr_of(const Slot& s) noexcept { return s.w0 & ((std::uint64_t{1} << 48) - 1); }
-  static Block decode(const Slot& s, std::uint64_t now) noexcept;
-  static std::uint64_t age_of(const Slot& s, std::uint64_t now) noexcept;
-
-  Bucket* lock_bucket_for(std::uint64_t h) noexcept;  // returns the locked bucket owning h
-  enum class Full : std::uint8_t { kRetry, kInsertHere, kDrop };
-  Full on_full(Bucket* b) noexcept;  // requires b locked; unlocks it unless kInsertHere
-  static void store_slot(Bucket* b, unsigned i, const Slot& s) noexcept { b->slots[i] = s; ++b->count; }
   enum class Split : std::uint8_t { kDone, kBusy, kNoMemory };
-  Split split(Bucket* b) noexcept;                    // requires b locked
-  Bucket* new_bucket() noexcept;                      // requires split_lock_
+  enum class Full : std::uint8_t { kRetry, kInsertHere, kDrop };
+
+  static unsigned home(std::uint64_t h) noexcept { return static_cast<unsigned>(((h >> 32) * kSlots) >> 32); }
+  static unsigned next(unsigned i) noexcept { return i + 1 == kSlots ? 0 : i + 1; }
+  Bucket* lock_bucket_for(std::uint64_t h) noexcept;
+  Split split(Bucket* b) noexcept;
+  Full on_full(Bucket* b) noexcept;
+  Bucket* new_bucket() noexcept;  // returned locked; requires split_lock_ (or init)
   Dir* new_dir(std::uint32_t depth) noexcept;
   static void place(Bucket* b, const Slot& s, std::uint64_t h) noexcept;
   static void erase_at(Bucket* b, unsigned i) noexcept;
-  InsertResult side_insert(const Block& b, Block* replaced) noexcept;  // requires side_lock_
-  bool side_remove(std::uintptr_t addr, Block* out) noexcept;  // requires side_lock_
 
   std::atomic<Dir*> dir_{nullptr};
   std::atomic<Slab*> slabs_{nullptr};
@@ -156,33 +204,228 @@ class LiveTable {
   SpinLock walk_lock_;
   std::atomic<std::size_t> memory_{0};
   std::atomic<std::size_t> nbuckets_{0};
+};
+
+/// The live table: CompactSlots for ordinary blocks, WideSlots and a side list for the rest.
+class LiveTable {
+ public:
+  /// Prepares empty tables. Returns false when our memory cannot be mapped.
+  bool init() noexcept { return compact_.init() && wide_.init(); }
+
+  /// Records a live block. Thread-safe. `then(result)` runs while the entry's lock is held, so
+  /// counters updated there always agree with the table at fork() (lock_all holds every lock).
+  template <class Then>
+  InsertResult insert(const Block& b, Block* replaced, Then&& then) noexcept;
+  InsertResult insert(const Block& b, Block* replaced) noexcept {
+    return insert(b, replaced, [](InsertResult) {});
+  }
+  /// Removes `addr`; false if it is not live here. On success *out (if given) holds the entry,
+  /// with `time` = now - its age, and then(entry) has run under the entry's lock. Thread-safe.
+  template <class Then>
+  bool remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept;
+  bool remove(std::uintptr_t addr, std::uint64_t now, Block* out) noexcept {
+    return remove(addr, now, out, [](const Block&) {});
+  }
+  /// Calls f(const Block&, age_ticks) for every live block, bucket by bucket (each bucket locked
+  /// while it is visited), and re-anchors old entries' times. Reporter thread only.
+  template <class F>
+  void walk(std::uint64_t now, F&& f) noexcept;
+
+  std::size_t entries() const noexcept {
+    return compact_.entries() + wide_.entries() + side_count_.load(std::memory_order_relaxed);
+  }
+  std::size_t memory_bytes() const noexcept { return compact_.memory_bytes() + wide_.memory_bytes(); }
+  std::size_t buckets() const noexcept { return compact_.buckets() + wide_.buckets(); }
+  /// fork() support: take every lock (prepare); release them (parent and child).
+  void lock_all() noexcept;
+  void unlock_all() noexcept;
+
+ private:
+  struct SideEntry {
+    std::uintptr_t addr;
+    std::uint64_t size, time;
+    bool sampled;
+  };
+  static constexpr unsigned kSideCap = 256;
+  InsertResult side_insert(const Block& b, Block* replaced) noexcept;  // requires side_lock_
+  bool side_remove(std::uintptr_t addr, Block* out) noexcept;          // requires side_lock_
+
+  HashTable<CompactSlots> compact_;
+  HashTable<WideSlots> wide_;
+  std::atomic<std::size_t> wide_live_{0};  // entries in wide_: frees probe it only when non-zero
   SpinLock side_lock_;
   std::atomic<unsigned> side_count_{0};
   SideEntry side_[kSideCap] = {};
 };
 
-template <class Then>
-InsertResult LiveTable::insert(const Block& blk, Block* replaced, Then&& then) noexcept {
-  if (!fits(blk)) [[unlikely]] {
-    LockGuard g(side_lock_);
-    InsertResult r = side_insert(blk, replaced);
-    then(r);
-    return r;
+// ---- HashTable ---------------------------------------------------------------------------
+
+template <class C>
+bool HashTable<C>::init() noexcept {
+  LockGuard g(split_lock_);
+  if (dir_.load(std::memory_order_relaxed) != nullptr) return true;
+  Dir* d = new_dir(0);
+  Bucket* b = d ? new_bucket() : nullptr;
+  if (b == nullptr) return false;
+  b->h.depth = 0;
+  b->h.pattern = 0;
+  b->h.lock.unlock();
+  d->slots[0].store(b, std::memory_order_relaxed);
+  dir_.store(d, std::memory_order_release);
+  return true;
+}
+
+template <class C>
+typename HashTable<C>::Dir* HashTable<C>::new_dir(std::uint32_t depth) noexcept {
+  std::size_t bytes = offsetof(Dir, slots) + sizeof(std::atomic<Bucket*>) * (std::size_t{1} << depth);
+  auto* d = static_cast<Dir*>(os_map(bytes, "live-table-dir"));
+  if (d == nullptr) return nullptr;
+  d->depth = depth;
+  memory_.fetch_add((bytes + page_size() - 1) & ~(page_size() - 1), std::memory_order_relaxed);
+  return d;
+}
+
+template <class C>
+typename HashTable<C>::Bucket* HashTable<C>::new_bucket() noexcept {
+  Slab* s = slabs_.load(std::memory_order_relaxed);
+  if (s == nullptr || s->used.load(std::memory_order_relaxed) == Slab::kBuckets) {
+    constexpr std::size_t bytes = sizeof(Bucket) * (Slab::kBuckets + 1);
+    char* mem = static_cast<char*>(os_map(bytes, "live-table"));
+    if (mem == nullptr) return nullptr;
+    auto* ns = reinterpret_cast<Slab*>(mem);  // the slab header takes the first page
+    ns->buckets = reinterpret_cast<Bucket*>(mem + sizeof(Bucket));
+    ns->next = s;
+    ns->used.store(0, std::memory_order_relaxed);
+    slabs_.store(ns, std::memory_order_release);
+    s = ns;
+    memory_.fetch_add(sizeof(Bucket), std::memory_order_relaxed);  // the header page
   }
-  const std::uint64_t h = hash(blk.addr);
+  unsigned i = s->used.load(std::memory_order_relaxed);
+  Bucket* b = &s->buckets[i];
+  // What is touched is what counts: a slab's untouched buckets are never resident.
+  memory_.fetch_add(sizeof(Bucket), std::memory_order_relaxed);
+  nbuckets_.fetch_add(1, std::memory_order_relaxed);
+  b->h.lock.lock();  // published locked: a walk that finds it waits until the split has filled it
+  s->used.store(i + 1, std::memory_order_release);
+  return b;
+}
+
+template <class C>
+typename HashTable<C>::Bucket* HashTable<C>::lock_bucket_for(std::uint64_t h) noexcept {
+  for (;;) {
+    Dir* d = dir_.load(std::memory_order_acquire);
+    Bucket* b = d->slots[h & ((std::uint64_t{1} << d->depth) - 1)].load(std::memory_order_acquire);
+    b->h.lock.lock();
+    if ((h & ((std::uint64_t{1} << b->h.depth) - 1)) == b->h.pattern) return b;
+    b->h.lock.unlock();  // split under our feet: read the directory again
+  }
+}
+
+template <class C>
+void HashTable<C>::place(Bucket* b, const Slot& s, std::uint64_t h) noexcept {
+  unsigned i = home(h);
+  while (!C::empty(b->slots[i])) i = next(i);
+  b->slots[i] = s;
+  ++b->h.count;
+}
+
+template <class C>
+void HashTable<C>::erase_at(Bucket* b, unsigned i) noexcept {
+  // Backward-shift deletion: pull later members of the probe run into the hole.
+  unsigned j = i;
+  for (;;) {
+    j = next(j);
+    if (C::empty(b->slots[j])) break;
+    unsigned k = home(hash_addr(C::addr(b->slots[j])));
+    bool movable = (i <= j) ? (k <= i || k > j) : (k <= i && k > j);
+    if (movable) {
+      b->slots[i] = b->slots[j];
+      i = j;
+    }
+  }
+  std::memset(&b->slots[i], 0, sizeof(Slot));
+  --b->h.count;
+}
+
+template <class C>
+typename HashTable<C>::Split HashTable<C>::split(Bucket* b) noexcept {
+  if (b->h.depth >= 40) return Split::kNoMemory;  // the hash cannot separate these keys further
+  if (!walk_lock_.try_lock()) return Split::kBusy;
+  LockGuard g(split_lock_);
+  Dir* d = dir_.load(std::memory_order_relaxed);
+  if (b->h.depth == d->depth) {
+    Dir* nd = new_dir(d->depth + 1);
+    if (nd == nullptr) {
+      walk_lock_.unlock();
+      return Split::kNoMemory;
+    }
+    const std::size_t n = std::size_t{1} << d->depth;
+    for (std::size_t i = 0; i < n; ++i) {
+      Bucket* x = d->slots[i].load(std::memory_order_relaxed);
+      nd->slots[i].store(x, std::memory_order_relaxed);
+      nd->slots[i + n].store(x, std::memory_order_relaxed);
+    }
+    nd->older = d;
+    dir_.store(nd, std::memory_order_release);
+    d = nd;
+  }
+  Bucket* nb = new_bucket();  // returned locked
+  if (nb == nullptr) {
+    walk_lock_.unlock();
+    return Split::kNoMemory;
+  }
+  const std::uint32_t bit = std::uint32_t{1} << b->h.depth;
+  nb->h.depth = static_cast<std::uint8_t>(b->h.depth + 1);
+  nb->h.pattern = b->h.pattern | bit;
+  Slot copy[kSlots];
+  std::memcpy(copy, b->slots, sizeof(copy));
+  std::memset(b->slots, 0, sizeof(b->slots));
+  b->h.count = 0;
+  b->h.depth = nb->h.depth;
+  for (const Slot& s : copy) {
+    if (C::empty(s)) continue;
+    std::uint64_t h = hash_addr(C::addr(s));
+    place((h & bit) ? nb : b, s, h);
+  }
+  const std::size_t step = std::size_t{1} << nb->h.depth;
+  const std::size_t n = std::size_t{1} << d->depth;
+  for (std::size_t i = nb->h.pattern; i < n; i += step) d->slots[i].store(nb, std::memory_order_release);
+  nb->h.lock.unlock();
+  walk_lock_.unlock();
+  return Split::kDone;
+}
+
+template <class C>
+typename HashTable<C>::Full HashTable<C>::on_full(Bucket* b) noexcept {
+  Split r = split(b);
+  if (r == Split::kDone) {
+    b->h.lock.unlock();
+    return Full::kRetry;  // the key may now belong to the new bucket
+  }
+  if (b->h.count < kHardCap) return Full::kInsertHere;  // room left: insert without splitting
+  b->h.lock.unlock();
+  if (r == Split::kNoMemory) return Full::kDrop;
+  sched_yield();  // a walk is running; it never waits for us, so it will finish
+  return Full::kRetry;
+}
+
+template <class C>
+template <class Then>
+InsertResult HashTable<C>::insert(const Block& blk, Block* replaced, Then&& then) noexcept {
+  const std::uint64_t h = hash_addr(blk.addr);
   for (;;) {
     Bucket* b = lock_bucket_for(h);
     unsigned i = home(h);
-    for (; b->slots[i].w0 != 0; i = i + 1 == kSlots ? 0 : i + 1) {
-      if (addr_of(b->slots[i]) == blk.addr) [[unlikely]] {
-        if (replaced) *replaced = decode(b->slots[i], blk.time);
-        b->slots[i] = encode(blk);
+    for (; !C::empty(b->slots[i]); i = next(i)) {
+      if (C::addr(b->slots[i]) == blk.addr) [[unlikely]] {
+        if (replaced) *replaced = C::decode(b->slots[i], blk.time);
+        b->slots[i] = C::encode(blk);
         then(InsertResult::kReplaced);
-        b->lock.unlock();
+        b->h.lock.unlock();
         return InsertResult::kReplaced;
       }
     }
-    if (b->count >= kSplitAt) [[unlikely]] {
+    if (b->h.count >= C::kSplitAt) [[unlikely]] {
       Full f = on_full(b);
       if (f == Full::kRetry) continue;  // split done, or a walk must finish: look again
       if (f == Full::kDrop) {
@@ -190,31 +433,123 @@ InsertResult LiveTable::insert(const Block& blk, Block* replaced, Then&& then) n
         return InsertResult::kDropped;
       }
     }
-    store_slot(b, i, encode(blk));
+    b->slots[i] = C::encode(blk);
+    ++b->h.count;
     then(InsertResult::kInserted);
-    b->lock.unlock();
+    b->h.lock.unlock();
     return InsertResult::kInserted;
   }
 }
 
+template <class C>
 template <class Then>
-bool LiveTable::remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept {
-  if (addr < (std::uint64_t{1} << 48) && addr != 0) [[likely]] {
-    const std::uint64_t h = hash(addr);
-    Bucket* b = lock_bucket_for(h);
-    for (unsigned i = home(h); b->slots[i].w0 != 0; i = i + 1 == kSlots ? 0 : i + 1) {
-      if (addr_of(b->slots[i]) == addr) {
-        Block blk = decode(b->slots[i], now);
-        erase_at(b, i);
-        then(blk);
-        b->lock.unlock();
-        if (out) *out = blk;
-        return true;
+bool HashTable<C>::remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept {
+  const std::uint64_t h = hash_addr(addr);
+  Bucket* b = lock_bucket_for(h);
+  for (unsigned i = home(h); !C::empty(b->slots[i]); i = next(i)) {
+    if (C::addr(b->slots[i]) == addr) {
+      Block blk = C::decode(b->slots[i], now);
+      erase_at(b, i);
+      then(blk);
+      b->h.lock.unlock();
+      if (out) *out = blk;
+      return true;
+    }
+  }
+  b->h.lock.unlock();
+  return false;
+}
+
+template <class C>
+template <class F>
+void HashTable<C>::walk(std::uint64_t now, F&& f) noexcept {
+  for (Slab* s = slabs_.load(std::memory_order_acquire); s != nullptr; s = s->next) {
+    unsigned used = s->used.load(std::memory_order_acquire);
+    for (unsigned bi = 0; bi < used; ++bi) {
+      Bucket* b = &s->buckets[bi];
+      LockGuard g(b->h.lock);
+      for (unsigned i = 0; i < kSlots; ++i) {
+        Slot& sl = b->slots[i];
+        if (C::empty(sl)) continue;
+        std::uint64_t age = C::age(sl, now);
+        C::age_out(sl, now);
+        f(C::decode(sl, now), age);
       }
     }
-    b->lock.unlock();
-    if (side_count_.load(std::memory_order_relaxed) == 0) [[likely]] return false;
   }
+}
+
+template <class C>
+std::size_t HashTable<C>::entries() const noexcept {
+  std::size_t n = 0;
+  for (Slab* s = slabs_.load(std::memory_order_acquire); s != nullptr; s = s->next) {
+    unsigned used = s->used.load(std::memory_order_acquire);
+    for (unsigned i = 0; i < used; ++i) n += __atomic_load_n(&s->buckets[i].h.count, __ATOMIC_RELAXED);
+  }
+  return n;
+}
+
+// Lock order: walk_lock_ → buckets → split_lock_ (a split holds a bucket and only try_locks
+// walk_lock_, so holding walk_lock_ first keeps splits out while we collect the buckets).
+template <class C>
+void HashTable<C>::lock_all() noexcept {
+  walk_lock_.lock();
+  for (Slab* s = slabs_.load(std::memory_order_acquire); s != nullptr; s = s->next) {
+    unsigned used = s->used.load(std::memory_order_acquire);
+    for (unsigned i = 0; i < used; ++i) s->buckets[i].h.lock.lock();
+  }
+  split_lock_.lock();
+}
+
+template <class C>
+void HashTable<C>::unlock_all() noexcept {
+  split_lock_.unlock();
+  for (Slab* s = slabs_.load(std::memory_order_relaxed); s != nullptr; s = s->next) {
+    unsigned used = s->used.load(std::memory_order_relaxed);
+    for (unsigned i = 0; i < used; ++i) s->buckets[i].h.lock.unlock();
+  }
+  walk_lock_.unlock();
+}
+
+// ---- LiveTable ---------------------------------------------------------------------------
+
+template <class Then>
+InsertResult LiveTable::insert(const Block& b, Block* replaced, Then&& then) noexcept {
+  if (CompactSlots::fits(b)) [[likely]]
+    return compact_.insert(b, replaced, static_cast<Then&&>(then));
+  if (WideSlots::fits(b)) {
+    // Rare: the address may still sit in the compact table if its free bypassed us.
+    Block stale;
+    bool had_stale = compact_.remove(b.addr, b.time, &stale, [](const Block&) {});
+    InsertResult r = wide_.insert(b, replaced, [&](InsertResult ir) {
+      if (ir == InsertResult::kInserted && had_stale) {
+        if (replaced) *replaced = stale;
+        ir = InsertResult::kReplaced;
+      }
+      if (ir == InsertResult::kInserted) wide_live_.fetch_add(1, std::memory_order_relaxed);
+      then(ir);
+    });
+    return r == InsertResult::kInserted && had_stale ? InsertResult::kReplaced : r;
+  }
+  LockGuard g(side_lock_);
+  InsertResult r = side_insert(b, replaced);
+  then(r);
+  return r;
+}
+
+template <class Then>
+bool LiveTable::remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept {
+  if ((addr & 7) == 0 && addr != 0 && addr < (std::uint64_t{1} << 48)) [[likely]] {
+    if (compact_.remove(addr, now, out, then)) return true;
+  }
+  if (wide_live_.load(std::memory_order_relaxed) != 0 && addr != 0 && addr < (std::uint64_t{1} << 48)) {
+    if (wide_.remove(addr, now, out, then)) {
+      wide_live_.fetch_sub(1, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  if (side_count_.load(std::memory_order_relaxed) == 0) [[likely]]
+    return false;
   LockGuard g(side_lock_);
   Block blk;
   if (!side_remove(addr, &blk)) return false;
@@ -225,26 +560,12 @@ bool LiveTable::remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&
 
 template <class F>
 void LiveTable::walk(std::uint64_t now, F&& f) noexcept {
-  LockGuard walking(walk_lock_);
-  for (Slab* s = slabs_.load(std::memory_order_acquire); s != nullptr; s = s->next) {
-    unsigned used = s->used.load(std::memory_order_acquire);
-    for (unsigned bi = 0; bi < used; ++bi) {
-      Bucket* b = &s->buckets[bi];
-      LockGuard g(b->lock);
-      for (unsigned i = 0; i < kSlots; ++i) {
-        Slot& sl = b->slots[i];
-        if (sl.w0 == 0) continue;
-        const bool coarse = (sl.w1 >> 43) & 1;
-        std::uint64_t age = age_of(sl, now);
-        if (!coarse && age > (kTimeMask >> 2)) {
-          // Re-anchor in coarse units before the 43-bit fine time can wrap.
-          std::uint64_t t = ((now - age) >> kCoarseShift) & kTimeMask;
-          sl.w1 = (sl.w1 & ~kTimeMask) | t | (std::uint64_t{1} << 43);
-        }
-        f(decode(sl, now), age);
-      }
-    }
-  }
+  compact_.lock_walk();
+  compact_.walk(now, f);
+  compact_.unlock_walk();
+  wide_.lock_walk();
+  wide_.walk(now, f);
+  wide_.unlock_walk();
   LockGuard g(side_lock_);
   for (unsigned i = 0; i < side_count_.load(std::memory_order_relaxed); ++i) {
     const SideEntry& e = side_[i];

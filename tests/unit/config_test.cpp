@@ -1,0 +1,78 @@
+// Configuration from FRAGSCOPE_* variables: good values are taken, bad ones give the default and
+// exactly one warning each; AT_SECURE ignores the environment.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "config.hpp"
+
+using namespace fragscope::core;
+
+namespace {
+std::map<std::string, std::string> g_env;
+const char* lookup(const char* name) {
+  auto it = g_env.find(name);
+  return it == g_env.end() ? nullptr : it->second.c_str();
+}
+}  // namespace
+
+TEST(Config, DefaultsWhenNothingIsSet) {
+  g_env.clear();
+  Config c;
+  parse_config(c, lookup, false);
+  EXPECT_EQ(c.interval_ms, 1000u);
+  EXPECT_TRUE(c.summary);
+  EXPECT_STREQ(c.output, "fragscope.%p.jsonl");
+  EXPECT_EQ(c.nwarnings, 0u);
+}
+
+TEST(Config, GoodValuesAreTaken) {
+  g_env = {{"FRAGSCOPE_INTERVAL_MS", "250"}, {"FRAGSCOPE_SUMMARY", "0"}, {"FRAGSCOPE_OUTPUT", "/tmp/x.%p"},
+           {"FRAGSCOPE_PROC_DIR", "/altproc"}};
+  Config c;
+  parse_config(c, lookup, false);
+  EXPECT_EQ(c.interval_ms, 250u);
+  EXPECT_FALSE(c.summary);
+  EXPECT_STREQ(c.output, "/tmp/x.%p");
+  EXPECT_STREQ(c.proc_dir, "/altproc");
+  EXPECT_EQ(c.nwarnings, 0u);
+}
+
+TEST(Config, MalformedValuesWarnOnceAndKeepDefaults) {
+  for (const char* bad : {"abc", "-5", "12ms", "99999999999", ""}) {
+    g_env = {{"FRAGSCOPE_INTERVAL_MS", bad}};
+    Config c;
+    parse_config(c, lookup, false);
+    EXPECT_EQ(c.interval_ms, 1000u) << bad;
+    EXPECT_EQ(c.nwarnings, std::string(bad).empty() ? 0u : 1u) << bad;
+    if (c.nwarnings) {
+      EXPECT_NE(std::string(c.warnings[0]).find("FRAGSCOPE_INTERVAL_MS"), std::string::npos);
+    }
+  }
+  g_env = {{"FRAGSCOPE_SUMMARY", "maybe"}};
+  Config c;
+  parse_config(c, lookup, false);
+  EXPECT_TRUE(c.summary);
+  EXPECT_EQ(c.nwarnings, 1u);
+}
+
+TEST(Config, SecureModeIgnoresTheEnvironment) {
+  g_env = {{"FRAGSCOPE_OUTPUT", "/etc/passwd"}};
+  Config c;
+  parse_config(c, lookup, true);
+  EXPECT_TRUE(c.secure);
+  EXPECT_STREQ(c.output, "");
+}
+
+TEST(Config, OutputPatternExpansion) {
+  char out[64];
+  ASSERT_TRUE(expand_output_path("a.%p.jsonl", 42, false, out, sizeof(out)));
+  EXPECT_STREQ(out, "a.42.jsonl");
+  ASSERT_TRUE(expand_output_path("100%%.x", 42, false, out, sizeof(out)));
+  EXPECT_STREQ(out, "100%.x");
+  ASSERT_TRUE(expand_output_path("fixed.jsonl", 7, true, out, sizeof(out)));
+  EXPECT_STREQ(out, "fixed.jsonl.7");
+  EXPECT_FALSE(expand_output_path("0123456789012345678901234567890123456789012345678901234567890123456789", 1, false, out,
+                                  sizeof(out)));
+}

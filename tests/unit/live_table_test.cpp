@@ -1,0 +1,143 @@
+// The live table: exact membership under inserts, removes, replacement, splits, concurrency,
+// and the memory bound of the product (<= 32 bytes per live block).
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "live_table.hpp"
+
+using namespace fragscope::core;
+
+namespace {
+std::uintptr_t addr_of(std::uint64_t i) { return 0x10000000ull + i * 48; }
+}  // namespace
+
+TEST(LiveTable, InsertRemoveRoundTripKeepsSizeAndTime) {
+  LiveTable t;
+  ASSERT_TRUE(t.init());
+  Block b{0x7f1234567890, (1ull << 35) - 1, 12345, true};
+  EXPECT_EQ(t.insert(b, nullptr), InsertResult::kInserted);
+  EXPECT_EQ(t.entries(), 1u);
+  Block out;
+  ASSERT_TRUE(t.remove(b.addr, 20000, &out));
+  EXPECT_EQ(out.addr, b.addr);
+  EXPECT_EQ(out.size, b.size);
+  EXPECT_EQ(out.time, 12345u);
+  EXPECT_TRUE(out.sampled);
+  EXPECT_FALSE(t.remove(b.addr, 20000, &out));
+  EXPECT_EQ(t.entries(), 0u);
+}
+
+TEST(LiveTable, OversizedAndHighAddressesUseTheSideList) {
+  LiveTable t;
+  ASSERT_TRUE(t.init());
+  Block huge{0x5000, 1ull << 40, 7, false};
+  Block high{0xffff800000001000ull, 64, 8, false};
+  EXPECT_EQ(t.insert(huge, nullptr), InsertResult::kInserted);
+  EXPECT_EQ(t.insert(high, nullptr), InsertResult::kInserted);
+  Block out;
+  ASSERT_TRUE(t.remove(huge.addr, 9, &out));
+  EXPECT_EQ(out.size, 1ull << 40);
+  ASSERT_TRUE(t.remove(high.addr, 9, &out));
+  EXPECT_EQ(out.size, 64u);
+}
+
+TEST(LiveTable, ReinsertingALiveAddressReportsTheOldEntry) {
+  LiveTable t;
+  ASSERT_TRUE(t.init());
+  EXPECT_EQ(t.insert({0x1000, 10, 1, false}, nullptr), InsertResult::kInserted);
+  Block old;
+  EXPECT_EQ(t.insert({0x1000, 20, 2, false}, &old), InsertResult::kReplaced);
+  EXPECT_EQ(old.size, 10u);
+  EXPECT_EQ(t.entries(), 1u);
+}
+
+TEST(LiveTable, MatchesAReferenceMapThroughSplitsAndRandomRemoves) {
+  LiveTable t;
+  ASSERT_TRUE(t.init());
+  std::unordered_map<std::uintptr_t, std::uint64_t> ref;
+  std::mt19937_64 rng(42);
+  for (int i = 0; i < 400000; ++i) {
+    std::uintptr_t a = addr_of(rng() % 300000);
+    if (ref.count(a)) {
+      Block out;
+      ASSERT_TRUE(t.remove(a, 0, &out));
+      ASSERT_EQ(out.size, ref[a]);
+      ref.erase(a);
+    } else {
+      std::uint64_t size = rng() % 5000;
+      ASSERT_EQ(t.insert({a, size, 0, false}, nullptr), InsertResult::kInserted);
+      ref[a] = size;
+    }
+  }
+  EXPECT_EQ(t.entries(), ref.size());
+  std::size_t walked = 0;
+  t.walk(0, [&](const Block& b, std::uint64_t) {
+    ++walked;
+    auto it = ref.find(b.addr);
+    ASSERT_NE(it, ref.end());
+    EXPECT_EQ(it->second, b.size);
+  });
+  EXPECT_EQ(walked, ref.size());
+}
+
+TEST(LiveTable, StaysUnder32BytesPerLiveBlock) {
+  LiveTable t;
+  ASSERT_TRUE(t.init());
+  for (std::uint64_t n : {10000ull, 100000ull, 1000000ull}) {
+    for (std::uint64_t i = 0; i < n; ++i) t.insert({addr_of(i), 64, 0, false}, nullptr);
+    double per_block = static_cast<double>(t.memory_bytes()) / static_cast<double>(t.entries());
+    EXPECT_LE(per_block, 32.0) << n << " blocks";
+    for (std::uint64_t i = 0; i < n; ++i) ASSERT_TRUE(t.remove(addr_of(i), 0, nullptr));
+  }
+}
+
+TEST(LiveTable, ConcurrentThreadsNeverLoseOrDuplicateEntries) {
+  LiveTable t;
+  ASSERT_TRUE(t.init());
+  constexpr int kThreads = 4, kPerThread = 100000;
+  std::vector<std::thread> th;
+  std::atomic<int> failures{0};
+  for (int w = 0; w < kThreads; ++w) {
+    th.emplace_back([&, w] {
+      std::vector<std::uintptr_t> mine;
+      for (int i = 0; i < kPerThread; ++i) {
+        std::uintptr_t a = addr_of(static_cast<std::uint64_t>(w) * 10000000 + i);
+        if (t.insert({a, 16, 0, false}, nullptr) != InsertResult::kInserted) ++failures;
+        mine.push_back(a);
+        if (i % 3 == 0) {
+          if (!t.remove(mine.back(), 0, nullptr)) ++failures;
+          mine.pop_back();
+        }
+      }
+    });
+  }
+  // Walk while the writers run: the walk must never block them forever nor crash.
+  for (int i = 0; i < 20; ++i) t.walk(0, [](const Block&, std::uint64_t) {});
+  for (auto& x : th) x.join();
+  EXPECT_EQ(failures.load(), 0);
+  const std::size_t expected = kThreads * (kPerThread - (kPerThread + 2) / 3);
+  EXPECT_EQ(t.entries(), expected);
+  std::size_t walked = 0;
+  t.walk(0, [&](const Block&, std::uint64_t) { ++walked; });
+  EXPECT_EQ(walked, expected);
+}
+
+TEST(LiveTable, AgesSurviveTheFineTimeWrapThroughCoarseRewrite) {
+  LiveTable t;
+  ASSERT_TRUE(t.init());
+  const std::uint64_t t0 = 1000;
+  t.insert({0x2000, 32, t0, false}, nullptr);
+  // A walk after more than a quarter of the 43-bit window rewrites the entry in coarse units.
+  std::uint64_t later = t0 + (CompactSlots::kTimeMask << CompactSlots::kTimeShift >> 1);
+  t.walk(later, [](const Block&, std::uint64_t) {});
+  // Far beyond the fine window, the age is still right to within the coarse unit.
+  std::uint64_t much_later = t0 + (CompactSlots::kTimeMask << CompactSlots::kTimeShift << 3);
+  std::uint64_t age = 0;
+  t.walk(much_later, [&](const Block&, std::uint64_t a) { age = a; });
+  std::uint64_t expected = much_later - t0;
+  EXPECT_NEAR(static_cast<double>(age), static_cast<double>(expected), double(2ull << CompactSlots::kCoarseShift));
+}
