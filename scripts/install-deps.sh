@@ -13,7 +13,7 @@ packages=(
   # allocators loaded for comparisons
   libgoogle-perftools-dev libmimalloc-dev
   # real programs the end-to-end tests preload the shim into, and reference tools
-  python3 git sqlite3 gcc coreutils bash time heaptrack
+  python3 git sqlite3 gcc libc6-dev binutils coreutils bash time heaptrack
 )
 
 missing=()
