@@ -29,8 +29,10 @@ inline void fail(core::ThreadStats* t, Op op) noexcept { t->failures[static_cast
 // Records a successful allocation (or a failure) made by a hook.
 inline void done_alloc(core::ThreadStats* t, Op op, void* p, std::uint64_t req) noexcept {
   count(t, op);
-  if (p != nullptr) [[likely]]
+  if (p != nullptr) [[likely]] {
+    fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));  // overlaps with the two calls below
     core::record_alloc(fs::g_rec, *t, p, req, usable(p), core::now_ticks());
+  }
   else
     fail(t, op);
   fs::after_record();
@@ -125,6 +127,7 @@ FRAGSCOPE_EXPORT void free(void* p) {
     return;
   }
   fs::Guard g;
+  fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));
   count(t, Op::kFree);
   core::record_free(fs::g_rec, *t, p, core::now_ticks(), usable);
   fs::g_real.free(p);

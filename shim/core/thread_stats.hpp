@@ -36,7 +36,8 @@ class Counter {
   std::atomic<std::uint64_t> v_{0};
 };
 
-struct ClassStats {
+// One cache line per class: an allocation or a free touches one line of counters.
+struct alignas(64) ClassStats {
   Counter allocs, frees, req_alloc, req_free, usable_alloc, usable_free;
   // Requested bytes this thread added to the class since its last flush into PeakTracker.
   std::atomic<std::int64_t> pending{0};
