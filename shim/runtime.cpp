@@ -14,7 +14,7 @@
 
 namespace fragscope::shim {
 
-thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, nullptr};
+thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, 0, nullptr};
 std::atomic<State> g_state{State::kUninit};
 std::atomic<bool> g_pending{false};
 core::Recorder g_rec;

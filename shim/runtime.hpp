@@ -20,6 +20,7 @@ enum class State : int { kUninit = 0, kIniting = 1, kReady = 2, kPassthrough = 3
 
 struct Tls {
   unsigned guard;
+  unsigned pending_countdown;  // calls until this thread next checks pending work
   core::ThreadStats* stats;
 };
 extern thread_local Tls tls __attribute__((tls_model("initial-exec")));
@@ -52,10 +53,15 @@ inline core::ThreadStats* enter() noexcept {
   return enter_slow();
 }
 
-/// Called by hooks after recording, still under their guard.
+/// Called by hooks after recording, still under their guard. Pending work (starting the
+/// reporter) waits for time to pass, so each thread looks at the clock only every 256 calls.
 inline void after_record() noexcept {
-  if (g_pending.load(std::memory_order_relaxed)) [[unlikely]]
-    pending_work();
+  if (g_pending.load(std::memory_order_relaxed)) [[unlikely]] {
+    if (tls.pending_countdown-- == 0) {
+      tls.pending_countdown = 255;
+      pending_work();
+    }
+  }
 }
 
 // fork.cpp

@@ -13,9 +13,10 @@
 // misses, and open addressing near its split threshold ~250 ns per insert+delete pair.)
 //
 // A split halves a bucket's fill, so utilisation swings between 1/2 and the split threshold
-// (85%): the entry size decides the memory bound. Hence two slot formats, two tables:
+// (92%): the entry size decides the memory bound. Hence two slot formats, two tables:
 //   CompactSlots (12 bytes, 5 per group, 315 per bucket): 8-aligned addresses below 2^48 and
-//     sizes below 128 KiB — almost every block; at worst 4096 / (268 / 2) = 31 bytes per block.
+//     sizes below 128 KiB — almost every block; at worst 4096 / (289 / 2) = 28 bytes per block
+//     (plus directory and slab headers, about 1.5 more).
 //   WideSlots (16 bytes, 3 per group, 189 per bucket): every other block; addresses above 2^48
 //     or sizes of 2^35 and more go to a small side list.
 // Times are stored modulo their field width; the reporter's walk rewrites entries older than a
@@ -144,7 +145,7 @@ class HashTable {
   static constexpr unsigned kPerGroup = Codec::kPerGroup;
   static constexpr unsigned kGroups = 63;
   static constexpr unsigned kSlots = kGroups * kPerGroup;
-  static constexpr unsigned kSplitAt = kSlots * 85 / 100;
+  static constexpr unsigned kSplitAt = kSlots * 92 / 100;
 
   bool init() noexcept;
   /// Requires Codec::fits(b). Runs then(result) with the bucket still locked.
