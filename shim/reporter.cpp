@@ -325,8 +325,8 @@ void write_final_snapshot() noexcept {
     return;
   }
   g_calib.update();
-  // The tick factor needs ~1 ms between its two readings; a process that ends sooner waits it out.
-  while (core::monotonic_ns() - g_start_ns < 2000000) g_calib.update();
+  // The tick factor needs 100 µs between its two readings; a process that ends sooner waits it out.
+  while (core::monotonic_ns() - g_start_ns < 150000) g_calib.update();
   g_calib.update();
   snapshot_locked(true);
   g_final_done = true;

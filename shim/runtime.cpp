@@ -88,6 +88,7 @@ core::ThreadStats* enter_slow() noexcept {
     int saved = errno;
     core::ThreadStats* ts = g_rec.threads.acquire();
     if (ts != nullptr && g_have_key) pthread_setspecific(g_thread_key, ts);
+    if (g_rec.threads.blocks() == 2) g_rec.table.set_min_depth(4);  // the process went multi-threaded
     t.stats = ts;
     errno = saved;
   }

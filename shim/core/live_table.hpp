@@ -167,6 +167,9 @@ class HashTable {
     __builtin_prefetch(&b->h, 1);
     __builtin_prefetch(&b->g[home(h)], 1);
   }
+  /// Buckets shallower than `d` split at their next insert, however full: spreads threads over
+  /// 2^d bucket locks once a process is multi-threaded (a one-bucket table serialises them).
+  void set_min_depth(unsigned d) noexcept { min_depth_.store(d, std::memory_order_relaxed); }
   void lock_walk() noexcept { walk_lock_.lock(); }
   void unlock_walk() noexcept { walk_lock_.unlock(); }
   void lock_all() noexcept;  // fork: walk lock, every bucket, split lock
@@ -225,6 +228,7 @@ class HashTable {
   SpinLock walk_lock_;
   std::atomic<std::size_t> memory_{0};
   std::atomic<std::size_t> nbuckets_{0};
+  std::atomic<unsigned> min_depth_{0};
 };
 
 /// The live table: CompactSlots for ordinary blocks, WideSlots and a side list for the rest.
@@ -259,6 +263,8 @@ class LiveTable {
   /// Starts loading what an insert or remove of `addr` will touch (ordinary blocks only).
   void prefetch(std::uintptr_t addr) const noexcept { compact_.prefetch(addr); }
   std::size_t buckets() const noexcept { return compact_.buckets() + wide_.buckets(); }
+  /// See HashTable::set_min_depth (ordinary blocks only; large ones are rare).
+  void set_min_depth(unsigned d) noexcept { compact_.set_min_depth(d); }
   /// fork() support: take every lock (prepare); release them (parent and child).
   void lock_all() noexcept;
   void unlock_all() noexcept;
@@ -455,7 +461,17 @@ InsertResult HashTable<C>::insert(const Block& blk, Block* replaced, Then&& then
       b->h.lock.unlock();
       return InsertResult::kReplaced;
     }
-    if (b->h.count >= kSplitAt) [[unlikely]] {
+    if (b->h.count >= kSplitAt || b->h.depth < min_depth_.load(std::memory_order_relaxed)) [[unlikely]] {
+      if (b->h.count < kSplitAt) {  // only shallow: split if we can, else insert here
+        if (split(b) == Split::kDone) {
+          b->h.lock.unlock();
+          continue;
+        }
+        place(b, C::encode(blk), h);
+        then(InsertResult::kInserted);
+        b->h.lock.unlock();
+        return InsertResult::kInserted;
+      }
       if (on_full(b) == Full::kRetry) continue;  // split done, or a walk must finish: look again
       then(InsertResult::kDropped);
       return InsertResult::kDropped;
