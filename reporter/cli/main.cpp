@@ -7,13 +7,15 @@
 #include <iostream>
 
 #include "balance.hpp"
+#include "html_report.hpp"
+#include "output_file.hpp"
 #include "run_command.hpp"
 #include "snapshot_file.hpp"
 #include "text_report.hpp"
 
 namespace {
 
-int report_cmd(const std::string& path) {
+int report_cmd(const std::string& path, const std::string& html) {
   fragscope::report::SnapshotFile f;
   try {
     f = fragscope::report::read_snapshot_file(path);
@@ -27,6 +29,15 @@ int report_cmd(const std::string& path) {
     return 2;
   }
   std::cout << fragscope::report::render_text_report(f);
+  if (!html.empty()) {
+    try {
+      fragscope::report::write_file_atomically(html, fragscope::report::render_html_report(f));
+      fmt::print(stderr, "fragscope report: HTML report written to {}\n", html);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "fragscope report: {}\n", e.what());
+      return 2;
+    }
+  }
   return 0;
 }
 
@@ -78,13 +89,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   run_cmd->add_option("--lib", run.lib, "Path to libfragscope.so (default: $FRAGSCOPE_LIB, else next to this program)");
   run_cmd->add_flag("!--no-report", run.report, "Do not print the text report at the end");
+  run_cmd->add_option("--html", run.html, "Also write the HTML report of the command's process to this file");
   run_cmd->add_flag("--shim-summary", run.shim_summary, "Let every measured process print its one-line summary");
   run_cmd->add_option("command", run.command, "CMD [ARGS...] (after --)");
   run_cmd->positionals_at_end();
 
-  std::string report_path;
+  std::string report_path, report_html;
   auto* rep = app.add_subcommand("report", "Print the text report of a snapshot file");
   rep->add_option("file", report_path, "FILE.jsonl")->required();
+  rep->add_option("--html", report_html, "Also write a self-contained HTML report (charts) to this file");
 
   std::vector<std::string> check_paths;
   std::size_t min_files = 1;
@@ -99,7 +112,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (*run_cmd) return fragscope::cli::run_command(run);
-  if (*rep) return report_cmd(report_path);
+  if (*rep) return report_cmd(report_path, report_html);
   if (*chk) return check_cmd(check_paths, min_files);
   return 2;
 }

@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include "html_report.hpp"
+#include "output_file.hpp"
 #include "snapshot_file.hpp"
 #include "text_report.hpp"
 
@@ -133,12 +135,18 @@ int run_command(const RunOptions& opt) {
               << " (the output may have fallen back to $TMPDIR or /tmp: see the warning above)\n";
     return rc;
   }
-  if (opt.report) {
+  if (opt.report || !opt.html.empty()) {
     try {
       auto f = report::read_snapshot_file(root);
-      if (!f.snapshots.empty()) std::cerr << "\n" << report::render_text_report(f);
+      if (f.snapshots.empty()) throw std::runtime_error(root + ": no snapshots");
+      if (opt.report) std::cerr << "\n" << report::render_text_report(f);
+      if (!opt.html.empty()) {
+        report::write_file_atomically(opt.html, report::render_html_report(f));
+        std::cerr << "\nfragscope run: HTML report written to " << opt.html << "\n";
+      }
     } catch (const std::exception& e) {
       std::cerr << "fragscope run: " << e.what() << "\n";
+      if (rc == 0) rc = 2;  // the command succeeded but the report it asked for was not written
     }
   }
   std::cerr << "\nfragscope run: " << cmd[0] << " exited with status " << rc << "; snapshots of pid " << pid << " in "

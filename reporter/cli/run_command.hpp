@@ -12,6 +12,7 @@ struct RunOptions {
   int interval_ms = 1000;
   std::string lib;                   // libfragscope.so; empty: found next to the CLI
   bool report = true;                // print the text report of the command's own process
+  std::string html;                  // also write its HTML report here (empty: no)
   bool shim_summary = false;         // the shim's one-line stderr summary in every process
 };
 

@@ -1,0 +1,192 @@
+// HTML report (see html_report.hpp).
+#include "html_report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <limits>
+#include <map>
+
+#include "svg_chart.hpp"
+#include "text_report.hpp"
+
+namespace fragscope::report {
+namespace {
+
+using nlohmann::json;
+
+double num(const json& o, const char* k) {
+  auto it = o.find(k);
+  return it != o.end() && it->is_number() ? it->get<double>() : std::numeric_limits<double>::quiet_NaN();
+}
+const json& sub(const json& o, const char* k) {
+  static const json empty = json::object();
+  auto it = o.find(k);
+  return it != o.end() && it->is_object() ? *it : empty;
+}
+const json& arr(const json& o, const char* k) {
+  static const json empty = json::array();
+  auto it = o.find(k);
+  return it != o.end() && it->is_array() ? *it : empty;
+}
+std::string bytes_or_dash(double v) { return std::isfinite(v) ? human_bytes(v) : "–"; }
+std::string class_label(const json& c) {
+  double lo = num(c, "lo"), hi = num(c, "hi");
+  if (!(hi > 0)) return fmt::format("> {}", human_bytes(lo - 1));
+  return fmt::format("{}–{}", human_bytes(lo), human_bytes(hi));
+}
+
+constexpr const char* kStyle = R"(
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:980px;color:#1d2430;padding:0 1rem}
+h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #dde2ea}
+.meta{color:#5b6678}table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .7rem;text-align:right}
+th{background:#f1f4f8}td:first-child,th:first-child{text-align:left}tr:nth-child(even) td{background:#fafbfc}
+.chart{width:100%;height:auto;background:#fff;border:1px solid #e3e7ee;margin:.6rem 0}
+.chart .title{font-weight:600;font-size:14px}.chart .tick,.chart .legend{font-size:11px;fill:#4a5568}
+.chart .grid{stroke:#e8ecf2}.chart polyline{fill:none;stroke-width:2}.bar{fill:#3b7dd8}
+.s0{stroke:#d9480f;fill:#d9480f}.s1{stroke:#f59f00;fill:#f59f00}.s2{stroke:#2b8a3e;fill:#2b8a3e}.s3{stroke:#1c7ed6;fill:#1c7ed6}
+polyline.s0,polyline.s1,polyline.s2,polyline.s3{fill:none}.warn{color:#a61e4d}footer{margin-top:3rem;color:#8a94a6;font-size:12px}
+)";
+
+}  // namespace
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string render_html_report(const SnapshotFile& f) {
+  std::string out;
+  auto o = std::back_inserter(out);
+  const json* fin = f.final_snapshot();
+  const json& last = fin ? *fin : f.snapshots.back();
+  const json& t = sub(last, "totals");
+  const json& st = sub(sub(last, "process"), "status");
+  const json& sr = sub(sub(last, "process"), "smaps_rollup");
+  const std::string exe = last.value("exe", "?");
+  const long pid = last.value("pid", 0L);
+
+  fmt::format_to(o, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                    "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+                    "<title>fragscope report: {} (pid {})</title><style>{}</style></head><body>\n",
+                 html_escape(exe), pid, kStyle);
+  fmt::format_to(o, "<h1>fragscope report</h1><p class=\"meta\">{} (pid {}) · {} snapshot{} over {}{}</p>\n",
+                 html_escape(exe), pid, f.snapshots.size(), f.snapshots.size() == 1 ? "" : "s",
+                 html_escape(human_ns(num(last, "uptime_ns"))),
+                 fin ? "" : " · <span class=\"warn\">no final snapshot (killed, or still running)</span>");
+
+  // Summary.
+  double live = num(t, "live_requested"), anon = num(st, "rss_anon");
+  out += "<section id=\"summary\"><h2>Summary</h2><table>\n";
+  auto row = [&](const char* name, const std::string& value, const char* source) {
+    fmt::format_to(o, "<tr><td>{}</td><td>{}</td><td class=\"meta\">{}</td></tr>\n", name, html_escape(value), source);
+  };
+  row("live requested (R)", bytes_or_dash(live), "shim: live table");
+  row("live blocks (N)", fmt::format("{:.0f}", num(t, "live_blocks")), "shim: live table");
+  row("live usable (U)", bytes_or_dash(num(t, "live_usable")), "shim: malloc_usable_size");
+  row("internal_frag (U − R)",
+      fmt::format("{} ({:.1f}%)", bytes_or_dash(num(t, "internal_frag")), 100 * num(t, "internal_frag_ratio")), "shim");
+  row("peak live requested", bytes_or_dash(num(t, "peak_live_requested")), "shim");
+  row("allocations / frees", fmt::format("{:.0f} / {:.0f}", num(t, "allocs"), num(t, "frees")), "shim");
+  row("VmRSS (VmHWM)", fmt::format("{} ({})", bytes_or_dash(num(st, "vm_rss")), bytes_or_dash(num(st, "vm_hwm"))),
+      "/proc/self/status");
+  row("RssAnon", bytes_or_dash(anon), "/proc/self/status");
+  row("VmSwap", bytes_or_dash(num(st, "vm_swap")), "/proc/self/status");
+  row("PSS / USS", fmt::format("{} / {}", bytes_or_dash(num(sr, "pss")), bytes_or_dash(num(sr, "uss"))),
+      "/proc/self/smaps_rollup");
+  if (live > 0 && std::isfinite(anon))
+    row("RssAnon / live requested", fmt::format("{:.2f}×", anon / live), "both");
+  const json& ov = sub(last, "overhead");
+  row("fragscope live table", fmt::format("{} ({:.1f} B per live block)", bytes_or_dash(num(ov, "live_table_bytes")),
+                                          num(ov, "bytes_per_live_block")),
+      "shim");
+  out += "</table></section>\n";
+
+  // Memory over time.
+  std::vector<double> x;
+  std::vector<Series> series{{"VmRSS", {}}, {"RssAnon", {}}, {"live usable", {}}, {"live requested", {}}};
+  for (const auto& s : f.snapshots) {
+    x.push_back(num(s, "uptime_ns") / 1e9);
+    const json& sst = sub(sub(s, "process"), "status");
+    const json& stt = sub(s, "totals");
+    series[0].y.push_back(num(sst, "vm_rss"));
+    series[1].y.push_back(num(sst, "rss_anon"));
+    series[2].y.push_back(num(stt, "live_usable"));
+    series[3].y.push_back(num(stt, "live_requested"));
+  }
+  out += "<section id=\"over-time\"><h2>Memory over time</h2>\n";
+  out += svg_line_chart("RSS against live data", x, series);
+  out += "<p class=\"meta\">When RSS climbs while the live data stays flat, freed memory is held resident: "
+         "fragmentation, or memory the allocator does not return.</p></section>\n";
+
+  // Size classes.
+  std::vector<const json*> classes;
+  for (const auto& c : arr(last, "size_classes")) classes.push_back(&c);
+  std::vector<const json*> by_live;
+  for (const json* c : classes)
+    if (num(*c, "live_requested") > 0) by_live.push_back(c);
+  std::sort(by_live.begin(), by_live.end(),
+            [](const json* a, const json* b) { return num(*a, "live_requested") > num(*b, "live_requested"); });
+  if (by_live.size() > 16) by_live.resize(16);
+  std::sort(by_live.begin(), by_live.end(), [](const json* a, const json* b) { return num(*a, "class") < num(*b, "class"); });
+  std::vector<Bar> bars;
+  for (const json* c : by_live) bars.push_back({class_label(*c), num(*c, "live_requested")});
+  out += "<section id=\"size-classes\"><h2>Size classes</h2>\n";
+  out += svg_bar_chart("Live bytes by size class (the 16 largest)", bars, true);
+  out += "<table><tr><th>class</th><th>live blocks</th><th>live bytes</th><th>live usable</th><th>allocs</th>"
+         "<th>frees</th><th>peak live</th></tr>\n";
+  for (const json* c : by_live)
+    fmt::format_to(o, "<tr><td>{}</td><td>{:.0f}</td><td>{}</td><td>{}</td><td>{:.0f}</td><td>{:.0f}</td><td>{}</td></tr>\n",
+                   html_escape(class_label(*c)), num(*c, "live_blocks"), human_bytes(num(*c, "live_requested")),
+                   human_bytes(num(*c, "live_usable")), num(*c, "allocs"), num(*c, "frees"),
+                   human_bytes(num(*c, "peak_live_requested")));
+  out += "</table></section>\n";
+
+  // Lifetimes, all classes together.
+  std::map<double, double> freed, ages;
+  for (const auto& l : arr(sub(last, "lifetimes"), "by_class")) {
+    for (const auto& b : arr(l, "freed")) freed[b[0].get<double>()] += b[1].get<double>();
+    for (const auto& b : arr(l, "live_age")) ages[b[0].get<double>()] += b[1].get<double>();
+  }
+  auto hist_bars = [](const std::map<double, double>& h) {
+    std::vector<Bar> b;
+    for (const auto& [lo, n] : h) b.push_back({"≥ " + human_ns(lo), n});
+    return b;
+  };
+  out += "<section id=\"lifetimes\"><h2>Lifetimes</h2>\n";
+  out += svg_bar_chart("Lifetimes of freed blocks (log2 buckets)", hist_bars(freed), false);
+  out += svg_bar_chart("Ages of live blocks at the last snapshot (log2 buckets)", hist_bars(ages), false);
+  out += "<p class=\"meta\">Long-lived blocks allocated among short-lived ones of the same sizes keep pages "
+         "resident after the short-lived ones are freed.</p></section>\n";
+
+  // Request sizes and notes.
+  out += "<section id=\"top-sizes\"><h2>Most frequent request sizes</h2><table><tr><th>size</th><th>allocations</th></tr>\n";
+  for (const auto& s : arr(last, "top_sizes"))
+    fmt::format_to(o, "<tr><td>{} B</td><td>{}</td></tr>\n", s.value("size", 0), s.value("allocs", 0));
+  out += "</table></section>\n";
+  if (!f.errors.empty() || !arr(last, "warnings").empty()) {
+    out += "<section id=\"notes\"><h2>Notes</h2><ul>\n";
+    for (const auto& w : arr(last, "warnings")) fmt::format_to(o, "<li class=\"warn\">{}</li>\n", html_escape(w.get<std::string>()));
+    for (const auto& e : f.errors)
+      fmt::format_to(o, "<li class=\"warn\">{} line {}: {} (skipped)</li>\n", html_escape(f.path), e.line, html_escape(e.message));
+    out += "</ul></section>\n";
+  }
+  fmt::format_to(o, "<footer>fragscope · snapshot schema {} · {}</footer>\n</body></html>\n", last.value("version", 0),
+                 html_escape(f.path));
+  return out;
+}
+
+}  // namespace fragscope::report

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The fragscope CLI from the outside: `run` returns the command's exit status (127 when it
+# cannot be found), nonsense arguments give exit 2 and a message, `report` on a corrupt file
+# names the bad line, and `run --html` on the example service writes a report with its charts.
+# Usage: cli_test.sh FRAGSCOPE EXAMPLE_SERVICE
+set -uo pipefail
+fragscope=$1 example=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+check() {  # check NAME EXPECTED_STATUS ACTUAL_STATUS
+  if [[ $2 != "$3" ]]; then
+    echo "FAIL: $1: exit status $3, expected $2" >&2
+    failures=$((failures + 1))
+  else
+    echo "ok: $1"
+  fi
+}
+
+"$fragscope" run --no-report -o "$tmp/a.%p.jsonl" -- sh -c 'exit 7' 2>/dev/null
+check "run returns the command's status" 7 $?
+"$fragscope" run --no-report -o "$tmp/b.%p.jsonl" -- /nonexistent/program 2>"$tmp/err"
+check "run of a missing program" 127 $?
+grep -q "cannot execute /nonexistent/program" "$tmp/err" || { echo "FAIL: no message for a missing program" >&2; failures=$((failures + 1)); }
+"$fragscope" run --no-report -o "$tmp/c.%p.jsonl" -- sh -c 'kill -TERM $$' 2>/dev/null
+check "run of a command killed by SIGTERM" 143 $?
+
+"$fragscope" run --interval-ms abc -- true 2>"$tmp/err"
+check "run --interval-ms abc" 2 $?
+[[ -s $tmp/err ]] || { echo "FAIL: no message for --interval-ms abc" >&2; failures=$((failures + 1)); }
+"$fragscope" frobnicate 2>/dev/null
+check "unknown subcommand" 2 $?
+"$fragscope" report 2>/dev/null
+check "report without a file" 2 $?
+"$fragscope" report "$tmp/none.jsonl" 2>"$tmp/err"
+check "report of a missing file" 2 $?
+grep -q "none.jsonl" "$tmp/err" || { echo "FAIL: the message does not name the file" >&2; failures=$((failures + 1)); }
+
+# A clean run, then its file with a corrupt line appended: the report names line N and goes on.
+"$fragscope" run --no-report -o "$tmp/d.%p.jsonl" -- true 2>/dev/null
+check "run true" 0 $?
+f=$(ls "$tmp"/d.*.jsonl | head -1)
+lines=$(wc -l <"$f")
+printf '{"schema":"fragscope.snap' >>"$f"
+"$fragscope" report "$f" >"$tmp/out" 2>"$tmp/err"
+check "report of a file with a truncated last line" 0 $?
+grep -q ":$((lines + 1)): truncated" "$tmp/err" || { echo "FAIL: the truncated line is not named" >&2; cat "$tmp/err" >&2; failures=$((failures + 1)); }
+"$fragscope" check "$f" 2>/dev/null
+check "check of a file with a truncated last line" 1 $?
+
+"$fragscope" run -o "$tmp/e.%p.jsonl" --html "$tmp/report.html" -- "$example" --seconds 2 --quiet >/dev/null 2>"$tmp/err"
+check "run --html on the example service" 0 $?
+grep -q "HTML report written to $tmp/report.html" "$tmp/err" || { echo "FAIL: run did not say where the HTML went" >&2; failures=$((failures + 1)); }
+[[ $(grep -o "<svg" "$tmp/report.html" | wc -l) -eq 4 ]] || { echo "FAIL: the HTML report lacks its 4 charts" >&2; failures=$((failures + 1)); }
+"$fragscope" run -o "$tmp/g.%p.jsonl" --no-report --html /nonexistent/dir/r.html -- true 2>"$tmp/err"
+check "run --html into a missing directory" 2 $?
+grep -q "cannot write /nonexistent/dir/r.html" "$tmp/err" || { echo "FAIL: no message for an unwritable HTML path" >&2; failures=$((failures + 1)); }
+
+((failures == 0)) || { echo "$failures check(s) failed" >&2; exit 1; }
