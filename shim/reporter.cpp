@@ -7,17 +7,21 @@
 // must be single-threaded early on (unshare(CLONE_NEWUSER)) is not made multi-threaded by us.
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "clock.hpp"
+#include "heap_layout.hpp"
+#include "os_memory.hpp"
 #include "proc_parse.hpp"
 #include "runtime.hpp"
 #include "snapshot.hpp"
@@ -44,6 +48,25 @@ core::TickCalibration g_calib;
 core::SnapshotBuilder g_builder;
 core::TextBuffer g_buf;
 char g_procbuf[65536];
+
+// Reporter-only scratch memory for the heap layout analysis, in our own mappings; it grows to
+// the largest size needed and is kept (guarded by g_mu).
+struct Scratch {
+  void* p = nullptr;
+  std::size_t cap = 0;
+  bool ensure(std::size_t bytes, const char* tag) {
+    if (bytes <= cap) return true;
+    std::size_t ncap = bytes + bytes / 2;
+    void* np = core::os_map(ncap, tag);
+    if (np == nullptr) return false;
+    core::os_unmap(p, cap);
+    p = np;
+    cap = ncap;
+    return true;
+  }
+};
+Scratch g_ranges, g_maps, g_segs, g_pages;
+core::HeapLayout g_layout;
 
 // Warnings said on stderr, repeated in the next snapshot. Guarded by g_warn_lock.
 core::SpinLock g_warn_lock;
@@ -103,6 +126,69 @@ long read_proc(const char* name) {
   return static_cast<long>(len);
 }
 
+// Reads <proc_dir>/self/<name> whole into `buf`; returns its length or -errno.
+long read_proc_whole(const char* name, Scratch& buf) {
+  char path[core::Config::kPathMax + 32];
+  std::snprintf(path, sizeof(path), "%s/self/%s", g_cfg.proc_dir, name);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return -errno;
+  std::size_t len = 0;
+  for (;;) {
+    if (len + 65536 > buf.cap && !buf.ensure(len + 65536, "proc-text")) {
+      close(fd);
+      return -ENOMEM;
+    }
+    ssize_t r = read(fd, static_cast<char*>(buf.p) + len, buf.cap - len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno;
+      close(fd);
+      return -e;
+    }
+    if (r == 0) break;
+    len += static_cast<std::size_t>(r);
+  }
+  close(fd);
+  return static_cast<long>(len);
+}
+
+bool mincore_residency(std::uintptr_t start, std::size_t pages, unsigned char* out, void*) {
+  return mincore(reinterpret_cast<void*>(start), pages * core::page_size(), out) == 0;
+}
+
+// The heap segments: private, writable, anonymous mappings ([heap], unnamed, or named by someone
+// other than us) that hold at least one live block. Fills g_layout; returns an error or nullptr.
+const char* analyse_heap(const core::LiveRange* ranges, std::size_t n) {
+  long len = read_proc_whole("maps", g_maps);
+  if (len < 0) return "cannot read /proc/self/maps";
+  const std::size_t page = core::page_size();
+  std::size_t nsegs = 0, max_pages = 0;
+  auto seg_cap = [&] { return g_segs.cap / sizeof(core::Segment); };
+  bool out_of_memory = false;
+  proc::for_each_mapping(std::string_view(static_cast<const char*>(g_maps.p), static_cast<std::size_t>(len)),
+                         [&](const proc::Mapping& m) {
+                           if (!m.read || !m.write || m.shared || m.inode != 0) return;
+                           bool heap = m.name == "[heap]";
+                           bool anon = m.name.empty() || (m.name.substr(0, 6) == "[anon:" &&
+                                                          m.name.substr(0, 16) != "[anon:fragscope:");
+                           if (!heap && !anon) return;
+                           auto it = std::lower_bound(ranges, ranges + n, m.start,
+                                                      [](const core::LiveRange& r, std::uintptr_t a) { return r.addr < a; });
+                           if (it == ranges + n || it->addr >= m.end) return;
+                           if (nsegs == seg_cap() && !g_segs.ensure((nsegs + 256) * sizeof(core::Segment), "heap-segments")) {
+                             out_of_memory = true;
+                             return;
+                           }
+                           static_cast<core::Segment*>(g_segs.p)[nsegs++] = core::Segment{m.start, m.end, heap};
+                           max_pages = std::max<std::size_t>(max_pages, (m.end - m.start) / page);
+                         });
+  if (out_of_memory || !g_pages.ensure(core::heap_scratch_bytes(max_pages) + 16, "heap-pages"))
+    return "out of memory for the heap layout analysis";
+  core::analyze_heap(ranges, n, static_cast<const core::Segment*>(g_segs.p), nsegs, page, mincore_residency, nullptr,
+                     g_pages.p, g_layout);
+  return nullptr;
+}
+
 // Opens the output file: never through a symlink, only a regular file we own, mode 0600.
 int open_checked(const char* path, int* err) {
   int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
@@ -159,7 +245,11 @@ void snapshot_locked(bool final) {
   if (!g_buf.reserve(8u << 20)) return;
   std::uint64_t now = core::now_ticks();
   g_calib.update();
-  g_builder.collect(g_rec, now);
+  // One walk of the live table gives the counts and the blocks the layout analysis needs.
+  std::size_t cap = g_rec.table.entries() + g_rec.table.entries() / 4 + 1024, nranges = 0;
+  core::LiveRange* ranges = nullptr;
+  if (g_ranges.ensure(cap * sizeof(core::LiveRange), "heap-blocks")) ranges = static_cast<core::LiveRange*>(g_ranges.p);
+  g_builder.collect(g_rec, now, ranges, ranges ? cap : 0, &nranges);
 
   core::SnapshotMeta m;
   m.seq = g_seq++;
@@ -202,6 +292,14 @@ void snapshot_locked(bool final) {
       warn_once(line);
     }
   }
+  m.page_size = core::page_size();
+  if (ranges == nullptr) {
+    m.heap_error = "out of memory for the heap layout analysis";
+  } else {
+    std::sort(ranges, ranges + nranges, [](const core::LiveRange& a, const core::LiveRange& b) { return a.addr < b.addr; });
+    m.heap_error = analyse_heap(ranges, nranges);
+    if (m.heap_error == nullptr) m.heap = &g_layout;
+  }
   if (!ensure_output()) return;
   m.output_path = g_path;
   {
@@ -234,6 +332,7 @@ void snapshot_locked(bool final) {
 void* reporter_main(void*) {
   ++tls.guard;  // for the thread's whole life: our allocations are not the host's
   pthread_mutex_lock(&g_mu);
+  if (!g_final_done) snapshot_locked(false);  // started one interval after start: snapshot now
   while (!g_stop) {
     timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);

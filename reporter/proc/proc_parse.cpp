@@ -81,6 +81,44 @@ bool is_one_of(std::string_view k, const std::string_view (&keys)[N]) {
   return false;
 }
 
+bool parse_maps_line(std::string_view line, Mapping* m) noexcept {
+  // start-end perms offset dev inode [name]
+  auto hex = [](std::string_view& s, std::uint64_t* v) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v, 16);
+    if (ec != std::errc() || p == s.data()) return false;
+    s.remove_prefix(static_cast<std::size_t>(p - s.data()));
+    return true;
+  };
+  auto skip_spaces = [](std::string_view& s) {
+    while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  };
+  std::string_view s = line;
+  if (!hex(s, &m->start) || s.empty() || s.front() != '-') return false;
+  s.remove_prefix(1);
+  if (!hex(s, &m->end) || m->end < m->start) return false;
+  skip_spaces(s);
+  if (s.size() < 4) return false;
+  m->read = s[0] == 'r';
+  m->write = s[1] == 'w';
+  m->exec = s[2] == 'x';
+  m->shared = s[3] == 's';
+  if ((s[0] != 'r' && s[0] != '-') || (s[3] != 'p' && s[3] != 's')) return false;
+  s.remove_prefix(4);
+  skip_spaces(s);
+  if (!hex(s, &m->offset)) return false;
+  skip_spaces(s);
+  auto sp = s.find(' ');  // device major:minor
+  if (sp == std::string_view::npos || s.substr(0, sp).find(':') == std::string_view::npos) return false;
+  s.remove_prefix(sp);
+  skip_spaces(s);
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), m->inode);
+  if (ec != std::errc()) return false;
+  s.remove_prefix(static_cast<std::size_t>(p - s.data()));
+  skip_spaces(s);
+  m->name = s;
+  return true;
+}
+
 Status parse_status(std::string_view text, ParseError* err) noexcept {
   Status s;
   auto known = [](std::string_view k) { return is_one_of(k, kStatusKeys); };

@@ -34,8 +34,43 @@ struct SmapsRollup {
 };
 SmapsRollup parse_smaps_rollup(std::string_view text, ParseError* err = nullptr) noexcept;
 
+/// One line of /proc/<pid>/maps.
+struct Mapping {
+  std::uint64_t start = 0, end = 0;
+  bool read = false, write = false, exec = false, shared = false;
+  std::uint64_t offset = 0;
+  std::uint64_t inode = 0;
+  std::string_view name;  // path, "[heap]", "[stack]", "[anon:...]", or empty; points into the text
+};
+
+/// Calls `f(const Mapping&)` for each well-formed line of /proc/<pid>/maps text, in order.
+/// Returns the number of lines that were not (the first one is named in *err).
+template <class F>
+int for_each_mapping(std::string_view text, F&& f, ParseError* err = nullptr) noexcept;
+/// Parses one maps line; false if it is malformed.
+bool parse_maps_line(std::string_view line, Mapping* m) noexcept;
+
 /// Splits "Key:   123 kB" into key and value in bytes (kB scaled by 1024; a bare number kept).
 /// Returns false for lines that are not of that shape.
 bool parse_kv_line(std::string_view line, std::string_view* key, std::uint64_t* value) noexcept;
+
+template <class F>
+int for_each_mapping(std::string_view text, F&& f, ParseError* err) noexcept {
+  int bad = 0, line_no = 0;
+  while (!text.empty()) {
+    auto eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
+    ++line_no;
+    if (line.empty()) continue;
+    Mapping m;
+    if (parse_maps_line(line, &m)) {
+      f(m);
+    } else {
+      if (bad++ == 0 && err) *err = ParseError{line_no, "malformed maps line"};
+    }
+  }
+  return bad;
+}
 
 }  // namespace fragscope::proc

@@ -74,7 +74,9 @@ void json_string(TextBuffer& out, const char* s) noexcept {
   out.append("\"");
 }
 
-void SnapshotBuilder::collect(Recorder& r, std::uint64_t now) noexcept {
+void SnapshotBuilder::collect(Recorder& r, std::uint64_t now, LiveRange* ranges, std::size_t cap,
+                              std::size_t* nranges) noexcept {
+  std::size_t n = 0;
   std::memset(cls_, 0, sizeof(cls_));
   std::memset(calls_, 0, sizeof(calls_));
   std::memset(failures_, 0, sizeof(failures_));
@@ -115,7 +117,9 @@ void SnapshotBuilder::collect(Recorder& r, std::uint64_t now) noexcept {
     ++a.table_blocks;
     a.table_requested += b.size;
     ++a.live_age[detail::lifetime_bucket(age)];
+    if (n < cap) ranges[n++] = LiveRange{b.addr, b.size, age};
   });
+  if (nranges) *nranges = n;
   live_maps_ = r.mmaps.count();
   live_map_bytes_ = r.mmaps.bytes();
 
@@ -134,6 +138,49 @@ void SnapshotBuilder::collect(Recorder& r, std::uint64_t now) noexcept {
   totals_.peak_requested = std::max<std::int64_t>(r.peaks.total_peak(),
                                                   static_cast<std::int64_t>(totals_.req_alloc - totals_.req_free));
   totals_.live_table_bytes = r.table.memory_bytes();
+}
+
+void SnapshotBuilder::encode_heap(const SnapshotMeta& m, TextBuffer& out) const noexcept {
+  if (m.heap == nullptr) {
+    out.append(",\"heap\":{\"error\":");
+    json_string(out, m.heap_error ? m.heap_error : "not analysed");
+    out.append("}");
+    return;
+  }
+  const HeapLayout& h = *m.heap;
+  const std::uint64_t rss = h.heap_rss(m.page_size);
+  const std::uint64_t live_req = totals_.table_requested;
+  const std::uint64_t live_usable = totals_.usable_alloc - totals_.usable_free;
+  put(out,
+      ",\"heap\":{{\"source\":\"live table + {}/self/maps + mincore\",\"page_size\":{},\"segments\":{},"
+      "\"segment_bytes\":{},\"pages\":{},\"heap_rss\":{},\"rss_over_live\":{:.4f},\"free_resident\":{},"
+      "\"residency_unknown_pages\":{},\"blocks_in_segments\":{},\"live_in_segments\":{},\"page_occupancy\":[",
+      m.proc_dir, m.page_size, h.segments, h.segment_bytes, h.pages, rss,
+      live_req ? static_cast<double>(rss) / static_cast<double>(live_req) : 0.0, rss > live_usable ? rss - live_usable : 0,
+      h.residency_unknown_pages, h.blocks, h.live_bytes);
+  for (unsigned i = 0; i < HeapLayout::kOccupancyBins; ++i) put(out, "{}{}", i ? "," : "", h.occupancy[i]);
+  put(out,
+      "],\"empty_resident_pages\":{},\"pinned_pages\":{},\"holes\":{{\"count\":{},\"total\":{},\"largest\":{},"
+      "\"resident\":{},\"min_size\":{},\"hist\":[",
+      h.empty_resident_pages, h.pinned_pages, h.holes, h.hole_bytes, h.largest_hole, h.hole_resident_bytes,
+      HeapLayout::kMinHole);
+  bool first = true;
+  for (unsigned i = 0; i < HeapLayout::kHoleBins; ++i) {
+    if (h.hole_hist[i] == 0) continue;
+    put(out, "{}[{},{}]", first ? "" : ",", std::uint64_t{1} << i, h.hole_hist[i]);
+    first = false;
+  }
+  put(out, "]}},\"ext_frag\":{:.6f},\"gap_overhead\":{},\"trailing_free\":{},\"top_pinned_by\":[", h.ext_frag(),
+      h.gap_overhead, h.trailing_bytes);
+  for (unsigned i = 0; i < h.ntop_pinned; ++i) {
+    const HeapLayout::Pinned& p = h.top_pinned[i];
+    put(out,
+        "{}{{\"segment_start\":{},\"segment_end\":{},\"addr\":{},\"size\":{},\"age_ns\":{},\"free_below\":{},"
+        "\"free_below_resident\":{}}}",
+        i ? "," : "", p.segment_start, p.segment_end, p.addr, p.size,
+        static_cast<std::uint64_t>(static_cast<double>(p.age) * m.ns_per_tick), p.free_below, p.free_below_resident);
+  }
+  out.append("]}");
 }
 
 void SnapshotBuilder::encode(const SnapshotMeta& m, Recorder& r, TextBuffer& out) const noexcept {
@@ -284,6 +331,7 @@ void SnapshotBuilder::encode(const SnapshotMeta& m, Recorder& r, TextBuffer& out
       table_bytes, r.table.buckets(), t.table_blocks ? static_cast<double>(table_bytes) / static_cast<double>(t.table_blocks) : 0.0,
       r.threads.blocks(), r.threads.memory_bytes(), r.mmaps.memory_bytes(), os_mapped_bytes());
 
+  encode_heap(m, out);
   out.append(",\"warnings\":[");
   for (std::size_t i = 0; i < m.nwarnings; ++i) {
     if (i) out.append(",");

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "clock.hpp"
+#include "heap_layout.hpp"
 #include "proc_parse.hpp"
 #include "recorder.hpp"
 
@@ -37,6 +38,10 @@ struct SnapshotMeta {
   const char* proc_dir = "/proc";
   const char* const* warnings = nullptr;  // lines said on stderr since the last snapshot
   std::size_t nwarnings = 0;
+  // Heap layout (nullptr: not analysed, and heap_error says why).
+  const HeapLayout* heap = nullptr;
+  const char* heap_error = nullptr;
+  std::size_t page_size = 4096;
 };
 
 /// Totals derived by collect(); what the exit summary prints.
@@ -73,13 +78,16 @@ class TextBuffer {
 
 class SnapshotBuilder {
  public:
-  /// Sums counters and walks the live table as of `now` (ticks). Reporter only.
-  void collect(Recorder& r, std::uint64_t now) noexcept;
+  /// Sums counters and walks the live table as of `now` (ticks). Reporter only. When `ranges`
+  /// is given, also copies up to `cap` live blocks there (unsorted) and sets *nranges.
+  void collect(Recorder& r, std::uint64_t now, LiveRange* ranges = nullptr, std::size_t cap = 0,
+               std::size_t* nranges = nullptr) noexcept;
   /// Appends one JSON object and a newline to `out`. Requires collect() first.
   void encode(const SnapshotMeta& meta, Recorder& r, TextBuffer& out) const noexcept;
   const SnapshotTotals& totals() const noexcept { return totals_; }
 
  private:
+  void encode_heap(const SnapshotMeta& m, TextBuffer& out) const noexcept;
   struct ClassAgg {
     std::uint64_t allocs, frees, req_alloc, req_free, usable_alloc, usable_free;
     std::uint64_t table_blocks, table_requested;
