@@ -1,0 +1,126 @@
+// Ground truth for the heap layout analysis: run tests/layout/pattern.cpp (100,000 blocks of
+// 64 B, 7 of every 8 freed in interleaved order, one 32 B block above them) with the shim
+// preloaded, and compare its final snapshot with what the pattern must produce and with glibc's
+// own accounting (mallinfo2). Tolerances are written next to each check.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "snapshot_file.hpp"
+
+extern char** environ;
+
+namespace {
+
+constexpr double kChunk = 80;  // glibc chunk for a 64 B request: 64 + 8 rounded up to 16
+constexpr double kBlocks = 100000;
+constexpr double kPage = 4096;
+
+struct PatternRun {
+  nlohmann::json snapshot;
+  std::map<std::string, double> mallinfo;
+};
+
+PatternRun run_pattern(const std::vector<std::string>& args) {
+  auto dir = std::filesystem::temp_directory_path() / ("fragscope-layout-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::vector<std::string> env_s = {std::string("LD_PRELOAD=") + FRAGSCOPE_SHIM,
+                                    "FRAGSCOPE_OUTPUT=" + (dir / "f.%p.jsonl").string(), "FRAGSCOPE_SUMMARY=0",
+                                    "FRAGSCOPE_INTERVAL_MS=0"};
+  std::vector<char*> env;
+  for (auto& e : env_s) env.push_back(e.data());
+  env.push_back(nullptr);
+  std::vector<std::string> argv_s = {FRAGSCOPE_PATTERN};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  auto out = dir / "stdout";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t pid;
+  EXPECT_EQ(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), env.data()), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  int status = 0;
+  EXPECT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+  PatternRun r;
+  std::ifstream in(out);
+  std::string word;
+  while (in >> word) {
+    auto eq = word.find('=');
+    if (eq != std::string::npos) r.mallinfo[word.substr(0, eq)] = std::atof(word.c_str() + eq + 1);
+  }
+  auto f = fragscope::report::read_snapshot_file((dir / ("f." + std::to_string(pid) + ".jsonl")).string());
+  EXPECT_NE(f.final_snapshot(), nullptr);
+  if (f.final_snapshot()) r.snapshot = *f.final_snapshot();
+  std::filesystem::remove_all(dir);
+  return r;
+}
+
+double holes_in_bin(const nlohmann::json& holes, double lo) {
+  for (const auto& b : holes["hist"])
+    if (b[0].get<double>() == lo) return b[1].get<double>();
+  return 0;
+}
+
+}  // namespace
+
+TEST(HeapLayout, MainArenaPatternGivesTheExpectedPagesAndHoles) {
+  PatternRun r = run_pattern({});
+  const auto& h = r.snapshot["heap"];
+  ASSERT_TRUE(h.contains("pinned_pages")) << h.dump();
+  // Every page of the pattern keeps ~6 of its ~51 blocks: ~10% live, so all ~1953 are pinned.
+  // Tolerance 3%: pages at the pattern's two ends, and start-up blocks of the C++ runtime.
+  const double pattern_pages = kBlocks * kChunk / kPage;
+  EXPECT_NEAR(h["pinned_pages"].get<double>(), pattern_pages, 0.03 * pattern_pages);
+  // Between two survivors: 7 freed chunks plus the survivor's slack and the next header,
+  // 7 * 80 + 16 = 576 bytes; 12,500 such holes (one fewer between survivors, one more below
+  // the 32 B block). Tolerance: 5 holes.
+  EXPECT_NEAR(holes_in_bin(h["holes"], 512), kBlocks / 8, 5);
+  EXPECT_GE(h["holes"]["total"].get<double>(), kBlocks / 8 * 576 - 576);
+  EXPECT_EQ(h["holes"]["largest"].get<double>(), 576) << h["holes"].dump();
+  EXPECT_GT(h["ext_frag"].get<double>(), 0.99);  // 7 MB free, in 576-byte pieces
+  // The top-pinning block is the 32 B block, with all the pattern's holes below it.
+  ASSERT_FALSE(h["top_pinned_by"].empty());
+  EXPECT_EQ(h["top_pinned_by"][0]["size"], 32);
+  EXPECT_GE(h["top_pinned_by"][0]["free_below"].get<double>(), kBlocks / 8 * 576 - 576);
+  // glibc's view: free chunks (fordblks) minus the releasable top (keepcost) are our holes less
+  // the per-block overhead we count in them (<= 16 B per live block in the heap).
+  const double glibc_free = r.mallinfo.at("fordblks") - r.mallinfo.at("keepcost");
+  const double ours = h["holes"]["total"].get<double>();
+  EXPECT_GE(ours, glibc_free - 4096);
+  EXPECT_LE(ours - glibc_free, 16 * h["blocks_in_segments"].get<double>() + 4096);
+}
+
+TEST(HeapLayout, SecondaryArenasAreFoundAsSegments) {
+  PatternRun r = run_pattern({"--threads", "4"});
+  const auto& h = r.snapshot["heap"];
+  ASSERT_TRUE(h.contains("segments")) << h.dump();
+  EXPECT_GE(h["segments"].get<int>(), 4);  // one arena heap per thread (and maybe [heap])
+  const double pattern_pages = 4 * kBlocks * kChunk / kPage;
+  EXPECT_NEAR(h["pinned_pages"].get<double>(), pattern_pages, 0.03 * pattern_pages);
+  EXPECT_NEAR(holes_in_bin(h["holes"], 512), 4 * kBlocks / 8, 20);
+  int tops_of_32 = 0;
+  for (const auto& p : h["top_pinned_by"])
+    if (p["size"] == 32 && p["free_below"].get<double>() >= kBlocks / 8 * 576 - 576) ++tops_of_32;
+  EXPECT_EQ(tops_of_32, 4);
+  const double glibc_free = r.mallinfo.at("fordblks") - r.mallinfo.at("keepcost");
+  const double ours = h["holes"]["total"].get<double>();
+  EXPECT_GE(ours, glibc_free - 4 * 4096);
+  EXPECT_LE(ours - glibc_free, 16 * h["blocks_in_segments"].get<double>() + 4 * 4096);
+}
