@@ -132,6 +132,38 @@ std::string render_html_report(const SnapshotFile& f) {
   out += "<p class=\"meta\">When RSS climbs while the live data stays flat, freed memory is held resident: "
          "fragmentation, or memory the allocator does not return.</p></section>\n";
 
+  // Heap layout.
+  const json& h = sub(last, "heap");
+  if (h.contains("heap_rss")) {
+    out += "<section id=\"heap\"><h2>Heap pages and holes</h2><table>\n";
+    row("heap_rss", bytes_or_dash(num(h, "heap_rss")), "live table + maps + mincore");
+    row("rss_over_live", fmt::format("{:.2f}×", num(h, "rss_over_live")), "both");
+    row("free_resident", bytes_or_dash(num(h, "free_resident")), "both");
+    row("empty / pinned resident pages",
+        fmt::format("{:.0f} / {:.0f}", num(h, "empty_resident_pages"), num(h, "pinned_pages")), "shim + mincore");
+    const json& holes = sub(h, "holes");
+    row("holes", fmt::format("{:.0f}, {} ({} resident), largest {}", num(holes, "count"), bytes_or_dash(num(holes, "total")),
+                             bytes_or_dash(num(holes, "resident")), bytes_or_dash(num(holes, "largest"))),
+        "shim");
+    row("ext_frag", fmt::format("{:.3f}", num(h, "ext_frag")), "shim");
+    out += "</table>\n";
+    std::vector<Bar> occ;
+    const char* labels[] = {"0", "≤1/8", "≤2/8", "≤3/8", "≤4/8", "≤5/8", "≤6/8", "≤7/8", "≤1"};
+    const json& occupancy = arr(h, "page_occupancy");
+    for (unsigned i = 0; i < occupancy.size() && i < 9; ++i) occ.push_back({labels[i], occupancy[i].get<double>()});
+    out += svg_bar_chart("Resident heap pages by live bytes on the page", occ, false);
+    std::vector<Bar> hb;
+    for (const auto& b : arr(sub(h, "holes"), "hist")) hb.push_back({"≥ " + human_bytes(b[0].get<double>()), b[1].get<double>()});
+    out += svg_bar_chart("Holes between live blocks by size", hb, false);
+    out += "<table><tr><th>top-pinning block</th><th>age</th><th>segment</th><th>free below it</th><th>resident</th></tr>\n";
+    for (const auto& p : arr(h, "top_pinned_by"))
+      fmt::format_to(o, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", human_bytes(num(p, "size")),
+                     html_escape(human_ns(num(p, "age_ns"))), human_bytes(num(p, "segment_end") - num(p, "segment_start")),
+                     human_bytes(num(p, "free_below")), human_bytes(num(p, "free_below_resident")));
+    out += "</table><p class=\"meta\">Pinned pages hold under a quarter of a page of live data; a trim cannot "
+           "return them, and the holes below a segment's top block stay mapped until that block goes.</p></section>\n";
+  }
+
   // Size classes.
   std::vector<const json*> classes;
   for (const auto& c : arr(last, "size_classes")) classes.push_back(&c);

@@ -106,6 +106,37 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
                    human_bytes(num(st, "rss_anon")));
   }
 
+  // The heap's layout: resident pages against live bytes, holes, and who pins them.
+  const json& h = sub(last, "heap");
+  if (h.contains("heap_rss")) {
+    double rss = num(h, "heap_rss"), page = num(h, "page_size", 4096);
+    fmt::format_to(o, "\n  heap         heap_rss {} in {} segments for {} live: rss_over_live {:.2f}x, free_resident {}\n",
+                   human_bytes(rss), static_cast<std::uint64_t>(num(h, "segments")), human_bytes(live_req),
+                   num(h, "rss_over_live"), human_bytes(num(h, "free_resident")));
+    fmt::format_to(o, "  pages        {} resident: {} empty (0 live bytes), {} pinned (< 1/4 live)\n",
+                   static_cast<std::uint64_t>(rss / page), static_cast<std::uint64_t>(num(h, "empty_resident_pages")),
+                   static_cast<std::uint64_t>(num(h, "pinned_pages")));
+    const json& occ = arr(h, "page_occupancy");
+    if (occ.size() == 9) {
+      fmt::format_to(o, "  occupancy    ");
+      const char* labels[] = {"0", "<=1/8", "<=2/8", "<=3/8", "<=4/8", "<=5/8", "<=6/8", "<=7/8", "<=1"};
+      for (unsigned i = 0; i < 9; ++i) fmt::format_to(o, "{}{} {}", i ? ", " : "", labels[i], occ[i].get<std::uint64_t>());
+      fmt::format_to(o, " pages\n");
+    }
+    const json& holes = sub(h, "holes");
+    fmt::format_to(o, "  holes        {} between live blocks, {} in all ({} resident), largest {}: ext_frag {:.3f}\n",
+                   static_cast<std::uint64_t>(num(holes, "count")), human_bytes(num(holes, "total")),
+                   human_bytes(num(holes, "resident")), human_bytes(num(holes, "largest")), num(h, "ext_frag"));
+    const json& pins = arr(h, "top_pinned_by");
+    for (unsigned i = 0; i < pins.size() && i < 3; ++i)
+      fmt::format_to(o, "  pinned by    a {} block, {} old, at the top of a {} segment, holds {} of holes below it\n",
+                     human_bytes(num(pins[i], "size")), human_ns(num(pins[i], "age_ns")),
+                     human_bytes(num(pins[i], "segment_end") - num(pins[i], "segment_start")),
+                     human_bytes(num(pins[i], "free_below")));
+  } else if (h.contains("error")) {
+    fmt::format_to(o, "\n  heap         not analysed: {}\n", h.value("error", "?"));
+  }
+
   // Size classes by live bytes, with the lifetimes of their freed blocks and ages of live ones.
   std::vector<const json*> classes;
   for (const auto& c : arr(last, "size_classes")) classes.push_back(&c);

@@ -51,7 +51,8 @@ check "check of a file with a truncated last line" 1 $?
 "$fragscope" run -o "$tmp/e.%p.jsonl" --html "$tmp/report.html" -- "$example" --seconds 2 --quiet >/dev/null 2>"$tmp/err"
 check "run --html on the example service" 0 $?
 grep -q "HTML report written to $tmp/report.html" "$tmp/err" || { echo "FAIL: run did not say where the HTML went" >&2; failures=$((failures + 1)); }
-[[ $(grep -o "<svg" "$tmp/report.html" | wc -l) -eq 4 ]] || { echo "FAIL: the HTML report lacks its 4 charts" >&2; failures=$((failures + 1)); }
+# memory over time, page occupancy, hole sizes, size classes, freed lifetimes, live ages
+[[ $(grep -o "<svg" "$tmp/report.html" | wc -l) -eq 6 ]] || { echo "FAIL: the HTML report lacks its 6 charts" >&2; failures=$((failures + 1)); }
 "$fragscope" run -o "$tmp/g.%p.jsonl" --no-report --html /nonexistent/dir/r.html -- true 2>"$tmp/err"
 check "run --html into a missing directory" 2 $?
 grep -q "cannot write /nonexistent/dir/r.html" "$tmp/err" || { echo "FAIL: no message for an unwritable HTML path" >&2; failures=$((failures + 1)); }

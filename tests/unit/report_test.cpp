@@ -109,7 +109,7 @@ TEST(HtmlReport, IsSelfContainedHasEveryChartAndEscapesText) {
   EXPECT_NE(html.find("&lt;script&gt;"), std::string::npos);
   std::size_t svgs = 0;
   for (std::size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++svgs;
-  EXPECT_EQ(svgs, 4u);  // memory over time, size classes, freed lifetimes, live ages
+  EXPECT_EQ(svgs, 4u);  // memory over time, size classes, freed lifetimes, live ages (no heap data here)
   EXPECT_NE(html.find("<polyline"), std::string::npos);
   EXPECT_NE(html.find("class=\"bar\""), std::string::npos);
   // Nothing is fetched: no src= or href= attributes, no url(...) in the CSS.
