@@ -162,7 +162,8 @@ const char* analyse_heap(const core::LiveRange* ranges, std::size_t n) {
   long len = read_proc_whole("maps", g_maps);
   if (len < 0) return "cannot read /proc/self/maps";
   const std::size_t page = core::page_size();
-  std::size_t nsegs = 0, max_pages = 0;
+  constexpr std::uint64_t kMaxSegmentBytes = std::uint64_t{16} << 30;
+  std::size_t nsegs = 0, max_pages = 0, skipped = 0;
   auto seg_cap = [&] { return g_segs.cap / sizeof(core::Segment); };
   bool out_of_memory = false;
   proc::for_each_mapping(std::string_view(static_cast<const char*>(g_maps.p), static_cast<std::size_t>(len)),
@@ -175,6 +176,12 @@ const char* analyse_heap(const core::LiveRange* ranges, std::size_t n) {
                            auto it = std::lower_bound(ranges, ranges + n, m.start,
                                                       [](const core::LiveRange& r, std::uintptr_t a) { return r.addr < a; });
                            if (it == ranges + n || it->addr >= m.end) return;
+                           // Bound our scratch memory (5 bytes per page): a larger sparse mapping is
+                           // skipped and counted, not analysed.
+                           if (m.end - m.start > kMaxSegmentBytes) {
+                             ++skipped;
+                             return;
+                           }
                            if (nsegs == seg_cap() && !g_segs.ensure((nsegs + 256) * sizeof(core::Segment), "heap-segments")) {
                              out_of_memory = true;
                              return;
@@ -186,6 +193,7 @@ const char* analyse_heap(const core::LiveRange* ranges, std::size_t n) {
     return "out of memory for the heap layout analysis";
   core::analyze_heap(ranges, n, static_cast<const core::Segment*>(g_segs.p), nsegs, page, mincore_residency, nullptr,
                      g_pages.p, g_layout);
+  g_layout.segments_skipped = skipped;
   return nullptr;
 }
 

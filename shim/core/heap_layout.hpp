@@ -34,6 +34,7 @@ struct HeapLayout {
   static constexpr unsigned kTopPinned = 8;
 
   std::uint64_t segments = 0, segment_bytes = 0, pages = 0, resident_pages = 0;
+  std::uint64_t segments_skipped = 0;  // set by the caller: segments too large to analyse
   std::uint64_t residency_unknown_pages = 0;  // mincore failed: counted as resident
   std::uint64_t blocks = 0, live_bytes = 0;   // live blocks inside the segments
   std::uint64_t occupancy[kOccupancyBins] = {};

@@ -153,9 +153,9 @@ void SnapshotBuilder::encode_heap(const SnapshotMeta& m, TextBuffer& out) const 
   const std::uint64_t live_usable = totals_.usable_alloc - totals_.usable_free;
   put(out,
       ",\"heap\":{{\"source\":\"live table + {}/self/maps + mincore\",\"page_size\":{},\"segments\":{},"
-      "\"segment_bytes\":{},\"pages\":{},\"heap_rss\":{},\"rss_over_live\":{:.4f},\"free_resident\":{},"
+      "\"segments_skipped\":{},\"segment_bytes\":{},\"pages\":{},\"heap_rss\":{},\"rss_over_live\":{:.4f},\"free_resident\":{},"
       "\"residency_unknown_pages\":{},\"blocks_in_segments\":{},\"live_in_segments\":{},\"page_occupancy\":[",
-      m.proc_dir, m.page_size, h.segments, h.segment_bytes, h.pages, rss,
+      m.proc_dir, m.page_size, h.segments, h.segments_skipped, h.segment_bytes, h.pages, rss,
       live_req ? static_cast<double>(rss) / static_cast<double>(live_req) : 0.0, rss > live_usable ? rss - live_usable : 0,
       h.residency_unknown_pages, h.blocks, h.live_bytes);
   for (unsigned i = 0; i < HeapLayout::kOccupancyBins; ++i) put(out, "{}{}", i ? "," : "", h.occupancy[i]);
