@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "allocator_view.hpp"
 #include "clock.hpp"
 #include "heap_layout.hpp"
 #include "os_memory.hpp"
@@ -318,6 +319,12 @@ void snapshot_locked(bool final) {
     g_buf.clear();
     g_builder.encode(m, g_rec, g_buf);
     g_nwarn = 0;
+  }
+  // The allocator's own view goes last: its object is appended before the closing brace.
+  if (g_buf.size() >= 2 && g_buf.data()[g_buf.size() - 2] == '}') {
+    g_buf.truncate(g_buf.size() - 2);
+    encode_allocator_view(g_buf);
+    g_buf.append("}\n");
   }
   if (g_buf.overflow()) return;  // cannot happen with 8 MiB; never write a cut line
   const char* p = g_buf.data();

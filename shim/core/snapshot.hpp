@@ -57,6 +57,9 @@ class TextBuffer {
  public:
   bool reserve(std::size_t cap) noexcept;
   void clear() noexcept { len_ = 0, overflow_ = false; }
+  void truncate(std::size_t n) noexcept {
+    if (n < len_) len_ = n;
+  }
   void append(const char* s, std::size_t n) noexcept;
   void append(std::string_view s) noexcept { append(s.data(), s.size()); }
   char* data() noexcept { return buf_; }

@@ -32,11 +32,11 @@ struct PatternRun {
   std::map<std::string, double> mallinfo;
 };
 
-PatternRun run_pattern(const std::vector<std::string>& args) {
+PatternRun run_pattern(const std::vector<std::string>& args, const std::string& allocator = "") {
   auto dir = std::filesystem::temp_directory_path() / ("fragscope-layout-" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  std::vector<std::string> env_s = {std::string("LD_PRELOAD=") + FRAGSCOPE_SHIM,
+  std::vector<std::string> env_s = {std::string("LD_PRELOAD=") + FRAGSCOPE_SHIM + (allocator.empty() ? "" : ":" + allocator),
                                     "FRAGSCOPE_OUTPUT=" + (dir / "f.%p.jsonl").string(), "FRAGSCOPE_SUMMARY=0",
                                     "FRAGSCOPE_INTERVAL_MS=0"};
   std::vector<char*> env;
@@ -123,4 +123,34 @@ TEST(HeapLayout, SecondaryArenasAreFoundAsSegments) {
   const double ours = h["holes"]["total"].get<double>();
   EXPECT_GE(ours, glibc_free - 4 * 4096);
   EXPECT_LE(ours - glibc_free, 16 * h["blocks_in_segments"].get<double>() + 4 * 4096);
+}
+
+TEST(HeapLayout, UnderJemallocSegmentsPagesAndItsStatsAppear) {
+  const std::string jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";  // scripts/install-deps.sh
+  ASSERT_TRUE(std::filesystem::exists(jemalloc)) << "install libjemalloc-dev (scripts/install-deps.sh)";
+  PatternRun r = run_pattern({}, jemalloc);
+  const auto& a = r.snapshot["allocator"];
+  EXPECT_EQ(a["name"], "jemalloc") << a.dump();
+  EXPECT_GT(a["native"]["allocated"].get<double>(), 100000 / 8 * 64);
+  ASSERT_FALSE(a["native"]["bins"].empty());
+  for (const auto& b : a["native"]["bins"]) {
+    EXPECT_GT(b["utilization"].get<double>(), 0.0);
+    EXPECT_LE(b["utilization"].get<double>(), 1.0);
+  }
+  const auto& h = r.snapshot["heap"];
+  EXPECT_GE(h["segments"].get<int>(), 1);
+  EXPECT_GE(h["blocks_in_segments"].get<double>(), kBlocks / 8);
+  // jemalloc packs 64 B regions 64 to a page: 8 of 64 stay, 12.5% live, all ~1563 pages pinned.
+  const double pages = kBlocks * 64 / kPage;
+  EXPECT_NEAR(h["pinned_pages"].get<double>(), pages, 0.03 * pages);
+}
+
+TEST(HeapLayout, UnderGlibcMallinfoAppears) {
+  PatternRun r = run_pattern({});
+  const auto& a = r.snapshot["allocator"];
+  EXPECT_EQ(a["name"], "glibc");
+  // The snapshot's mallinfo2 is taken at exit, after the program printed its own, and nothing is
+  // allocated or freed in between: the two must agree exactly.
+  EXPECT_EQ(a["native"]["fordblks"].get<double>(), r.mallinfo.at("fordblks"));
+  EXPECT_EQ(a["native"]["uordblks"].get<double>(), r.mallinfo.at("uordblks"));
 }

@@ -1,0 +1,150 @@
+// The allocator's own view (see allocator_view.hpp).
+#include "allocator_view.hpp"
+
+#include <dlfcn.h>
+#include <malloc.h>
+
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+
+#include "forward.hpp"
+
+namespace fragscope::shim {
+namespace {
+
+enum class Kind { kGlibc, kJemalloc, kTcmalloc, kMimalloc, kOther };
+
+struct Identity {
+  Kind kind = Kind::kOther;
+  const char* name = "unknown";
+  char library[512] = "";
+};
+
+Identity identify() {
+  Identity id;
+  Dl_info info{};
+  if (g_real.malloc == nullptr || dladdr(reinterpret_cast<void*>(g_real.malloc), &info) == 0 || info.dli_fname == nullptr)
+    return id;
+  std::snprintf(id.library, sizeof(id.library), "%s", info.dli_fname);
+  const char* base = std::strrchr(info.dli_fname, '/');
+  base = base ? base + 1 : info.dli_fname;
+  if (std::strstr(base, "jemalloc")) id.kind = Kind::kJemalloc, id.name = "jemalloc";
+  else if (std::strstr(base, "tcmalloc")) id.kind = Kind::kTcmalloc, id.name = "tcmalloc";
+  else if (std::strstr(base, "mimalloc")) id.kind = Kind::kMimalloc, id.name = "mimalloc";
+  else if (std::strncmp(base, "libc.so", 7) == 0) id.kind = Kind::kGlibc, id.name = "glibc";
+  return id;
+}
+
+template <class F>
+F sym(const char* name) {
+  return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
+}
+
+void put(core::TextBuffer& out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void put(core::TextBuffer& out, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = std::vsnprintf(out.tail(), out.room(), fmt, ap);
+  va_end(ap);
+  if (n > 0) out.commit(static_cast<std::size_t>(n));
+}
+
+void glibc_view(core::TextBuffer& out) {
+  using Mallinfo2 = struct mallinfo2 (*)();
+  auto mi2 = sym<Mallinfo2>("mallinfo2");
+  if (mi2 == nullptr) {
+    out.append("{\"error\":\"mallinfo2 not available\"}");
+    return;
+  }
+  struct mallinfo2 m = mi2();
+  put(out,
+      "{\"source\":\"mallinfo2\",\"arena\":%zu,\"ordblks\":%zu,\"smblks\":%zu,\"hblks\":%zu,\"hblkhd\":%zu,"
+      "\"fsmblks\":%zu,\"uordblks\":%zu,\"fordblks\":%zu,\"keepcost\":%zu}",
+      m.arena, m.ordblks, m.smblks, m.hblks, m.hblkhd, m.fsmblks, m.uordblks, m.fordblks, m.keepcost);
+}
+
+void jemalloc_view(core::TextBuffer& out) {
+  using Mallctl = int (*)(const char*, void*, std::size_t*, void*, std::size_t);
+  auto mallctl = sym<Mallctl>("mallctl");
+  if (mallctl == nullptr) {
+    out.append("{\"error\":\"mallctl not found\"}");
+    return;
+  }
+  std::uint64_t epoch = 1;
+  std::size_t sz = sizeof(epoch);
+  mallctl("epoch", &epoch, &sz, &epoch, sz);  // refresh the statistics
+  out.append("{\"source\":\"mallctl\"");
+  for (const char* key : {"stats.allocated", "stats.active", "stats.resident", "stats.mapped", "stats.retained",
+                          "stats.metadata"}) {
+    std::size_t v = 0;
+    sz = sizeof(v);
+    if (mallctl(key, &v, &sz, nullptr, 0) == 0) put(out, ",\"%s\":%zu", key + 6, v);
+  }
+  // Per-bin utilisation over all arenas (MALLCTL_ARENAS_ALL = 4096): used regions / regions of
+  // the bin's current slabs.
+  unsigned nbins = 0;
+  sz = sizeof(nbins);
+  out.append(",\"bins\":[");
+  if (mallctl("arenas.nbins", &nbins, &sz, nullptr, 0) == 0) {
+    bool first = true;
+    for (unsigned i = 0; i < nbins && i < 256; ++i) {
+      char key[96];
+      std::size_t size = 0, curregs = 0, curslabs = 0;
+      std::uint32_t nregs = 0;
+      std::snprintf(key, sizeof(key), "arenas.bin.%u.size", i);
+      sz = sizeof(size);
+      if (mallctl(key, &size, &sz, nullptr, 0) != 0) continue;
+      std::snprintf(key, sizeof(key), "arenas.bin.%u.nregs", i);
+      sz = sizeof(nregs);
+      if (mallctl(key, &nregs, &sz, nullptr, 0) != 0) continue;
+      std::snprintf(key, sizeof(key), "stats.arenas.4096.bins.%u.curregs", i);
+      sz = sizeof(curregs);
+      if (mallctl(key, &curregs, &sz, nullptr, 0) != 0) continue;
+      std::snprintf(key, sizeof(key), "stats.arenas.4096.bins.%u.curslabs", i);
+      sz = sizeof(curslabs);
+      if (mallctl(key, &curslabs, &sz, nullptr, 0) != 0 || curslabs == 0) continue;
+      put(out, "%s{\"size\":%zu,\"curregs\":%zu,\"curslabs\":%zu,\"nregs\":%u,\"utilization\":%.4f}", first ? "" : ",",
+          size, curregs, curslabs, nregs, static_cast<double>(curregs) / (static_cast<double>(curslabs) * nregs));
+      first = false;
+    }
+  }
+  out.append("]}");
+}
+
+void tcmalloc_view(core::TextBuffer& out) {
+  using Get = int (*)(const char*, std::size_t*);
+  auto get = sym<Get>("MallocExtension_GetNumericProperty");
+  if (get == nullptr) {
+    out.append("{\"error\":\"MallocExtension_GetNumericProperty not found\"}");
+    return;
+  }
+  out.append("{\"source\":\"MallocExtension\"");
+  for (const char* key : {"generic.current_allocated_bytes", "generic.heap_size", "tcmalloc.pageheap_free_bytes",
+                          "tcmalloc.pageheap_unmapped_bytes"}) {
+    std::size_t v = 0;
+    if (get(key, &v)) put(out, ",\"%s\":%zu", key, v);
+  }
+  out.append("}");
+}
+
+}  // namespace
+
+void encode_allocator_view(core::TextBuffer& out) noexcept {
+  static Identity id = identify();  // the allocator underneath does not change
+  out.append(",\"allocator\":{\"name\":\"");
+  out.append(id.name);
+  out.append("\",\"library\":");
+  core::json_string(out, id.library);
+  out.append(",\"native\":");
+  switch (id.kind) {
+    case Kind::kGlibc: glibc_view(out); break;
+    case Kind::kJemalloc: jemalloc_view(out); break;
+    case Kind::kTcmalloc: tcmalloc_view(out); break;
+    default: out.append("{\"error\":\"no statistics interface known for this allocator\"}");
+  }
+  out.append("}");
+}
+
+}  // namespace fragscope::shim
