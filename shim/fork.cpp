@@ -1,5 +1,6 @@
 // fork() handling, in one place. Lock order taken in prepare (and released in reverse):
-//   live table (walk lock → every bucket → split → side list) → mmap tracker → thread registry.
+//   live table (walk lock → every bucket → split → side list) → call sites → mmap tracker →
+//   thread registry.
 // Holding every table lock across fork means no hook is half-way through an update, so the
 // child's table and counters agree exactly. The child then starts over as its own process: new
 // output file (its pid), a reporter started lazily, snapshots counted from 0.
@@ -14,6 +15,7 @@ void prepare() {
   if (g_state.load(std::memory_order_acquire) != State::kReady) return;
   ++tls.guard;
   g_rec.table.lock_all();
+  g_rec.sites.lock_all();
   g_rec.mmaps.lock();
   g_rec.threads.lock();
 }
@@ -22,6 +24,7 @@ void parent() {
   if (g_state.load(std::memory_order_acquire) != State::kReady) return;
   g_rec.threads.unlock();
   g_rec.mmaps.unlock();
+  g_rec.sites.unlock_all();
   g_rec.table.unlock_all();
   --tls.guard;
 }
@@ -30,6 +33,7 @@ void child() {
   if (g_state.load(std::memory_order_acquire) != State::kReady) return;
   g_rec.threads.unlock();
   g_rec.mmaps.unlock();
+  g_rec.sites.unlock_all();
   g_rec.table.unlock_all();
   reporter_on_fork_child();
   --tls.guard;

@@ -85,6 +85,7 @@ void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
       core::detail::count_free(fs::g_rec, *t, b, usable(p), now, true);
     });
     if (!tracked) t->untracked_frees.add(1);
+    else if (old.sampled) fs::g_rec.sites.on_free(old.addr, old.size);
   }
   void* q = real();
   if (q != nullptr) {
@@ -95,6 +96,7 @@ void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
     if (tracked) {
       // Failed: p is still live. Put it back, and take back the free we counted.
       core::Block back = old;
+      back.sampled = false;  // its site record was closed above; the block stays, unattributed
       fs::g_rec.table.insert(back, nullptr, [&](core::InsertResult) {
         core::detail::uncount_free(*t, old, usable(p), now);
       });

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "allocator_view.hpp"
+#include "site_view.hpp"
 #include "clock.hpp"
 #include "heap_layout.hpp"
 #include "os_memory.hpp"
@@ -324,6 +325,7 @@ void snapshot_locked(bool final) {
   if (g_buf.size() >= 2 && g_buf.data()[g_buf.size() - 2] == '}') {
     g_buf.truncate(g_buf.size() - 2);
     encode_allocator_view(g_buf);
+    encode_sites(g_buf, m.heap);
     g_buf.append("}\n");
   }
   if (g_buf.overflow()) return;  // cannot happen with 8 MiB; never write a cut line

@@ -7,7 +7,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstdlib>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+#include <link.h>
 
 #include "clock.hpp"
 #include "forward.hpp"
@@ -42,6 +47,40 @@ void select_clock_from_cpuinfo() {
 }
 
 const char* getenv_raw(const char* name) { return getenv(name); }
+
+// Finds the address range of the loaded object that contains this function (our library), so
+// sampled stacks can drop our own frames. dl_iterate_phdr does not allocate.
+void find_own_range() {
+  struct Ctx {
+    std::uintptr_t probe, lo, hi;
+  } ctx{reinterpret_cast<std::uintptr_t>(&find_own_range), 0, 0};
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* p) -> int {
+        auto* c = static_cast<Ctx*>(p);
+        std::uintptr_t lo = UINTPTR_MAX, hi = 0;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const auto& ph = info->dlpi_phdr[i];
+          if (ph.p_type != PT_LOAD) continue;
+          lo = std::min<std::uintptr_t>(lo, info->dlpi_addr + ph.p_vaddr);
+          hi = std::max<std::uintptr_t>(hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+        }
+        if (c->probe >= lo && c->probe < hi) {
+          c->lo = lo;
+          c->hi = hi;
+          return 1;
+        }
+        return 0;
+      },
+      &ctx);
+  g_rec.own_lo = ctx.lo;
+  g_rec.own_hi = ctx.hi;
+}
+
+// Runs in a hook, under the recursion guard: libunwind's own mmaps and mallocs pass through.
+unsigned capture_stack(void** buf, unsigned max) {
+  int n = unw_backtrace(buf, static_cast<int>(max));
+  return n > 0 ? static_cast<unsigned>(n) : 0;
+}
 }  // namespace
 
 void ensure_init() noexcept {
@@ -59,7 +98,8 @@ void ensure_init() noexcept {
   if (ok && g_cfg.enabled) {
     select_clock_from_cpuinfo();
     reporter_init();
-    ok = g_rec.init();
+    find_own_range();
+    ok = g_rec.init(g_cfg.sample_bytes, capture_stack);
   }
   if (ok && g_cfg.enabled) {
     g_have_key = pthread_key_create(&g_thread_key, on_thread_exit) == 0;

@@ -9,13 +9,14 @@
 #include "balance.hpp"
 #include "html_report.hpp"
 #include "output_file.hpp"
+#include "sites.hpp"
 #include "run_command.hpp"
 #include "snapshot_file.hpp"
 #include "text_report.hpp"
 
 namespace {
 
-int report_cmd(const std::string& path, const std::string& html) {
+int report_cmd(const std::string& path, const std::string& html, const std::string& collapsed) {
   fragscope::report::SnapshotFile f;
   try {
     f = fragscope::report::read_snapshot_file(path);
@@ -29,6 +30,18 @@ int report_cmd(const std::string& path, const std::string& html) {
     return 2;
   }
   std::cout << fragscope::report::render_text_report(f);
+  if (!collapsed.empty()) {
+    const nlohmann::json* fin = f.final_snapshot();
+    const nlohmann::json& last = fin ? *fin : f.snapshots.back();
+    try {
+      fragscope::report::write_file_atomically(
+          collapsed, fragscope::report::collapsed_live_stacks(fragscope::report::named_sites(last)));
+      fmt::print(stderr, "fragscope report: collapsed stacks (live bytes) written to {}\n", collapsed);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "fragscope report: {}\n", e.what());
+      return 2;
+    }
+  }
   if (!html.empty()) {
     try {
       fragscope::report::write_file_atomically(html, fragscope::report::render_html_report(f));
@@ -94,10 +107,12 @@ int main(int argc, char** argv) {
   run_cmd->add_option("command", run.command, "CMD [ARGS...] (after --)");
   run_cmd->positionals_at_end();
 
-  std::string report_path, report_html;
+  std::string report_path, report_html, report_collapsed;
   auto* rep = app.add_subcommand("report", "Print the text report of a snapshot file");
   rep->add_option("file", report_path, "FILE.jsonl")->required();
   rep->add_option("--html", report_html, "Also write a self-contained HTML report (charts) to this file");
+  rep->add_option("--collapsed-live", report_collapsed,
+                  "Write the sampled call stacks weighted by live bytes, in collapsed form (flamegraph.pl, speedscope)");
 
   std::vector<std::string> check_paths;
   std::size_t min_files = 1;
@@ -112,7 +127,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (*run_cmd) return fragscope::cli::run_command(run);
-  if (*rep) return report_cmd(report_path, report_html);
+  if (*rep) return report_cmd(report_path, report_html, report_collapsed);
   if (*chk) return check_cmd(check_paths, min_files);
   return 2;
 }

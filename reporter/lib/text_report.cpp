@@ -1,6 +1,8 @@
 // Text report (see text_report.hpp).
 #include "text_report.hpp"
 
+#include "sites.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -106,6 +108,8 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
                    human_bytes(num(st, "rss_anon")));
   }
 
+  const std::vector<NamedSite> sites = named_sites(last);
+
   // The heap's layout: resident pages against live bytes, holes, and who pins them.
   const json& h = sub(last, "heap");
   if (h.contains("heap_rss")) {
@@ -128,11 +132,17 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
                    static_cast<std::uint64_t>(num(holes, "count")), human_bytes(num(holes, "total")),
                    human_bytes(num(holes, "resident")), human_bytes(num(holes, "largest")), num(h, "ext_frag"));
     const json& pins = arr(h, "top_pinned_by");
-    for (unsigned i = 0; i < pins.size() && i < 3; ++i)
+    const json& pin_sites = arr(sub(last, "sites"), "top_pinned_sites");
+    for (unsigned i = 0; i < pins.size() && i < 3; ++i) {
       fmt::format_to(o, "  pinned by    a {} block, {} old, at the top of a {} segment, holds {} of holes below it\n",
                      human_bytes(num(pins[i], "size")), human_ns(num(pins[i], "age_ns")),
                      human_bytes(num(pins[i], "segment_end") - num(pins[i], "segment_start")),
                      human_bytes(num(pins[i], "free_below")));
+      std::uint32_t site = i < pin_sites.size() ? pin_sites[i].get<std::uint32_t>() : 0;
+      for (const auto& ns : sites)
+        if (site != 0 && ns.id == site && ns.origin())
+          fmt::format_to(o, "               allocated at {}\n", ns.origin()->label());
+    }
   } else if (h.contains("error")) {
     fmt::format_to(o, "\n  heap         not analysed: {}\n", h.value("error", "?"));
   }
@@ -173,6 +183,19 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
     for (unsigned i = 0; i < sizes.size() && i < opt.top_sizes; ++i)
       fmt::format_to(o, "{} {} B x{}", i ? "," : "", sizes[i].value("size", 0), sizes[i].value("allocs", 0));
     fmt::format_to(o, "\n");
+  }
+  if (!sites.empty()) {
+    std::vector<const NamedSite*> by_live;
+    for (const auto& ns : sites) by_live.push_back(&ns);
+    std::sort(by_live.begin(), by_live.end(), [](auto* a, auto* b) { return a->live_bytes > b->live_bytes; });
+    fmt::format_to(o, "\n  call sites by live bytes (sampled every {} on average; figures are estimates)\n",
+                   human_bytes(num(sub(last, "sites"), "sample_bytes")));
+    for (unsigned i = 0; i < by_live.size() && i < opt.top_sites; ++i) {
+      const NamedSite& ns = *by_live[i];
+      if (ns.live_bytes < 1) break;
+      fmt::format_to(o, "    {:>11} in {:>9.0f} blocks, {:>10.0f} frees  {}\n", human_bytes(ns.live_bytes), ns.live_blocks,
+                     ns.frees, ns.origin() ? ns.origin()->label() : "?");
+    }
   }
   const json& mm = sub(last, "mmap");
   fmt::format_to(o, "  mmap         {} live anonymous mappings of the application, {}; {} mmap calls, {} mremap moves\n",

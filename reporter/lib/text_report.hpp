@@ -11,6 +11,7 @@ namespace fragscope::report {
 struct TextReportOptions {
   unsigned top_classes = 8;
   unsigned top_sizes = 8;
+  unsigned top_sites = 5;
 };
 
 /// Renders the report. Requires at least one snapshot in `f`.

@@ -62,6 +62,17 @@ void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
       cfg.interval_ms = ms;
     }
   }
+  if (const char* v = lookup("FRAGSCOPE_SAMPLE_BYTES"); v != nullptr && *v != '\0') {
+    std::uint64_t b = 0;
+    std::string_view s(v);
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), b);
+    if (ec != std::errc() || end != s.data() + s.size() || b > (std::uint64_t{1} << 40)) {
+      warn(cfg, "fragscope: ignoring %s='%.64s' (expected bytes, 0 to 2^40; 1 = every allocation); using %s",
+           "FRAGSCOPE_SAMPLE_BYTES", v, "524288");
+    } else {
+      cfg.sample_bytes = b;
+    }
+  }
   parse_path_var(cfg, lookup, "FRAGSCOPE_OUTPUT", cfg.output);
   parse_path_var(cfg, lookup, "FRAGSCOPE_PROC_DIR", cfg.proc_dir);
 }

@@ -13,6 +13,7 @@ struct Config {
   bool enabled = true;                     // FRAGSCOPE_ENABLE (0 = pass everything through)
   std::uint32_t interval_ms = 1000;        // FRAGSCOPE_INTERVAL_MS, 0 = only the final snapshot
   bool summary = true;                     // FRAGSCOPE_SUMMARY
+  std::uint64_t sample_bytes = 512 * 1024;  // FRAGSCOPE_SAMPLE_BYTES: mean bytes between call-site samples, 0 = off
   char output[kPathMax] = "fragscope.%p.jsonl";  // FRAGSCOPE_OUTPUT, %p = pid, %% = %
   char proc_dir[kPathMax] = "/proc";       // FRAGSCOPE_PROC_DIR (tests and containers)
   bool secure = false;                     // AT_SECURE: environment ignored

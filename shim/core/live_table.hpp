@@ -154,6 +154,16 @@ class HashTable {
   /// Runs then(removed block) with the bucket still locked; false if `addr` is not here.
   template <class Then>
   bool remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept;
+  /// Copies the entry for `addr` into *out (time = now - age); false if absent. Thread-safe.
+  bool find_entry(std::uintptr_t addr, std::uint64_t now, Block* out) noexcept {
+    const std::uint64_t h = hash_addr(addr);
+    Bucket* b = lock_bucket_for(h);
+    unsigned gi, si;
+    bool found = find(b, h, addr, &gi, &si);
+    if (found) *out = Codec::decode(b->g[gi].slots[si], now);
+    b->h.lock.unlock();
+    return found;
+  }
   template <class F>
   void walk(std::uint64_t now, F&& f) noexcept;  // requires walk_lock() held
   std::size_t entries() const noexcept;
@@ -250,6 +260,14 @@ class LiveTable {
   bool remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept;
   bool remove(std::uintptr_t addr, std::uint64_t now, Block* out) noexcept {
     return remove(addr, now, out, [](const Block&) {});
+  }
+  /// Copies the entry for `addr` into *out; false if it is not live here. Thread-safe.
+  bool find(std::uintptr_t addr, Block* out) noexcept {
+    if (CompactSlots::fits(Block{addr, 0, 0, false}) && compact_.find_entry(addr, 0, out)) return true;
+    if (wide_live_.load(std::memory_order_relaxed) != 0 && addr != 0 && addr < (std::uint64_t{1} << 48) &&
+        wide_.find_entry(addr, 0, out))
+      return true;
+    return false;
   }
   /// Calls f(const Block&, age_ticks) for every live block, bucket by bucket (each bucket locked
   /// while it is visited), and re-anchors old entries' times. Reporter thread only.

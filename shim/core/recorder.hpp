@@ -13,23 +13,37 @@
 #include "clock.hpp"
 #include "live_table.hpp"
 #include "mmap_tracker.hpp"
+#include "sites.hpp"
 #include "size_class.hpp"
 #include "thread_stats.hpp"
 
 namespace fragscope::core {
+
+/// Captures the calling thread's return addresses into buf (at most max); returns how many.
+using CaptureStackFn = unsigned (*)(void** buf, unsigned max);
 
 struct Recorder {
   LiveTable table;
   ThreadRegistry threads;
   PeakTracker peaks;
   MmapTracker mmaps;
+  SiteTable sites;
+  CaptureStackFn capture = nullptr;  // set with sampling; nullptr: no call sites
+  // Frames in [own_lo, own_hi) are ours (the hooks): dropped from the top of captured stacks.
+  std::uintptr_t own_lo = 0, own_hi = 0;
 
   /// Requires: called once before any other use; false if our memory cannot be mapped.
-  bool init() noexcept { return table.init(); }
+  /// `sample_bytes` = 0 turns call-site sampling off.
+  bool init(std::uint64_t sample_bytes = 0, CaptureStackFn cap = nullptr) noexcept {
+    capture = cap;
+    return table.init() && sites.init(cap ? sample_bytes : 0);
+  }
 };
 
 namespace detail {
 void on_replaced(Recorder& r, ThreadStats& t, const Block& old, std::uint64_t now) noexcept;
+/// Takes a call-site sample for a block of `req` bytes: its site id, or 0. Redraws the countdown.
+std::uint32_t take_sample(Recorder& r, ThreadStats& t) noexcept;
 void on_dropped(ThreadStats& t) noexcept;
 inline unsigned lifetime_bucket(std::uint64_t ticks) noexcept {
   unsigned b = 63u - static_cast<unsigned>(__builtin_clzll(ticks | 1));
@@ -76,7 +90,11 @@ inline void uncount_free(ThreadStats& t, const Block& b, std::size_t usable, std
 /// Records a new live block `p` of `req` requested and `usable` usable bytes, allocated at `now`.
 inline void record_alloc(Recorder& r, ThreadStats& t, void* p, std::uint64_t req, std::size_t usable,
                          std::uint64_t now) noexcept {
-  Block b{reinterpret_cast<std::uintptr_t>(p), req, now, false};
+  std::uint32_t site = 0;
+  t.sample_countdown -= static_cast<std::int64_t>(req);
+  if (t.sample_countdown < 0) [[unlikely]]
+    site = detail::take_sample(r, t);
+  Block b{reinterpret_cast<std::uintptr_t>(p), req, now, site != 0};
   Block old;
   InsertResult res = r.table.insert(b, &old, [&](InsertResult ir) {
     if (ir == InsertResult::kDropped) [[unlikely]]
@@ -87,6 +105,8 @@ inline void record_alloc(Recorder& r, ThreadStats& t, void* p, std::uint64_t req
   });
   if (res == InsertResult::kDropped) [[unlikely]]
     detail::on_dropped(t);
+  else if (site != 0) [[unlikely]]
+    r.sites.on_alloc(b.addr, req, site);
 }
 
 /// Records that live block `p` is about to be freed; returns false (and counts an untracked
@@ -94,12 +114,18 @@ inline void record_alloc(Recorder& r, ThreadStats& t, void* p, std::uint64_t req
 template <class UsableOf>
 inline bool record_free(Recorder& r, ThreadStats& t, void* p, std::uint64_t now, UsableOf&& usable_of,
                         Block* removed = nullptr) noexcept {
-  bool found = r.table.remove(reinterpret_cast<std::uintptr_t>(p), now, removed, [&](const Block& b) {
-    detail::count_free(r, t, b, usable_of(p), now, true);
+  Block b;
+  bool found = r.table.remove(reinterpret_cast<std::uintptr_t>(p), now, &b, [&](const Block& blk) {
+    detail::count_free(r, t, blk, usable_of(p), now, true);
   });
-  if (!found) [[unlikely]]
+  if (!found) [[unlikely]] {
     t.untracked_frees.add(1);
-  return found;
+    return false;
+  }
+  if (b.sampled) [[unlikely]]
+    r.sites.on_free(b.addr, b.size);
+  if (removed) *removed = b;
+  return true;
 }
 
 }  // namespace fragscope::core

@@ -46,6 +46,9 @@ struct alignas(64) ClassStats {
 struct alignas(64) ThreadStats {
   std::atomic<bool> in_use{false};
   ThreadStats* next = nullptr;  // registry list, append-only
+  std::int64_t sample_countdown = 0;  // bytes until the next call-site sample (owner only)
+  std::uint64_t sample_rng = 0;       // its random state (owner only; 0 = not seeded)
+  Counter samples;                    // call-site samples taken
   Counter calls[kNumOps];
   Counter failures[kNumOps];   // the real function returned NULL / MAP_FAILED / an error
   Counter untracked_frees;     // free/realloc of a pointer we never saw allocated

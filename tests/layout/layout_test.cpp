@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "sites.hpp"
 #include "snapshot_file.hpp"
 
 extern char** environ;
@@ -38,7 +40,7 @@ PatternRun run_pattern(const std::vector<std::string>& args, const std::string& 
   std::filesystem::create_directories(dir);
   std::vector<std::string> env_s = {std::string("LD_PRELOAD=") + FRAGSCOPE_SHIM + (allocator.empty() ? "" : ":" + allocator),
                                     "FRAGSCOPE_OUTPUT=" + (dir / "f.%p.jsonl").string(), "FRAGSCOPE_SUMMARY=0",
-                                    "FRAGSCOPE_INTERVAL_MS=0"};
+                                    "FRAGSCOPE_INTERVAL_MS=0", "FRAGSCOPE_SAMPLE_BYTES=1"};
   std::vector<char*> env;
   for (auto& e : env_s) env.push_back(e.data());
   env.push_back(nullptr);
@@ -99,6 +101,21 @@ TEST(HeapLayout, MainArenaPatternGivesTheExpectedPagesAndHoles) {
   ASSERT_FALSE(h["top_pinned_by"].empty());
   EXPECT_EQ(h["top_pinned_by"][0]["size"], 32);
   EXPECT_GE(h["top_pinned_by"][0]["free_below"].get<double>(), kBlocks / 8 * 576 - 576);
+  // With every allocation sampled, the top-pinning block's call site is named: the function that
+  // allocated it, from the program's symbol table.
+  const auto& pin_sites = r.snapshot["sites"]["top_pinned_sites"];
+  ASSERT_FALSE(pin_sites.empty());
+  std::string origin;
+  for (const auto& s : fragscope::report::named_sites(r.snapshot))
+    if (s.id == pin_sites[0].get<std::uint32_t>() && s.origin()) origin = s.origin()->function;
+  EXPECT_NE(origin.find("allocate_top_pinning_block"), std::string::npos) << origin;
+  // The call site holding the most live bytes is the pattern's loop, 12,500 blocks of 64 B.
+  auto sites = fragscope::report::named_sites(r.snapshot);
+  auto top = std::max_element(sites.begin(), sites.end(), [](auto& a, auto& b) { return a.live_bytes < b.live_bytes; });
+  ASSERT_NE(top, sites.end());
+  EXPECT_EQ(top->live_bytes, kBlocks / 8 * 64);
+  ASSERT_NE(top->origin(), nullptr);
+  EXPECT_NE(top->origin()->function.find("make_pattern"), std::string::npos);
   // glibc's view: free chunks (fordblks) minus the releasable top (keepcost) are our holes less
   // the per-block overhead we count in them (<= 16 B per live block in the heap).
   const double glibc_free = r.mallinfo.at("fordblks") - r.mallinfo.at("keepcost");

@@ -19,7 +19,12 @@ constexpr int kBlocks = 100000;
 // before the shim's final snapshot and leave a hole of its own.
 std::vector<std::vector<void*>>& g_kept = *new std::vector<std::vector<void*>>();
 
-void* __attribute__((noinline)) allocate_top_pinning_block() { return std::malloc(32); }
+// Not a tail call, so that it is a frame of its own in the sampled stack.
+void* __attribute__((noinline)) allocate_top_pinning_block() {
+  void* p = std::malloc(32);
+  asm volatile("" : : "r"(p) : "memory");
+  return p;
+}
 
 void make_pattern(std::vector<void*>& kept) {
   std::vector<void*> all(kBlocks);  // one large block: its own mmapped segment

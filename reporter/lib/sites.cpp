@@ -1,0 +1,93 @@
+// Named call sites (see sites.hpp).
+#include "sites.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "symbolizer.hpp"
+
+namespace fragscope::report {
+namespace {
+
+// Frames of the runtime between the program and the allocator: skipped to find the origin.
+bool runtime_frame(const NamedFrame& f) {
+  auto base = f.module.substr(f.module.rfind('/') + 1);
+  if (base.rfind("libc.so", 0) == 0 || base.rfind("libstdc++.so", 0) == 0 || base.rfind("ld-linux", 0) == 0)
+    return true;
+  return f.function.rfind("operator new", 0) == 0 || f.function.rfind("std::__new_allocator", 0) == 0 ||
+         f.function.rfind("__gnu_cxx::new_allocator", 0) == 0 || f.function.rfind("std::allocator", 0) == 0 ||
+         f.function.rfind("std::allocator_traits", 0) == 0 || f.function.rfind("std::_Vector_base", 0) == 0;
+}
+
+}  // namespace
+
+std::string NamedFrame::label() const {
+  if (!function.empty()) return location.empty() ? function : fmt::format("{} ({})", function, location);
+  auto slash = module.rfind('/');
+  return fmt::format("{}+{:#x}", slash == std::string::npos ? module : module.substr(slash + 1), offset);
+}
+
+const NamedFrame* NamedSite::origin() const {
+  for (const auto& f : frames)
+    if (!runtime_frame(f)) return &f;
+  return frames.empty() ? nullptr : &frames.front();
+}
+
+std::vector<NamedSite> named_sites(const nlohmann::json& snapshot) {
+  std::vector<NamedSite> out;
+  auto sites = snapshot.find("sites");
+  if (sites == snapshot.end() || !sites->is_object()) return out;
+  std::vector<std::string> modules;
+  for (const auto& m : sites->value("modules", nlohmann::json::array())) modules.push_back(m.is_string() ? m.get<std::string>() : "");
+  // First pass: everything each module needs resolved, in one addr2line run per module.
+  std::map<std::string, std::vector<std::uint64_t>> wanted;
+  const auto& list = (*sites)["list"];
+  for (const auto& s : list)
+    for (const auto& f : s.value("frames", nlohmann::json::array())) {
+      int mod = f[0].get<int>();
+      if (mod >= 0 && static_cast<std::size_t>(mod) < modules.size()) wanted[modules[mod]].push_back(f[1].get<std::uint64_t>());
+    }
+  Symbolizer sym;
+  for (auto& [module, offsets] : wanted) sym.resolve(module, offsets);
+  for (const auto& s : list) {
+    NamedSite ns;
+    ns.id = s.value("id", 0u);
+    ns.live_bytes = s.value("live_bytes", 0.0);
+    ns.live_blocks = s.value("live_blocks", 0.0);
+    ns.allocs = s.value("allocs", 0.0);
+    ns.frees = s.value("frees", 0.0);
+    ns.alloc_bytes = s.value("alloc_bytes", 0.0);
+    for (const auto& f : s.value("frames", nlohmann::json::array())) {
+      NamedFrame nf;
+      int mod = f[0].get<int>();
+      nf.offset = f[1].get<std::uint64_t>();
+      if (mod >= 0 && static_cast<std::size_t>(mod) < modules.size()) nf.module = modules[mod];
+      FrameName n = sym.name(nf.module, nf.offset);
+      nf.function = !n.function.empty() ? n.function : (f[2].is_string() ? f[2].get<std::string>() : "");
+      nf.location = n.location;
+      ns.frames.push_back(std::move(nf));
+    }
+    out.push_back(std::move(ns));
+  }
+  return out;
+}
+
+std::string collapsed_live_stacks(const std::vector<NamedSite>& sites) {
+  std::string out;
+  for (const auto& s : sites) {
+    if (s.live_bytes < 1 || s.frames.empty()) continue;
+    std::string line;
+    for (auto it = s.frames.rbegin(); it != s.frames.rend(); ++it) {
+      std::string l = it->function.empty() ? it->label() : it->function;
+      std::replace(l.begin(), l.end(), ';', ':');  // ';' separates frames in this format
+      if (!line.empty()) line += ';';
+      line += l;
+    }
+    out += fmt::format("{} {:.0f}\n", line, s.live_bytes);
+  }
+  return out;
+}
+
+}  // namespace fragscope::report
