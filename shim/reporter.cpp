@@ -67,7 +67,7 @@ struct Scratch {
     return true;
   }
 };
-Scratch g_ranges, g_maps, g_segs, g_pages;
+Scratch g_ranges, g_maps, g_segs, g_pages, g_pinned;
 core::HeapLayout g_layout;
 
 // Warnings said on stderr, repeated in the next snapshot. Guarded by g_warn_lock.
@@ -193,8 +193,22 @@ const char* analyse_heap(const core::LiveRange* ranges, std::size_t n) {
                          });
   if (out_of_memory || !g_pages.ensure(core::heap_scratch_bytes(max_pages) + 16, "heap-pages"))
     return "out of memory for the heap layout analysis";
+  // Name the sites of sampled blocks (marked by the walk), outside any lock of the walk.
+  double* pinned = nullptr;
+  std::size_t nsites = 0;
+  if (g_rec.sites.enabled() && g_pinned.ensure(sizeof(double) * (core::SiteTable::kMaxSites + 1), "pinned-by-site")) {
+    pinned = static_cast<double*>(g_pinned.p);
+    nsites = core::SiteTable::kMaxSites + 1;
+    std::memset(pinned, 0, sizeof(double) * nsites);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    core::LiveRange& r = const_cast<core::LiveRange&>(ranges[i]);
+    if (r.site != UINT32_MAX) continue;
+    r.site = g_rec.sites.site_of(r.addr);
+    r.weight = static_cast<float>(g_rec.sites.weight_of(r.size));
+  }
   core::analyze_heap(ranges, n, static_cast<const core::Segment*>(g_segs.p), nsegs, page, mincore_residency, nullptr,
-                     g_pages.p, g_layout);
+                     g_pages.p, g_layout, pinned, nsites);
   g_layout.segments_skipped = skipped;
   return nullptr;
 }
@@ -325,7 +339,7 @@ void snapshot_locked(bool final) {
   if (g_buf.size() >= 2 && g_buf.data()[g_buf.size() - 2] == '}') {
     g_buf.truncate(g_buf.size() - 2);
     encode_allocator_view(g_buf);
-    encode_sites(g_buf, m.heap);
+    encode_sites(g_buf, m.heap, m.heap && g_rec.sites.enabled() ? static_cast<const double*>(g_pinned.p) : nullptr);
     g_buf.append("}\n");
   }
   if (g_buf.overflow()) return;  // cannot happen with 8 MiB; never write a cut line

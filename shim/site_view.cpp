@@ -14,7 +14,7 @@
 namespace fragscope::shim {
 namespace {
 
-constexpr std::size_t kTopLive = 32, kTopChurn = 16, kFramesOut = 24, kModules = 256;
+constexpr std::size_t kTopLive = 32, kTopChurn = 16, kTopPinnedSites = 16, kFramesOut = 24, kModules = 256;
 
 void put(core::TextBuffer& out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void put(core::TextBuffer& out, const char* fmt, ...) {
@@ -42,7 +42,7 @@ double live_bytes(const core::SiteTable::Site& s) { return std::max(0.0, s.alloc
 
 }  // namespace
 
-void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout) noexcept {
+void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout, const double* pinned) noexcept {
   core::SiteTable& sites = g_rec.sites;
   put(out, ",\"sites\":{\"sample_bytes\":%llu", static_cast<unsigned long long>(sites.mean()));
   if (!sites.enabled()) {
@@ -57,7 +57,7 @@ void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout) noexcep
   }
   const std::size_t n = sites.snapshot(g_sites, core::SiteTable::kMaxSites);
   // Ids are 1-based and in order: g_sites[id - 1] is site `id`.
-  std::uint32_t chosen[kTopLive + kTopChurn + core::HeapLayout::kTopPinned];
+  std::uint32_t chosen[kTopLive + kTopChurn + kTopPinnedSites + core::HeapLayout::kTopPinned];
   std::size_t nchosen = 0;
   auto choose = [&](std::uint32_t id) {
     if (id == 0 || id > n) return;
@@ -66,6 +66,8 @@ void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout) noexcep
     chosen[nchosen++] = id;
   };
   std::uint32_t order[kTopLive];
+  static_assert(kTopPinnedSites <= kTopLive && kTopChurn <= kTopLive);
+  auto pinned_of = [&](std::uint32_t id) { return pinned ? pinned[id] : 0.0; };
   auto top_by = [&](auto key, std::size_t k) {
     std::size_t m = 0;
     for (std::uint32_t id = 1; id <= n; ++id) {
@@ -86,6 +88,9 @@ void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout) noexcep
   };
   top_by(live_bytes, kTopLive);
   top_by([](const core::SiteTable::Site& s) { return s.frees; }, kTopChurn);
+  if (pinned)
+    top_by([&](const core::SiteTable::Site& s) { return pinned_of(static_cast<std::uint32_t>(&s - g_sites) + 1); },
+           kTopPinnedSites);
   std::uint32_t pinned_site[core::HeapLayout::kTopPinned] = {};
   if (layout) {
     for (unsigned i = 0; i < layout->ntop_pinned; ++i) {
@@ -100,9 +105,9 @@ void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout) noexcep
     const core::SiteTable::Site& s = g_sites[chosen[i] - 1];
     put(out,
         "%s{\"id\":%u,\"samples\":%llu,\"allocs\":%.0f,\"alloc_bytes\":%.0f,\"frees\":%.0f,\"live_bytes\":%.0f,"
-        "\"live_blocks\":%.0f,\"frames\":[",
+        "\"live_blocks\":%.0f,\"pinned_bytes\":%.0f,\"frames\":[",
         i ? "," : "", chosen[i], static_cast<unsigned long long>(s.samples), s.allocs, s.alloc_bytes, s.frees,
-        live_bytes(s), std::max(0.0, s.allocs - s.frees));
+        live_bytes(s), std::max(0.0, s.allocs - s.frees), pinned_of(chosen[i]));
     void* const* frames = sites.frames(s);
     for (std::uint32_t f = 0; f < s.nframes && f < kFramesOut; ++f) {
       Dl_info info{};

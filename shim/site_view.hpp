@@ -10,7 +10,7 @@
 namespace fragscope::shim {
 
 /// Appends `,"sites":{...}`. `layout` may be nullptr; its top_pinned entries' addresses are
-/// looked up to name their sites.
-void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout) noexcept;
+/// looked up to name their sites. `pinned` (indexed by site id) holds the pinned bytes per site.
+void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout, const double* pinned) noexcept;
 
 }  // namespace fragscope::shim

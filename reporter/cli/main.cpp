@@ -16,7 +16,8 @@
 
 namespace {
 
-int report_cmd(const std::string& path, const std::string& html, const std::string& collapsed) {
+int report_cmd(const std::string& path, const std::string& html, const std::string& collapsed,
+               const std::string& collapsed_pinned) {
   fragscope::report::SnapshotFile f;
   try {
     f = fragscope::report::read_snapshot_file(path);
@@ -30,13 +31,18 @@ int report_cmd(const std::string& path, const std::string& html, const std::stri
     return 2;
   }
   std::cout << fragscope::report::render_text_report(f);
-  if (!collapsed.empty()) {
+  if (!collapsed.empty() || !collapsed_pinned.empty()) {
     const nlohmann::json* fin = f.final_snapshot();
-    const nlohmann::json& last = fin ? *fin : f.snapshots.back();
+    const auto sites = fragscope::report::named_sites(fin ? *fin : f.snapshots.back());
     try {
-      fragscope::report::write_file_atomically(
-          collapsed, fragscope::report::collapsed_live_stacks(fragscope::report::named_sites(last)));
-      fmt::print(stderr, "fragscope report: collapsed stacks (live bytes) written to {}\n", collapsed);
+      if (!collapsed.empty()) {
+        fragscope::report::write_file_atomically(collapsed, fragscope::report::collapsed_live_stacks(sites));
+        fmt::print(stderr, "fragscope report: collapsed stacks (live bytes) written to {}\n", collapsed);
+      }
+      if (!collapsed_pinned.empty()) {
+        fragscope::report::write_file_atomically(collapsed_pinned, fragscope::report::collapsed_pinned_stacks(sites));
+        fmt::print(stderr, "fragscope report: collapsed stacks (pinned bytes) written to {}\n", collapsed_pinned);
+      }
     } catch (const std::exception& e) {
       fmt::print(stderr, "fragscope report: {}\n", e.what());
       return 2;
@@ -107,12 +113,14 @@ int main(int argc, char** argv) {
   run_cmd->add_option("command", run.command, "CMD [ARGS...] (after --)");
   run_cmd->positionals_at_end();
 
-  std::string report_path, report_html, report_collapsed;
+  std::string report_path, report_html, report_collapsed, report_collapsed_pinned;
   auto* rep = app.add_subcommand("report", "Print the text report of a snapshot file");
   rep->add_option("file", report_path, "FILE.jsonl")->required();
   rep->add_option("--html", report_html, "Also write a self-contained HTML report (charts) to this file");
   rep->add_option("--collapsed-live", report_collapsed,
                   "Write the sampled call stacks weighted by live bytes, in collapsed form (flamegraph.pl, speedscope)");
+  rep->add_option("--collapsed-pinned", report_collapsed_pinned,
+                  "Write the sampled call stacks weighted by the bytes of pinned pages they hold, collapsed");
 
   std::vector<std::string> check_paths;
   std::size_t min_files = 1;
@@ -127,7 +135,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (*run_cmd) return fragscope::cli::run_command(run);
-  if (*rep) return report_cmd(report_path, report_html, report_collapsed);
+  if (*rep) return report_cmd(report_path, report_html, report_collapsed, report_collapsed_pinned);
   if (*chk) return check_cmd(check_paths, min_files);
   return 2;
 }

@@ -59,6 +59,7 @@ std::vector<NamedSite> named_sites(const nlohmann::json& snapshot) {
     ns.allocs = s.value("allocs", 0.0);
     ns.frees = s.value("frees", 0.0);
     ns.alloc_bytes = s.value("alloc_bytes", 0.0);
+    ns.pinned_bytes = s.value("pinned_bytes", 0.0);
     for (const auto& f : s.value("frames", nlohmann::json::array())) {
       NamedFrame nf;
       int mod = f[0].get<int>();
@@ -74,10 +75,12 @@ std::vector<NamedSite> named_sites(const nlohmann::json& snapshot) {
   return out;
 }
 
-std::string collapsed_live_stacks(const std::vector<NamedSite>& sites) {
+namespace {
+template <class Weight>
+std::string collapsed(const std::vector<NamedSite>& sites, Weight weight) {
   std::string out;
   for (const auto& s : sites) {
-    if (s.live_bytes < 1 || s.frames.empty()) continue;
+    if (weight(s) < 1 || s.frames.empty()) continue;
     std::string line;
     for (auto it = s.frames.rbegin(); it != s.frames.rend(); ++it) {
       std::string l = it->function.empty() ? it->label() : it->function;
@@ -85,9 +88,18 @@ std::string collapsed_live_stacks(const std::vector<NamedSite>& sites) {
       if (!line.empty()) line += ';';
       line += l;
     }
-    out += fmt::format("{} {:.0f}\n", line, s.live_bytes);
+    out += fmt::format("{} {:.0f}\n", line, weight(s));
   }
   return out;
+}
+}  // namespace
+
+std::string collapsed_live_stacks(const std::vector<NamedSite>& sites) {
+  return collapsed(sites, [](const NamedSite& s) { return s.live_bytes; });
+}
+
+std::string collapsed_pinned_stacks(const std::vector<NamedSite>& sites) {
+  return collapsed(sites, [](const NamedSite& s) { return s.pinned_bytes; });
 }
 
 }  // namespace fragscope::report

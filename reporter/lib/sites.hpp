@@ -19,6 +19,7 @@ struct NamedFrame {
 struct NamedSite {
   std::uint32_t id = 0;
   double live_bytes = 0, live_blocks = 0, allocs = 0, frees = 0, alloc_bytes = 0;
+  double pinned_bytes = 0;  // free resident bytes of pinned pages its blocks keep (estimate)
   std::vector<NamedFrame> frames;  // innermost first
   /// The first frame outside the C and C++ runtime (operator new, malloc wrappers): where the
   /// program asked for memory.
@@ -28,7 +29,8 @@ struct NamedSite {
 /// The snapshot's sites with their frames resolved (addr2line for what the snapshot lacks).
 std::vector<NamedSite> named_sites(const nlohmann::json& snapshot);
 
-/// Collapsed stacks ("outer;...;inner weight" per line), weighted by live bytes.
+/// Collapsed stacks ("outer;...;inner weight" per line), weighted by live bytes or by pinned bytes.
 std::string collapsed_live_stacks(const std::vector<NamedSite>& sites);
+std::string collapsed_pinned_stacks(const std::vector<NamedSite>& sites);
 
 }  // namespace fragscope::report

@@ -196,6 +196,14 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
       fmt::format_to(o, "    {:>11} in {:>9.0f} blocks, {:>10.0f} frees  {}\n", human_bytes(ns.live_bytes), ns.live_blocks,
                      ns.frees, ns.origin() ? ns.origin()->label() : "?");
     }
+    std::vector<const NamedSite*> by_pinned;
+    for (const auto& ns : sites)
+      if (ns.pinned_bytes >= 1) by_pinned.push_back(&ns);
+    std::sort(by_pinned.begin(), by_pinned.end(), [](auto* a, auto* b) { return a->pinned_bytes > b->pinned_bytes; });
+    if (!by_pinned.empty()) fmt::format_to(o, "  call sites by pinned bytes (free resident bytes on the pinned pages their blocks hold)\n");
+    for (unsigned i = 0; i < by_pinned.size() && i < opt.top_sites; ++i)
+      fmt::format_to(o, "    {:>11} pinned by {:>9.0f} live blocks  {}\n", human_bytes(by_pinned[i]->pinned_bytes),
+                     by_pinned[i]->live_blocks, by_pinned[i]->origin() ? by_pinned[i]->origin()->label() : "?");
   }
   const json& mm = sub(last, "mmap");
   fmt::format_to(o, "  mmap         {} live anonymous mappings of the application, {}; {} mmap calls, {} mremap moves\n",

@@ -25,7 +25,8 @@ std::uint64_t resident_bytes_in(std::uintptr_t a, std::uintptr_t b, std::uintptr
 }  // namespace
 
 void analyze_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* segs, std::size_t nsegs,
-                  std::size_t page, ResidencyFn residency, void* ctx, void* scratch, HeapLayout& out) noexcept {
+                  std::size_t page, ResidencyFn residency, void* ctx, void* scratch, HeapLayout& out,
+                  double* pinned_by_site, std::size_t nsites) noexcept {
   out = HeapLayout{};
   std::size_t bi = 0;
   for (std::size_t si = 0; si < nsegs; ++si) {
@@ -90,6 +91,26 @@ void analyze_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* s
       ++out.occupancy[bin];
       if (l == 0) ++out.empty_resident_pages;
       else if (l * 4 < page) ++out.pinned_pages;
+    }
+
+    // Who pins the pinned pages: each sampled block gets its share of the free resident bytes
+    // of the pinned pages it is on, in proportion to its live bytes there, times its weight.
+    if (pinned_by_site != nullptr) {
+      for (std::size_t i = first; i < last; ++i) {
+        const LiveRange& b = blocks[i];
+        if (b.site == 0 || b.site >= nsites) continue;
+        std::uintptr_t s = b.addr, e = b.addr + b.size < seg.end ? b.addr + b.size : seg.end;
+        for (std::uintptr_t p = s; p < e;) {
+          const std::size_t pi = (p - seg.start) / page;
+          std::uintptr_t pe = seg.start + (pi + 1) * page;
+          std::uintptr_t upto = e < pe ? e : pe;
+          const std::uint64_t l = live[pi];
+          if ((res[pi] & 1) && l != 0 && l * 4 < page)
+            pinned_by_site[b.site] += static_cast<double>(b.weight) * static_cast<double>(page - l) *
+                                      static_cast<double>(upto - p) / static_cast<double>(l);
+          p = upto;
+        }
+      }
     }
 
     // The segment's top block: everything free below it stays in the segment until it goes.

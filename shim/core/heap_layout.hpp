@@ -16,7 +16,9 @@ namespace fragscope::core {
 struct LiveRange {
   std::uintptr_t addr;
   std::uint64_t size;
-  std::uint64_t age;  // ticks
+  std::uint64_t age;    // ticks
+  std::uint32_t site;   // call site of a sampled block, else 0
+  float weight;         // blocks this sampled block stands for (1/p), else 0
 };
 
 struct Segment {
@@ -61,8 +63,11 @@ struct HeapLayout {
 
 /// Requires: `blocks` sorted by addr; `segs` sorted by start, disjoint; `scratch` has room for
 /// the largest segment's page count (bytes) plus as many uint32 (see scratch_bytes()).
+/// When `pinned_by_site` is given (indexed by site id, `nsites` entries), adds to it each sampled
+/// block's estimated share of the free resident bytes on the pinned pages it occupies.
 void analyze_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* segs, std::size_t nsegs,
-                  std::size_t page, ResidencyFn residency, void* ctx, void* scratch, HeapLayout& out) noexcept;
+                  std::size_t page, ResidencyFn residency, void* ctx, void* scratch, HeapLayout& out,
+                  double* pinned_by_site = nullptr, std::size_t nsites = 0) noexcept;
 
 /// Scratch bytes analyze_heap needs for segments of at most `max_pages` pages.
 inline std::size_t heap_scratch_bytes(std::size_t max_pages) noexcept { return max_pages * 5; }

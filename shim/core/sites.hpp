@@ -47,6 +47,12 @@ class SiteTable {
   void on_free(std::uintptr_t addr, std::uint64_t size) noexcept;
   /// The site of a live sampled block, or 0.
   std::uint32_t site_of(std::uintptr_t addr) noexcept;
+  /// How many blocks a sampled block of `size` bytes stands for (1/p).
+  double weight_of(std::uint64_t size) const noexcept {
+    double nb, nbytes;
+    weigh(size, &nb, &nbytes);
+    return nb;
+  }
 
   /// Copies the site records (under the lock) for the reporter; returns how many.
   std::size_t snapshot(Site* out, std::size_t cap) noexcept;

@@ -117,7 +117,8 @@ void SnapshotBuilder::collect(Recorder& r, std::uint64_t now, LiveRange* ranges,
     ++a.table_blocks;
     a.table_requested += b.size;
     ++a.live_age[detail::lifetime_bucket(age)];
-    if (n < cap) ranges[n++] = LiveRange{b.addr, b.size, age};
+    // Sampled blocks are marked with site UINT32_MAX; the caller looks their sites up afterwards.
+    if (n < cap) ranges[n++] = LiveRange{b.addr, b.size, age, b.sampled ? UINT32_MAX : 0u, 0.0f};
   });
   if (nranges) *nranges = n;
   live_maps_ = r.mmaps.count();
