@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 
+#include "sites.hpp"
 #include "svg_chart.hpp"
 #include "text_report.hpp"
 
@@ -117,14 +118,14 @@ std::string render_html_report(const SnapshotFile& f) {
 
   // Memory over time.
   std::vector<double> x;
-  std::vector<Series> series{{"VmRSS", {}}, {"RssAnon", {}}, {"live usable", {}}, {"live requested", {}}};
+  std::vector<Series> series{{"VmRSS", {}}, {"RssAnon", {}}, {"heap_rss", {}}, {"live requested", {}}};
   for (const auto& s : f.snapshots) {
     x.push_back(num(s, "uptime_ns") / 1e9);
     const json& sst = sub(sub(s, "process"), "status");
     const json& stt = sub(s, "totals");
     series[0].y.push_back(num(sst, "vm_rss"));
     series[1].y.push_back(num(sst, "rss_anon"));
-    series[2].y.push_back(num(stt, "live_usable"));
+    series[2].y.push_back(num(sub(s, "heap"), "heap_rss"));
     series[3].y.push_back(num(stt, "live_requested"));
   }
   out += "<section id=\"over-time\"><h2>Memory over time</h2>\n";
@@ -203,6 +204,25 @@ std::string render_html_report(const SnapshotFile& f) {
   out += svg_bar_chart("Ages of live blocks at the last snapshot (log2 buckets)", hist_bars(ages), false);
   out += "<p class=\"meta\">Long-lived blocks allocated among short-lived ones of the same sizes keep pages "
          "resident after the short-lived ones are freed.</p></section>\n";
+
+  // Call sites.
+  const auto sites = named_sites(last);
+  if (!sites.empty()) {
+    std::vector<const NamedSite*> by_live;
+    for (const auto& ns : sites) by_live.push_back(&ns);
+    std::sort(by_live.begin(), by_live.end(), [](auto* a, auto* b) { return a->live_bytes > b->live_bytes; });
+    fmt::format_to(o, "<section id=\"sites\"><h2>Call sites</h2><p class=\"meta\">Sampled every {} on average: "
+                      "estimates.</p><table><tr><th>allocated at</th><th>live bytes</th><th>live blocks</th>"
+                      "<th>frees</th><th>pinned bytes</th></tr>\n",
+                   html_escape(human_bytes(num(sub(last, "sites"), "sample_bytes"))));
+    for (std::size_t i = 0; i < by_live.size() && i < 12; ++i) {
+      const NamedSite& ns = *by_live[i];
+      fmt::format_to(o, "<tr><td>{}</td><td>{}</td><td>{:.0f}</td><td>{:.0f}</td><td>{}</td></tr>\n",
+                     html_escape(ns.origin() ? ns.origin()->label() : "?"), human_bytes(ns.live_bytes), ns.live_blocks,
+                     ns.frees, human_bytes(ns.pinned_bytes));
+    }
+    out += "</table></section>\n";
+  }
 
   // Request sizes and notes.
   out += "<section id=\"top-sizes\"><h2>Most frequent request sizes</h2><table><tr><th>size</th><th>allocations</th></tr>\n";
