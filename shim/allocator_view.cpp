@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 
 #include "forward.hpp"
+#include "os_memory.hpp"
 
 namespace fragscope::shim {
 namespace {
@@ -51,6 +53,56 @@ void put(core::TextBuffer& out, const char* fmt, ...) {
   if (n > 0) out.commit(static_cast<std::size_t>(n));
 }
 
+// malloc_info's totals: the elements after the last </heap> (fast and rest free chunks, mmapped
+// chunks, system bytes current and max, address space). Written through fmemopen into a buffer
+// of ours (glibc allocates the FILE itself: unrecorded, under the reporter's guard).
+void malloc_info_totals(core::TextBuffer& out) {
+  using MallocInfo = int (*)(int, FILE*);
+  auto mi = sym<MallocInfo>("malloc_info");
+  static char* buf = nullptr;
+  constexpr std::size_t kCap = 4u << 20;  // one <heap> element per arena: 4 MiB is thousands
+  if (buf == nullptr) buf = static_cast<char*>(core::os_map(kCap, "malloc-info"));
+  if (mi == nullptr || buf == nullptr) return;
+  FILE* f = fmemopen(buf, kCap, "w");
+  if (f == nullptr) return;
+  int rc = mi(0, f);
+  long len = ftell(f);
+  fclose(f);
+  if (rc != 0 || len <= 0 || static_cast<std::size_t>(len) >= kCap) return;
+  std::string_view xml(buf, static_cast<std::size_t>(len));
+  auto last_heap = xml.rfind("</heap>");
+  if (last_heap != std::string_view::npos) xml.remove_prefix(last_heap);
+  out.append(",\"malloc_info\":{");
+  bool first = true;
+  // Each element: <(total|system|aspace) type="T" [count="N"] size="S"/>
+  for (std::size_t pos = 0; (pos = xml.find('<', pos)) != std::string_view::npos; ++pos) {
+    std::string_view rest = xml.substr(pos + 1);
+    std::string_view tag = rest.substr(0, rest.find(' '));
+    if (tag != "total" && tag != "system" && tag != "aspace") continue;
+    std::string_view el = rest.substr(0, rest.find('>'));
+    auto attr = [&](std::string_view name) -> std::string_view {
+      auto a = el.find(name);
+      if (a == std::string_view::npos) return {};
+      auto v = el.substr(a + name.size());
+      return v.substr(0, v.find('"'));
+    };
+    std::string_view type = attr(" type=\""), size = attr(" size=\""), count = attr(" count=\"");
+    auto digits = [](std::string_view v) {
+      return !v.empty() && v.find_first_not_of("0123456789") == std::string_view::npos;
+    };
+    if (type.empty() || !digits(size) || (!count.empty() && !digits(count)) ||
+        type.find_first_not_of("abcdefghijklmnopqrstuvwxyz") != std::string_view::npos)
+      continue;
+    put(out, "%s\"%.*s_%.*s\":%.*s", first ? "" : ",", static_cast<int>(tag.size()), tag.data(),
+        static_cast<int>(type.size()), type.data(), static_cast<int>(size.size()), size.data());
+    first = false;
+    if (!count.empty())
+      put(out, ",\"%.*s_%.*s_count\":%.*s", static_cast<int>(tag.size()), tag.data(), static_cast<int>(type.size()),
+          type.data(), static_cast<int>(count.size()), count.data());
+  }
+  out.append("}");
+}
+
 void glibc_view(core::TextBuffer& out) {
   using Mallinfo2 = struct mallinfo2 (*)();
   auto mi2 = sym<Mallinfo2>("mallinfo2");
@@ -63,6 +115,9 @@ void glibc_view(core::TextBuffer& out) {
       "{\"source\":\"mallinfo2\",\"arena\":%zu,\"ordblks\":%zu,\"smblks\":%zu,\"hblks\":%zu,\"hblkhd\":%zu,"
       "\"fsmblks\":%zu,\"uordblks\":%zu,\"fordblks\":%zu,\"keepcost\":%zu}",
       m.arena, m.ordblks, m.smblks, m.hblks, m.hblkhd, m.fsmblks, m.uordblks, m.fordblks, m.keepcost);
+  out.truncate(out.size() - 1);  // reopen the object for malloc_info's totals
+  malloc_info_totals(out);
+  out.append("}");
 }
 
 void jemalloc_view(core::TextBuffer& out) {

@@ -80,7 +80,7 @@ const char* g_warn_ptrs[kMaxWarn];
 void say(const char* line) {
   std::size_t n = std::strlen(line);
   // One write per line so lines from several processes do not interleave.
-  char buf[320];
+  char buf[600];
   if (n > sizeof(buf) - 2) n = sizeof(buf) - 2;
   std::memcpy(buf, line, n);
   buf[n] = '\n';
@@ -467,14 +467,19 @@ void write_final_snapshot() noexcept {
   if (!g_cfg.summary || g_forked) return;
   const core::SnapshotTotals& t = g_builder.totals();
   auto mib = [](double b) { return b / (1024.0 * 1024.0); };
-  char line[320];
+  char heap[160] = "";
+  if (g_layout.segments != 0 && t.table_requested != 0)
+    std::snprintf(heap, sizeof(heap), "; heap %.1f MiB resident (%.1fx live), %llu pinned pages, %.1f MiB in holes",
+                  mib(static_cast<double>(g_layout.heap_rss(core::page_size()))),
+                  static_cast<double>(g_layout.heap_rss(core::page_size())) / static_cast<double>(t.table_requested),
+                  static_cast<unsigned long long>(g_layout.pinned_pages), mib(static_cast<double>(g_layout.hole_bytes)));
+  char line[512];
   std::snprintf(line, sizeof(line),
-                "fragscope[%ld]: %.1f MiB live in %llu blocks (%.1f MiB usable), peak %.1f MiB; %llu allocs; "
-                "snapshots in %.200s",
+                "fragscope[%ld]: %.1f MiB live in %llu blocks (%.1f MiB usable), peak %.1f MiB%s; snapshots in %.200s",
                 static_cast<long>(getpid()), mib(static_cast<double>(t.table_requested)),
                 static_cast<unsigned long long>(t.table_blocks),
-                mib(static_cast<double>(t.usable_alloc - t.usable_free)), mib(static_cast<double>(t.peak_requested)),
-                static_cast<unsigned long long>(t.allocs), g_fd >= 0 ? g_path : "(none)");
+                mib(static_cast<double>(t.usable_alloc - t.usable_free)), mib(static_cast<double>(t.peak_requested)), heap,
+                g_fd >= 0 ? g_path : "(none)");
   say(line);
 }
 

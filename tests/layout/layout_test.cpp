@@ -138,10 +138,20 @@ TEST(HeapLayout, SecondaryArenasAreFoundAsSegments) {
   const double pattern_pages = 4 * kBlocks * kChunk / kPage;
   EXPECT_NEAR(h["pinned_pages"].get<double>(), pattern_pages, 0.03 * pattern_pages);
   EXPECT_NEAR(holes_in_bin(h["holes"], 512), 4 * kBlocks / 8, 20);
-  int tops_of_32 = 0;
-  for (const auto& p : h["top_pinned_by"])
-    if (p["size"] == 32 && p["free_below"].get<double>() >= kBlocks / 8 * 576 - 576) ++tops_of_32;
+  int tops_of_32 = 0, named = 0;
+  const auto sites = fragscope::report::named_sites(r.snapshot);
+  const auto& pin_sites = r.snapshot["sites"]["top_pinned_sites"];
+  for (std::size_t i = 0; i < h["top_pinned_by"].size(); ++i) {
+    const auto& p = h["top_pinned_by"][i];
+    if (p["size"] != 32 || p["free_below"].get<double>() < kBlocks / 8 * 576 - 576) continue;
+    ++tops_of_32;
+    for (const auto& s : sites)
+      if (i < pin_sites.size() && s.id == pin_sites[i].get<std::uint32_t>() && s.origin() &&
+          s.origin()->function.find("allocate_top_pinning_block") != std::string::npos)
+        ++named;
+  }
   EXPECT_EQ(tops_of_32, 4);
+  EXPECT_EQ(named, 4) << "each arena's top-pinning block is named by its allocating function";
   const double glibc_free = r.mallinfo.at("fordblks") - r.mallinfo.at("keepcost");
   const double ours = h["holes"]["total"].get<double>();
   EXPECT_GE(ours, glibc_free - 4 * 4096);
@@ -176,4 +186,8 @@ TEST(HeapLayout, UnderGlibcMallinfoAppears) {
   // allocated or freed in between: the two must agree exactly.
   EXPECT_EQ(a["native"]["fordblks"].get<double>(), r.mallinfo.at("fordblks"));
   EXPECT_EQ(a["native"]["uordblks"].get<double>(), r.mallinfo.at("uordblks"));
+  // malloc_info's totals: 12,500 free chunks between the survivors ("rest": not in fast bins).
+  EXPECT_GE(a["native"]["malloc_info"]["total_rest_count"].get<double>(), kBlocks / 8 - 5);
+  // Its system bytes cover at least the arena mallinfo2 reports (it counts the heap's whole extent).
+  EXPECT_GE(a["native"]["malloc_info"]["system_current"].get<double>(), r.mallinfo.at("arena"));
 }
