@@ -1,0 +1,393 @@
+// One concurrent extendible hash table of page-sized buckets made of cache-line groups, over a
+// slot encoding (slot_formats.hpp). The layout, lock rules and invariants are described in
+// live_table.hpp, its only user.
+#pragma once
+
+#include <sched.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "os_memory.hpp"
+#include "slot_formats.hpp"
+#include "spinlock.hpp"
+
+namespace fragscope::core {
+
+/// One extendible hash table of `Codec` slots (see the file comment).
+template <class Codec>
+class HashTable {
+ public:
+  using Slot = typename Codec::Slot;
+  static constexpr unsigned kPerGroup = Codec::kPerGroup;
+  static constexpr unsigned kGroups = 63;
+  static constexpr unsigned kSlots = kGroups * kPerGroup;
+  static constexpr unsigned kSplitAt = kSlots * 92 / 100;
+
+  bool init() noexcept;
+  /// Requires Codec::fits(b). Runs then(result) with the bucket still locked.
+  template <class Then>
+  InsertResult insert(const Block& b, Block* replaced, Then&& then) noexcept;
+  /// Runs then(removed block) with the bucket still locked; false if `addr` is not here.
+  template <class Then>
+  bool remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept;
+  /// Copies the entry for `addr` into *out (time = now - age); false if absent. Thread-safe.
+  bool find_entry(std::uintptr_t addr, std::uint64_t now, Block* out) noexcept {
+    const std::uint64_t h = hash_addr(addr);
+    Bucket* b = lock_bucket_for(h);
+    unsigned gi, si;
+    bool found = find(b, h, addr, &gi, &si);
+    if (found) *out = Codec::decode(b->g[gi].slots[si], now);
+    b->h.lock.unlock();
+    return found;
+  }
+  template <class F>
+  void walk(std::uint64_t now, F&& f) noexcept;  // requires walk_lock() held
+  std::size_t entries() const noexcept;
+  std::size_t memory_bytes() const noexcept { return memory_.load(std::memory_order_relaxed); }
+  std::size_t buckets() const noexcept { return nbuckets_.load(std::memory_order_relaxed); }
+  /// Starts loading the two lines an operation on `addr` touches. No effect on correctness.
+  void prefetch(std::uintptr_t addr) const noexcept {
+    const std::uint64_t h = hash_addr(addr);
+    Dir* d = dir_.load(std::memory_order_acquire);
+    Bucket* b = d->slots[h & ((std::uint64_t{1} << d->depth) - 1)].load(std::memory_order_relaxed);
+    __builtin_prefetch(&b->h, 1);
+    __builtin_prefetch(&b->g[home(h)], 1);
+  }
+  /// Buckets shallower than `d` split at their next insert, however full: spreads threads over
+  /// 2^d bucket locks once a process is multi-threaded (a one-bucket table serialises them).
+  void set_min_depth(unsigned d) noexcept { min_depth_.store(d, std::memory_order_relaxed); }
+  void lock_walk() noexcept { walk_lock_.lock(); }
+  void unlock_walk() noexcept { walk_lock_.unlock(); }
+  void lock_all() noexcept;  // fork: walk lock, every bucket, split lock
+  void unlock_all() noexcept;
+
+ private:
+  struct alignas(64) Header {
+    SpinLock lock;
+    std::uint8_t depth;
+    std::uint16_t count;
+    std::uint32_t pattern;
+  };
+  // Invariant: mask has one bit per used slot; overflow = keys whose home group precedes this
+  // one (cyclically) and that live at or after the next group (255 = saturated, never lowered).
+  struct alignas(64) Group {
+    Slot slots[kPerGroup];
+    std::uint8_t mask;
+    std::uint8_t overflow;
+  };
+  static_assert(sizeof(Group) == 64);
+  // Invariant: count == set mask bits over all groups.
+  struct alignas(4096) Bucket {
+    Header h;
+    Group g[kGroups];
+  };
+  static_assert(sizeof(Bucket) == 4096);
+  struct Dir {
+    std::uint32_t depth;
+    Dir* older;  // directories are never freed: a hook may still be reading an old one
+    std::atomic<Bucket*> slots[1];
+  };
+  struct Slab {
+    static constexpr unsigned kBuckets = 127;  // + the header page: 512 KiB of address space
+    Slab* next;
+    std::atomic<unsigned> used;
+    Bucket* buckets;
+  };
+  enum class Split : std::uint8_t { kDone, kBusy, kNoMemory };
+  enum class Full : std::uint8_t { kRetry, kDrop };
+
+  static unsigned home(std::uint64_t h) noexcept { return static_cast<unsigned>(((h >> 32) * kGroups) >> 32); }
+  static unsigned next_group(unsigned g) noexcept { return g + 1 == kGroups ? 0 : g + 1; }
+  static void reset(Bucket* b) noexcept { std::memset(b->g, 0, sizeof(b->g)), b->h.count = 0; }
+  // Finds addr: its group and slot (true), or false.
+  static bool find(Bucket* b, std::uint64_t h, std::uintptr_t addr, unsigned* gi, unsigned* si) noexcept;
+  Bucket* lock_bucket_for(std::uint64_t h) noexcept;
+  Split split(Bucket* b) noexcept;
+  Full on_full(Bucket* b) noexcept;
+  Bucket* new_bucket() noexcept;  // returned locked; requires split_lock_ (or init)
+  Dir* new_dir(std::uint32_t depth) noexcept;
+  static void place(Bucket* b, const Slot& s, std::uint64_t h) noexcept;  // requires count < kSlots
+
+  std::atomic<Dir*> dir_{nullptr};
+  std::atomic<Slab*> slabs_{nullptr};
+  SpinLock split_lock_;
+  SpinLock walk_lock_;
+  std::atomic<std::size_t> memory_{0};
+  std::atomic<std::size_t> nbuckets_{0};
+  std::atomic<unsigned> min_depth_{0};
+};
+
+// ---- HashTable ---------------------------------------------------------------------------
+
+template <class C>
+bool HashTable<C>::init() noexcept {
+  LockGuard g(split_lock_);
+  if (dir_.load(std::memory_order_relaxed) != nullptr) return true;
+  Dir* d = new_dir(0);
+  Bucket* b = d ? new_bucket() : nullptr;
+  if (b == nullptr) return false;
+  b->h.depth = 0;
+  b->h.pattern = 0;
+  b->h.lock.unlock();
+  d->slots[0].store(b, std::memory_order_relaxed);
+  dir_.store(d, std::memory_order_release);
+  return true;
+}
+
+template <class C>
+typename HashTable<C>::Dir* HashTable<C>::new_dir(std::uint32_t depth) noexcept {
+  std::size_t bytes = offsetof(Dir, slots) + sizeof(std::atomic<Bucket*>) * (std::size_t{1} << depth);
+  auto* d = static_cast<Dir*>(os_map(bytes, "live-table-dir"));
+  if (d == nullptr) return nullptr;
+  d->depth = depth;
+  memory_.fetch_add((bytes + page_size() - 1) & ~(page_size() - 1), std::memory_order_relaxed);
+  return d;
+}
+
+template <class C>
+typename HashTable<C>::Bucket* HashTable<C>::new_bucket() noexcept {
+  Slab* s = slabs_.load(std::memory_order_relaxed);
+  if (s == nullptr || s->used.load(std::memory_order_relaxed) == Slab::kBuckets) {
+    constexpr std::size_t bytes = sizeof(Bucket) * (Slab::kBuckets + 1);
+    char* mem = static_cast<char*>(os_map(bytes, "live-table"));
+    if (mem == nullptr) return nullptr;
+    auto* ns = reinterpret_cast<Slab*>(mem);  // the slab header takes the first page
+    ns->buckets = reinterpret_cast<Bucket*>(mem + sizeof(Bucket));
+    ns->next = s;
+    ns->used.store(0, std::memory_order_relaxed);
+    slabs_.store(ns, std::memory_order_release);
+    s = ns;
+    memory_.fetch_add(sizeof(Bucket), std::memory_order_relaxed);  // the header page
+  }
+  unsigned i = s->used.load(std::memory_order_relaxed);
+  Bucket* b = &s->buckets[i];
+  // What is touched is what counts: a slab's untouched buckets are never resident.
+  memory_.fetch_add(sizeof(Bucket), std::memory_order_relaxed);
+  nbuckets_.fetch_add(1, std::memory_order_relaxed);
+  reset(b);
+  b->h.lock.lock();  // published locked: a walk that finds it waits until the split has filled it
+  s->used.store(i + 1, std::memory_order_release);
+  return b;
+}
+
+template <class C>
+typename HashTable<C>::Bucket* HashTable<C>::lock_bucket_for(std::uint64_t h) noexcept {
+  for (;;) {
+    Dir* d = dir_.load(std::memory_order_acquire);
+    Bucket* b = d->slots[h & ((std::uint64_t{1} << d->depth) - 1)].load(std::memory_order_acquire);
+    b->h.lock.lock();
+    if ((h & ((std::uint64_t{1} << b->h.depth) - 1)) == b->h.pattern) return b;
+    b->h.lock.unlock();  // split under our feet: read the directory again
+  }
+}
+
+template <class C>
+void HashTable<C>::place(Bucket* b, const Slot& s, std::uint64_t h) noexcept {
+  unsigned g = home(h);
+  while (b->g[g].mask == (1u << kPerGroup) - 1) {
+    if (b->g[g].overflow != 255) ++b->g[g].overflow;
+    g = next_group(g);
+  }
+  Group& grp = b->g[g];
+  const unsigned i = static_cast<unsigned>(__builtin_ctz(~grp.mask));
+  grp.slots[i] = s;
+  grp.mask = static_cast<std::uint8_t>(grp.mask | (1u << i));
+  ++b->h.count;
+}
+
+template <class C>
+bool HashTable<C>::find(Bucket* b, std::uint64_t h, std::uintptr_t addr, unsigned* gi, unsigned* si) noexcept {
+  unsigned g = home(h);
+  for (unsigned n = 0; n < kGroups; ++n) {
+    const Group& grp = b->g[g];
+    for (unsigned m = grp.mask; m != 0; m &= m - 1) {
+      const unsigned i = static_cast<unsigned>(__builtin_ctz(m));
+      if (C::addr(grp.slots[i]) == addr) {
+        *gi = g;
+        *si = i;
+        return true;
+      }
+    }
+    if (grp.overflow == 0) return false;
+    g = next_group(g);
+  }
+  return false;
+}
+
+template <class C>
+typename HashTable<C>::Split HashTable<C>::split(Bucket* b) noexcept {
+  if (b->h.depth >= 40) return Split::kNoMemory;  // the hash cannot separate these keys further
+  if (!walk_lock_.try_lock()) return Split::kBusy;
+  LockGuard g(split_lock_);
+  Dir* d = dir_.load(std::memory_order_relaxed);
+  if (b->h.depth == d->depth) {
+    Dir* nd = new_dir(d->depth + 1);
+    if (nd == nullptr) {
+      walk_lock_.unlock();
+      return Split::kNoMemory;
+    }
+    const std::size_t n = std::size_t{1} << d->depth;
+    for (std::size_t i = 0; i < n; ++i) {
+      Bucket* x = d->slots[i].load(std::memory_order_relaxed);
+      nd->slots[i].store(x, std::memory_order_relaxed);
+      nd->slots[i + n].store(x, std::memory_order_relaxed);
+    }
+    nd->older = d;
+    dir_.store(nd, std::memory_order_release);
+    d = nd;
+  }
+  Bucket* nb = new_bucket();  // returned locked and reset
+  if (nb == nullptr) {
+    walk_lock_.unlock();
+    return Split::kNoMemory;
+  }
+  const std::uint32_t bit = std::uint32_t{1} << b->h.depth;
+  nb->h.depth = static_cast<std::uint8_t>(b->h.depth + 1);
+  nb->h.pattern = b->h.pattern | bit;
+  Group copy[kGroups];
+  std::memcpy(copy, b->g, sizeof(copy));
+  reset(b);
+  b->h.depth = nb->h.depth;
+  for (const Group& grp : copy) {
+    for (unsigned m = grp.mask; m != 0; m &= m - 1) {
+      const Slot& s = grp.slots[__builtin_ctz(m)];
+      std::uint64_t h = hash_addr(C::addr(s));
+      place((h & bit) ? nb : b, s, h);
+    }
+  }
+  const std::size_t step = std::size_t{1} << nb->h.depth;
+  const std::size_t n = std::size_t{1} << d->depth;
+  for (std::size_t i = nb->h.pattern; i < n; i += step) d->slots[i].store(nb, std::memory_order_release);
+  nb->h.lock.unlock();
+  walk_lock_.unlock();
+  return Split::kDone;
+}
+
+template <class C>
+typename HashTable<C>::Full HashTable<C>::on_full(Bucket* b) noexcept {
+  Split r = split(b);
+  if (r == Split::kDone) {
+    b->h.lock.unlock();
+    return Full::kRetry;  // the key may now belong to the new bucket
+  }
+  b->h.lock.unlock();
+  if (r == Split::kNoMemory) return Full::kDrop;
+  sched_yield();  // a walk is running; it never waits for us, so it will finish
+  return Full::kRetry;
+}
+
+template <class C>
+template <class Then>
+InsertResult HashTable<C>::insert(const Block& blk, Block* replaced, Then&& then) noexcept {
+  const std::uint64_t h = hash_addr(blk.addr);
+  for (;;) {
+    Bucket* b = lock_bucket_for(h);
+    unsigned gi, si;
+    if (find(b, h, blk.addr, &gi, &si)) [[unlikely]] {
+      Slot& slot = b->g[gi].slots[si];
+      if (replaced) *replaced = C::decode(slot, blk.time);
+      slot = C::encode(blk);
+      then(InsertResult::kReplaced);
+      b->h.lock.unlock();
+      return InsertResult::kReplaced;
+    }
+    if (b->h.count >= kSplitAt || b->h.depth < min_depth_.load(std::memory_order_relaxed)) [[unlikely]] {
+      if (b->h.count < kSplitAt) {  // only shallow: split if we can, else insert here
+        if (split(b) == Split::kDone) {
+          b->h.lock.unlock();
+          continue;
+        }
+        place(b, C::encode(blk), h);
+        then(InsertResult::kInserted);
+        b->h.lock.unlock();
+        return InsertResult::kInserted;
+      }
+      if (on_full(b) == Full::kRetry) continue;  // split done, or a walk must finish: look again
+      then(InsertResult::kDropped);
+      return InsertResult::kDropped;
+    }
+    place(b, C::encode(blk), h);
+    then(InsertResult::kInserted);
+    b->h.lock.unlock();
+    return InsertResult::kInserted;
+  }
+}
+
+template <class C>
+template <class Then>
+bool HashTable<C>::remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept {
+  const std::uint64_t h = hash_addr(addr);
+  Bucket* b = lock_bucket_for(h);
+  unsigned gi, si;
+  if (!find(b, h, addr, &gi, &si)) {
+    b->h.lock.unlock();
+    return false;
+  }
+  Group& grp = b->g[gi];
+  const Block blk = C::decode(grp.slots[si], now);
+  grp.mask = static_cast<std::uint8_t>(grp.mask & ~(1u << si));
+  for (unsigned g = home(h); g != gi; g = next_group(g))
+    if (b->g[g].overflow != 255) --b->g[g].overflow;
+  --b->h.count;
+  then(blk);
+  b->h.lock.unlock();
+  if (out) *out = blk;
+  return true;
+}
+
+template <class C>
+template <class F>
+void HashTable<C>::walk(std::uint64_t now, F&& f) noexcept {
+  for (Slab* s = slabs_.load(std::memory_order_acquire); s != nullptr; s = s->next) {
+    unsigned used = s->used.load(std::memory_order_acquire);
+    for (unsigned bi = 0; bi < used; ++bi) {
+      Bucket* b = &s->buckets[bi];
+      LockGuard g(b->h.lock);
+      for (Group& grp : b->g) {
+        for (unsigned m = grp.mask; m != 0; m &= m - 1) {
+          Slot& sl = grp.slots[__builtin_ctz(m)];
+          std::uint64_t age = C::age(sl, now);
+          C::age_out(sl, now);
+          f(C::decode(sl, now), age);
+        }
+      }
+    }
+  }
+}
+
+template <class C>
+std::size_t HashTable<C>::entries() const noexcept {
+  std::size_t n = 0;
+  for (Slab* s = slabs_.load(std::memory_order_acquire); s != nullptr; s = s->next) {
+    unsigned used = s->used.load(std::memory_order_acquire);
+    for (unsigned i = 0; i < used; ++i) n += __atomic_load_n(&s->buckets[i].h.count, __ATOMIC_RELAXED);
+  }
+  return n;
+}
+
+// Lock order: walk_lock_ → buckets → split_lock_ (a split holds a bucket and only try_locks
+// walk_lock_, so holding walk_lock_ first keeps splits out while we collect the buckets).
+template <class C>
+void HashTable<C>::lock_all() noexcept {
+  walk_lock_.lock();
+  for (Slab* s = slabs_.load(std::memory_order_acquire); s != nullptr; s = s->next) {
+    unsigned used = s->used.load(std::memory_order_acquire);
+    for (unsigned i = 0; i < used; ++i) s->buckets[i].h.lock.lock();
+  }
+  split_lock_.lock();
+}
+
+template <class C>
+void HashTable<C>::unlock_all() noexcept {
+  split_lock_.unlock();
+  for (Slab* s = slabs_.load(std::memory_order_relaxed); s != nullptr; s = s->next) {
+    unsigned used = s->used.load(std::memory_order_relaxed);
+    for (unsigned i = 0; i < used; ++i) s->buckets[i].h.lock.unlock();
+  }
+  walk_lock_.unlock();
+}
+
+}  // namespace fragscope::core

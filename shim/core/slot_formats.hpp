@@ -1,0 +1,103 @@
+// What the live table stores per block, and how: the Block record, the hash of an address, and
+// the two slot encodings (CompactSlots, 12 bytes; WideSlots, 16 bytes) with their time fields.
+// See live_table.hpp for why there are two.
+#pragma once
+
+#include <cstdint>
+
+namespace fragscope::core {
+
+struct Block {
+  std::uintptr_t addr = 0;
+  std::uint64_t size = 0;  // requested bytes
+  std::uint64_t time = 0;  // allocation time in ticks
+  bool sampled = false;    // has a call-site record elsewhere
+};
+
+enum class InsertResult : std::uint8_t {
+  kInserted,
+  kReplaced,  // the address was already live: its previous entry is returned (a free we missed)
+  kDropped,   // out of our memory: not recorded
+};
+
+inline std::uint64_t hash_addr(std::uintptr_t a) noexcept {
+  std::uint64_t h = a;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
+
+/// 12-byte slots: addr >> 3 (45 bits) | size (17) | sampled (1) | coarse (1), then 32 bits of time.
+struct CompactSlots {
+  static constexpr unsigned kPerGroup = 5;
+  static constexpr unsigned kTimeShift = 8, kCoarseShift = 28;
+  static constexpr std::uint64_t kTimeMask = 0xffffffffULL;
+  struct Slot {
+    std::uint32_t w[3];
+  };
+  static bool fits(const Block& b) noexcept {
+    return (b.addr & 7) == 0 && b.addr != 0 && b.addr < (std::uint64_t{1} << 48) && b.size < (1u << 17);
+  }
+  static std::uint64_t lo(const Slot& s) noexcept { return s.w[0] | (std::uint64_t{s.w[1]} << 32); }
+  static std::uintptr_t addr(const Slot& s) noexcept { return (lo(s) & ((std::uint64_t{1} << 45) - 1)) << 3; }
+  static Slot encode(const Block& b) noexcept {
+    std::uint64_t l = (b.addr >> 3) | (b.size << 45) | (std::uint64_t{b.sampled} << 62);
+    return Slot{{static_cast<std::uint32_t>(l), static_cast<std::uint32_t>(l >> 32),
+                 static_cast<std::uint32_t>(b.time >> kTimeShift)}};
+  }
+  static bool coarse(const Slot& s) noexcept { return (s.w[1] >> 31) & 1; }
+  static std::uint64_t age(const Slot& s, std::uint64_t now) noexcept {
+    if (coarse(s)) return (((now >> kCoarseShift) - s.w[2]) & kTimeMask) << kCoarseShift;
+    return (((now >> kTimeShift) - s.w[2]) & kTimeMask) << kTimeShift;
+  }
+  static Block decode(const Slot& s, std::uint64_t now) noexcept {
+    std::uint64_t l = lo(s);
+    return Block{addr(s), (l >> 45) & 0x1ffff, now - age(s, now), ((l >> 62) & 1) != 0};
+  }
+  /// Re-anchors an old entry in coarse units before its fine time can wrap.
+  static void age_out(Slot& s, std::uint64_t now) noexcept {
+    if (coarse(s)) return;
+    std::uint64_t a = age(s, now);
+    if (a <= (kTimeMask << kTimeShift) >> 2) return;
+    s.w[2] = static_cast<std::uint32_t>((now - a) >> kCoarseShift);
+    s.w[1] |= 1u << 31;
+  }
+};
+
+/// 16-byte slots: addr (48 bits) | size >> 19 (16), then time (43) | coarse | sampled | size & 0x7ffff.
+struct WideSlots {
+  static constexpr unsigned kPerGroup = 3;
+  static constexpr unsigned kCoarseShift = 20;
+  static constexpr std::uint64_t kTimeMask = (std::uint64_t{1} << 43) - 1;
+  struct Slot {
+    std::uint64_t w0, w1;
+  };
+  static bool fits(const Block& b) noexcept {
+    return b.addr != 0 && b.addr < (std::uint64_t{1} << 48) && b.size < (std::uint64_t{1} << 35);
+  }
+  static std::uintptr_t addr(const Slot& s) noexcept { return s.w0 & ((std::uint64_t{1} << 48) - 1); }
+  static Slot encode(const Block& b) noexcept {
+    return Slot{b.addr | ((b.size >> 19) << 48),
+                (b.time & kTimeMask) | (std::uint64_t{b.sampled} << 44) | ((b.size & 0x7ffff) << 45)};
+  }
+  static bool coarse(const Slot& s) noexcept { return (s.w1 >> 43) & 1; }
+  static std::uint64_t age(const Slot& s, std::uint64_t now) noexcept {
+    const std::uint64_t t = s.w1 & kTimeMask;
+    if (coarse(s)) return (((now >> kCoarseShift) - t) & kTimeMask) << kCoarseShift;
+    return (now - t) & kTimeMask;
+  }
+  static Block decode(const Slot& s, std::uint64_t now) noexcept {
+    return Block{addr(s), ((s.w0 >> 48) << 19) | (s.w1 >> 45), now - age(s, now), ((s.w1 >> 44) & 1) != 0};
+  }
+  static void age_out(Slot& s, std::uint64_t now) noexcept {
+    if (coarse(s)) return;
+    std::uint64_t a = age(s, now);
+    if (a <= (kTimeMask >> 2)) return;
+    std::uint64_t t = ((now - a) >> kCoarseShift) & kTimeMask;
+    s.w1 = (s.w1 & ~kTimeMask) | t | (std::uint64_t{1} << 43);
+  }
+};
+
+
+}  // namespace fragscope::core
