@@ -102,30 +102,61 @@ void new_identity() {
   g_exe[n > 0 ? n : 0] = '\0';
 }
 
+// A descriptor of ours is only ours while it still refers to the file we opened: a host that
+// closes descriptor numbers it does not own (closefrom, a double close) can free ours, and the
+// number can then be reused for one of its files. We never read, write or close a descriptor
+// without checking that it is still the file we opened.
+struct FileId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool valid = false;
+};
+FileId identify_fd(int fd) {
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) return {};
+  return FileId{st.st_dev, st.st_ino, true};
+}
+bool still_ours(int fd, const FileId& id) {
+  FileId now = identify_fd(fd);
+  return id.valid && now.valid && now.dev == id.dev && now.ino == id.ino;
+}
+// Closes `fd` only if it is still the file we opened.
+void close_if_ours(int fd, const FileId& id) {
+  if (still_ours(fd, id)) close(fd);
+}
+FileId g_fd_id;  // identity of g_fd
+
 // Reads `<proc_dir>/self/<name>` into g_procbuf; returns its length or -errno.
 long read_proc(const char* name) {
   char path[core::Config::kPathMax + 32];
   std::snprintf(path, sizeof(path), "%s/self/%s", g_cfg.proc_dir, name);
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return -errno;
-  std::size_t len = 0;
-  for (;;) {
-    ssize_t r = read(fd, g_procbuf + len, sizeof(g_procbuf) - 1 - len);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      int e = errno;
-      close(fd);
-      return -e;
-    }
-    if (r == 0 || len + static_cast<std::size_t>(r) >= sizeof(g_procbuf) - 1) {
+  for (int attempt = 0;; ++attempt) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return -errno;
+    const FileId id = identify_fd(fd);
+    std::size_t len = 0;
+    int err = 0;
+    for (;;) {
+      ssize_t r = read(fd, g_procbuf + len, sizeof(g_procbuf) - 1 - len);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) {
+        err = errno;
+        break;
+      }
       len += static_cast<std::size_t>(r);
-      break;
+      if (r == 0 || len >= sizeof(g_procbuf) - 1) break;
     }
-    len += static_cast<std::size_t>(r);
+    const bool intact = still_ours(fd, id);
+    if (intact) close(fd);
+    // Taken from under us by the host: what we read may be someone else's; read again once.
+    if (!intact || err == EBADF) {
+      if (attempt == 0) continue;
+      return -EBADF;
+    }
+    if (err != 0) return -err;
+    g_procbuf[len] = '\0';
+    return static_cast<long>(len);
   }
-  close(fd);
-  g_procbuf[len] = '\0';
-  return static_cast<long>(len);
 }
 
 // Reads <proc_dir>/self/<name> whole into `buf`; returns its length or -errno.
@@ -134,23 +165,26 @@ long read_proc_whole(const char* name, Scratch& buf) {
   std::snprintf(path, sizeof(path), "%s/self/%s", g_cfg.proc_dir, name);
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return -errno;
+  const FileId id = identify_fd(fd);
   std::size_t len = 0;
+  int err = 0;
   for (;;) {
     if (len + 65536 > buf.cap && !buf.ensure(len + 65536, "proc-text")) {
-      close(fd);
-      return -ENOMEM;
+      err = ENOMEM;
+      break;
     }
     ssize_t r = read(fd, static_cast<char*>(buf.p) + len, buf.cap - len);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
-      int e = errno;
-      close(fd);
-      return -e;
+      err = errno;
+      break;
     }
     if (r == 0) break;
     len += static_cast<std::size_t>(r);
   }
+  if (!still_ours(fd, id)) return -EBADF;  // not ours any more: neither its text nor a close
   close(fd);
+  if (err != 0) return -err;
   return static_cast<long>(len);
 }
 
@@ -210,6 +244,12 @@ const char* analyse_heap(const core::LiveRange* ranges, std::size_t n) {
   core::analyze_heap(ranges, n, static_cast<const core::Segment*>(g_segs.p), nsegs, page, mincore_residency, nullptr,
                      g_pages.p, g_layout, pinned, nsites);
   g_layout.segments_skipped = skipped;
+  // Ages of the top-pinning blocks, from the live table (still live unless freed meanwhile).
+  const std::uint64_t now = core::now_ticks();
+  for (unsigned i = 0; i < g_layout.ntop_pinned; ++i) {
+    core::Block b;
+    if (g_rec.table.find(g_layout.top_pinned[i].addr, now, &b)) g_layout.top_pinned[i].age = now - b.time;
+  }
   return nullptr;
 }
 
@@ -226,11 +266,20 @@ int open_checked(const char* path, int* err) {
     close(fd);
     return -1;
   }
+  g_fd_id = FileId{st.st_dev, st.st_ino, true};
   return fd;
 }
 
 bool ensure_output() {
-  if (g_fd >= 0) return true;
+  if (g_fd >= 0) {
+    if (still_ours(g_fd, g_fd_id)) return true;
+    g_fd = -1;  // the host closed it (and may reuse the number): open our file again, by path
+    if (g_path[0] != '\0') {
+      int err = 0;
+      g_fd = open_checked(g_path, &err);
+      if (g_fd >= 0) return true;
+    }
+  }
   if (g_output_failed || g_cfg.output[0] == '\0') return false;
   long pid = getpid();
   char wanted[core::Config::kPathMax];
@@ -342,15 +391,26 @@ void snapshot_locked(bool final) {
     encode_sites(g_buf, m.heap, m.heap && g_rec.sites.enabled() ? static_cast<const double*>(g_pinned.p) : nullptr);
     g_buf.append("}\n");
   }
+  // The analysis scratch stays mapped but not resident between snapshots.
+  for (Scratch* sc : {&g_ranges, &g_pages, &g_pinned, &g_maps})
+    if (sc->p != nullptr) madvise(sc->p, sc->cap, MADV_DONTNEED);
   if (g_buf.overflow()) return;  // cannot happen with 8 MiB; never write a cut line
   const char* p = g_buf.data();
   std::size_t left = g_buf.size();
+  bool reopened = false;
   while (left > 0) {
+    if (!still_ours(g_fd, g_fd_id) && !ensure_output()) return;
     ssize_t w = write(g_fd, p, left);
     if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EBADF && !reopened) {  // closed under us by the host: reopen by path
+      reopened = true;
+      g_fd = -1;
+      int err = 0;
+      if (g_path[0] != '\0' && (g_fd = open_checked(g_path, &err)) >= 0) continue;
+    }
     if (w <= 0) {
       warn_once("fragscope: writing a snapshot failed; snapshots off");
-      close(g_fd);
+      close_if_ours(g_fd, g_fd_id);
       g_fd = -1;
       g_output_failed = true;
       return;
@@ -433,7 +493,7 @@ void reporter_on_fork_child() noexcept {
   g_stop = false;
   g_final_done = false;
   g_thread_started.store(false);
-  if (g_fd >= 0) close(g_fd);  // the parent's file: the child writes its own
+  if (g_fd >= 0) close_if_ours(g_fd, g_fd_id);  // the parent's file: the child writes its own
   g_fd = -1;
   g_output_failed = false;
   g_seq = 0;

@@ -116,7 +116,7 @@ void analyze_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* s
     // The segment's top block: everything free below it stays in the segment until it goes.
     if (last > first && seg_holes > 0) {
       const LiveRange& top = blocks[last - 1];
-      HeapLayout::Pinned pin{seg.start, seg.end, top.addr, top.size, top.age, seg_holes, seg_holes_resident};
+      HeapLayout::Pinned pin{seg.start, seg.end, top.addr, top.size, 0, seg_holes, seg_holes_resident};
       unsigned pos = out.ntop_pinned < HeapLayout::kTopPinned ? out.ntop_pinned++ : HeapLayout::kTopPinned;
       if (pos == HeapLayout::kTopPinned) {
         if (out.top_pinned[pos - 1].free_below >= pin.free_below) continue;

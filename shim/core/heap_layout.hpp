@@ -13,13 +13,14 @@
 
 namespace fragscope::core {
 
+// 24 bytes: the reporter holds one per live block during a snapshot.
 struct LiveRange {
   std::uintptr_t addr;
   std::uint64_t size;
-  std::uint64_t age;    // ticks
-  std::uint32_t site;   // call site of a sampled block, else 0
-  float weight;         // blocks this sampled block stands for (1/p), else 0
+  std::uint32_t site;  // call site of a sampled block, else 0
+  float weight;        // blocks this sampled block stands for (1/p), else 0
 };
+static_assert(sizeof(LiveRange) == 24);
 
 struct Segment {
   std::uintptr_t start, end;  // page-aligned
@@ -48,7 +49,7 @@ struct HeapLayout {
   struct Pinned {
     std::uintptr_t segment_start, segment_end;
     std::uintptr_t addr;
-    std::uint64_t size, age;
+    std::uint64_t size, age;  // age: ticks, filled in by the caller (0 if unknown)
     std::uint64_t free_below;           // hole bytes below it in its segment
     std::uint64_t free_below_resident;  // ... of which resident
   };

@@ -62,11 +62,12 @@ class LiveTable {
   bool remove(std::uintptr_t addr, std::uint64_t now, Block* out) noexcept {
     return remove(addr, now, out, [](const Block&) {});
   }
-  /// Copies the entry for `addr` into *out; false if it is not live here. Thread-safe.
-  bool find(std::uintptr_t addr, Block* out) noexcept {
-    if (CompactSlots::fits(Block{addr, 0, 0, false}) && compact_.find_entry(addr, 0, out)) return true;
+  /// Copies the entry for `addr` into *out (time = now - its age); false if it is not live here.
+  /// Thread-safe.
+  bool find(std::uintptr_t addr, std::uint64_t now, Block* out) noexcept {
+    if (CompactSlots::fits(Block{addr, 0, 0, false}) && compact_.find_entry(addr, now, out)) return true;
     if (wide_live_.load(std::memory_order_relaxed) != 0 && addr != 0 && addr < (std::uint64_t{1} << 48) &&
-        wide_.find_entry(addr, 0, out))
+        wide_.find_entry(addr, now, out))
       return true;
     return false;
   }

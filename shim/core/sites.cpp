@@ -95,7 +95,7 @@ void SiteTable::on_free(std::uintptr_t addr, std::uint64_t size) noexcept {
 
 std::uint32_t SiteTable::site_of(std::uintptr_t addr) noexcept {
   Block b;
-  if (!blocks_.find(addr, &b)) return 0;
+  if (!blocks_.find(addr, 0, &b)) return 0;
   return static_cast<std::uint32_t>(b.size);
 }
 

@@ -118,7 +118,7 @@ void SnapshotBuilder::collect(Recorder& r, std::uint64_t now, LiveRange* ranges,
     a.table_requested += b.size;
     ++a.live_age[detail::lifetime_bucket(age)];
     // Sampled blocks are marked with site UINT32_MAX; the caller looks their sites up afterwards.
-    if (n < cap) ranges[n++] = LiveRange{b.addr, b.size, age, b.sampled ? UINT32_MAX : 0u, 0.0f};
+    if (n < cap) ranges[n++] = LiveRange{b.addr, b.size, b.sampled ? UINT32_MAX : 0u, 0.0f};
   });
   if (nranges) *nranges = n;
   live_maps_ = r.mmaps.count();
