@@ -5,5 +5,13 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh"
 build="${FRAGSCOPE_BUILD_DIR:-$root/build}"
-cd "$build"
-ctest -j"$(nproc)" --output-on-failure --timeout 600
+(cd "$build" && ctest -j"$(nproc)" --output-on-failure --timeout 600)
+
+# The recording core, the parsers and the reporter again, under AddressSanitizer and
+# UndefinedBehaviorSanitizer (the preloaded shim itself is never sanitized).
+asan="${build}-asan"
+cmake -S "$root" -B "$asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRAGSCOPE_SANITIZE=address,undefined \
+  -DFRAGSCOPE_BUILD_BENCH=OFF -DFRAGSCOPE_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$asan" -j"$(nproc)" --target fragscope_unit_tests fragscope
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  "$asan/tests/fragscope_unit_tests" --gtest_brief=1
