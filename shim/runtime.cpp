@@ -1,6 +1,7 @@
 // Initialisation, thread attach/detach, and the shim's constructor and destructor.
 #include "runtime.hpp"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sys/auxv.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <cerrno>
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -24,6 +26,8 @@ std::atomic<State> g_state{State::kUninit};
 std::atomic<bool> g_pending{false};
 core::Recorder g_rec;
 core::Config g_cfg;
+
+using core::Config;
 
 namespace {
 pthread_key_t g_thread_key;
@@ -47,6 +51,21 @@ void select_clock_from_cpuinfo() {
 }
 
 const char* getenv_raw(const char* name) { return getenv(name); }
+
+// FRAGSCOPE_FOLLOW_EXEC=0: take ourselves out of LD_PRELOAD, so that programs this process
+// executes run unmeasured (forked children, being this program, are still measured). The
+// environment entry is pointed at a static string of ours; nothing is allocated.
+void stop_following_exec() {
+  static char entry[Config::kPathMax + 16];
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&stop_following_exec), &info) == 0 || info.dli_fname == nullptr) return;
+  for (char** e = environ; e && *e; ++e) {
+    if (std::strncmp(*e, "LD_PRELOAD=", 11) != 0) continue;
+    std::memcpy(entry, "LD_PRELOAD=", 11);
+    if (core::preload_without(*e + 11, info.dli_fname, entry + 11, sizeof(entry) - 11)) *e = entry;
+    return;
+  }
+}
 
 // Finds the address range of the loaded object that contains this function (our library), so
 // sampled stacks can drop our own frames. dl_iterate_phdr does not allocate.
@@ -95,6 +114,7 @@ void ensure_init() noexcept {
   Guard g;
   bool ok = resolve_real_functions();
   core::parse_config(g_cfg, getenv_raw, getauxval(AT_SECURE) != 0);
+  if (!g_cfg.follow_exec) stop_following_exec();
   if (ok && g_cfg.enabled) {
     select_clock_from_cpuinfo();
     reporter_init();

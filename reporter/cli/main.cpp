@@ -110,6 +110,8 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("!--no-report", run.report, "Do not print the text report at the end");
   run_cmd->add_option("--html", run.html, "Also write the HTML report of the command's process to this file");
   run_cmd->add_flag("--shim-summary", run.shim_summary, "Let every measured process print its one-line summary");
+  run_cmd->add_flag("!--no-follow-exec", run.follow_exec,
+                    "Measure only CMD's own process (and its forks), not the programs it executes");
   run_cmd->add_option("command", run.command, "CMD [ARGS...] (after --)");
   run_cmd->positionals_at_end();
 

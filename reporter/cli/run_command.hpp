@@ -14,6 +14,7 @@ struct RunOptions {
   bool report = true;                // print the text report of the command's own process
   std::string html;                  // also write its HTML report here (empty: no)
   bool shim_summary = false;         // the shim's one-line stderr summary in every process
+  bool follow_exec = true;           // measure the programs the command executes too
 };
 
 /// Runs the command; returns the exit status the shell would report (128 + signal if killed,

@@ -50,6 +50,7 @@ void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
   }
   parse_bool_var(cfg, lookup, "FRAGSCOPE_ENABLE", cfg.enabled);
   parse_bool_var(cfg, lookup, "FRAGSCOPE_SUMMARY", cfg.summary);
+  parse_bool_var(cfg, lookup, "FRAGSCOPE_FOLLOW_EXEC", cfg.follow_exec);
   if (const char* v = lookup("FRAGSCOPE_INTERVAL_MS"); v != nullptr && *v != '\0') {
     constexpr std::uint32_t kMax = 3600u * 1000u;  // the reporter must walk the table hourly
     std::uint32_t ms = 0;
@@ -75,6 +76,30 @@ void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
   }
   parse_path_var(cfg, lookup, "FRAGSCOPE_OUTPUT", cfg.output);
   parse_path_var(cfg, lookup, "FRAGSCOPE_PROC_DIR", cfg.proc_dir);
+}
+
+bool preload_without(const char* value, const char* self, char* out, std::size_t cap) noexcept {
+  std::string_view v(value), me(self);
+  auto slash = me.rfind('/');
+  std::string_view base = slash == std::string_view::npos ? me : me.substr(slash + 1);
+  std::size_t n = 0;
+  while (!v.empty()) {
+    std::size_t end = v.find_first_of(": ");
+    std::string_view entry = v.substr(0, end);
+    v = end == std::string_view::npos ? std::string_view{} : v.substr(end + 1);
+    if (entry.empty()) continue;
+    bool is_self = entry == me || entry == base ||
+                   (entry.size() > base.size() && entry.substr(entry.size() - base.size()) == base &&
+                    entry[entry.size() - base.size() - 1] == '/');
+    if (is_self) continue;
+    if (n + entry.size() + 2 > cap) return false;
+    if (n) out[n++] = ':';
+    std::memcpy(out + n, entry.data(), entry.size());
+    n += entry.size();
+  }
+  if (n + 1 > cap) return false;
+  out[n] = '\0';
+  return true;
 }
 
 bool expand_output_path(const char* pattern, long pid, bool force_unique, char* out, std::size_t cap) noexcept {

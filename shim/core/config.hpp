@@ -13,6 +13,7 @@ struct Config {
   bool enabled = true;                     // FRAGSCOPE_ENABLE (0 = pass everything through)
   std::uint32_t interval_ms = 1000;        // FRAGSCOPE_INTERVAL_MS, 0 = only the final snapshot
   bool summary = true;                     // FRAGSCOPE_SUMMARY
+  bool follow_exec = true;                 // FRAGSCOPE_FOLLOW_EXEC: programs we exec are measured too
   std::uint64_t sample_bytes = 512 * 1024;  // FRAGSCOPE_SAMPLE_BYTES: mean bytes between call-site samples, 0 = off
   char output[kPathMax] = "fragscope.%p.jsonl";  // FRAGSCOPE_OUTPUT, %p = pid, %% = %
   char proc_dir[kPathMax] = "/proc";       // FRAGSCOPE_PROC_DIR (tests and containers)
@@ -30,6 +31,11 @@ using EnvLookup = const char* (*)(const char* name);
 /// (setuid/AT_SECURE) the environment is not read at all and output goes nowhere.
 /// Never allocates, never fails.
 void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept;
+
+/// Rewrites an LD_PRELOAD value without the entries that name `self` (the shim's path, or a
+/// path ending in "/" + its file name): entries are separated by ':' or ' '. Writes the result
+/// into `out` (size `cap`); returns false when it does not fit.
+bool preload_without(const char* value, const char* self, char* out, std::size_t cap) noexcept;
 
 /// Expands `pattern` (%p → pid, %% → %) into `out` (size `cap`). Returns false when it does
 /// not fit. If `force_unique` and the pattern has no %p, ".<pid>" is appended (forked children).

@@ -6,6 +6,7 @@
 set -uo pipefail
 fragscope=$1 example=$2
 tmp=$(mktemp -d)
+mkdir -p "$tmp/x" "$tmp/y"
 trap 'rm -rf "$tmp"' EXIT
 failures=0
 check() {  # check NAME EXPECTED_STATUS ACTUAL_STATUS
@@ -56,5 +57,13 @@ grep -q "HTML report written to $tmp/report.html" "$tmp/err" || { echo "FAIL: ru
 "$fragscope" run -o "$tmp/g.%p.jsonl" --no-report --html /nonexistent/dir/r.html -- true 2>"$tmp/err"
 check "run --html into a missing directory" 2 $?
 grep -q "cannot write /nonexistent/dir/r.html" "$tmp/err" || { echo "FAIL: no message for an unwritable HTML path" >&2; failures=$((failures + 1)); }
+
+# Exec'd programs are measured by default, not with --no-follow-exec (bash forks and execs two).
+"$fragscope" run --no-report -o "$tmp/x/f.%p.jsonl" -- bash -c '/bin/true; /bin/true; :' 2>/dev/null
+check "run following execs" 0 $?
+[[ $(ls "$tmp/x" | wc -l) -ge 3 ]] || { echo "FAIL: exec'd programs were not measured" >&2; failures=$((failures + 1)); }
+"$fragscope" run --no-report --no-follow-exec -o "$tmp/y/f.%p.jsonl" -- bash -c '/bin/true; /bin/true; :' 2>/dev/null
+check "run --no-follow-exec" 0 $?
+[[ $(ls "$tmp/y" | wc -l) -eq 1 ]] || { echo "FAIL: --no-follow-exec measured $(ls "$tmp/y" | wc -l) processes" >&2; failures=$((failures + 1)); }
 
 ((failures == 0)) || { echo "$failures check(s) failed" >&2; exit 1; }

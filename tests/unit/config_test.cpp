@@ -76,3 +76,27 @@ TEST(Config, OutputPatternExpansion) {
   EXPECT_FALSE(expand_output_path("0123456789012345678901234567890123456789012345678901234567890123456789", 1, false, out,
                                   sizeof(out)));
 }
+
+TEST(Config, PreloadWithoutSelf) {
+  char out[256];
+  ASSERT_TRUE(preload_without("/opt/fs/libfragscope.so", "/opt/fs/libfragscope.so", out, sizeof(out)));
+  EXPECT_STREQ(out, "");
+  ASSERT_TRUE(preload_without("/opt/fs/libfragscope.so:/usr/lib/libjemalloc.so.2", "/opt/fs/libfragscope.so", out,
+                              sizeof(out)));
+  EXPECT_STREQ(out, "/usr/lib/libjemalloc.so.2");
+  ASSERT_TRUE(preload_without("libfragscope.so /x/libfoo.so", "/opt/fs/libfragscope.so", out, sizeof(out)));
+  EXPECT_STREQ(out, "/x/libfoo.so");
+  ASSERT_TRUE(preload_without("/a/notlibfragscope.so", "/opt/fs/libfragscope.so", out, sizeof(out)));
+  EXPECT_STREQ(out, "/a/notlibfragscope.so");
+  EXPECT_FALSE(preload_without("/a/b.so", "/x/libfragscope.so", out, 4));
+}
+
+TEST(Config, FollowExecDefaultsOnAndParses) {
+  g_env.clear();
+  Config c;
+  parse_config(c, lookup, false);
+  EXPECT_TRUE(c.follow_exec);
+  g_env = {{"FRAGSCOPE_FOLLOW_EXEC", "0"}};
+  parse_config(c, lookup, false);
+  EXPECT_FALSE(c.follow_exec);
+}
