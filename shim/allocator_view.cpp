@@ -44,15 +44,6 @@ F sym(const char* name) {
   return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
 }
 
-void put(core::TextBuffer& out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-void put(core::TextBuffer& out, const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = std::vsnprintf(out.tail(), out.room(), fmt, ap);
-  va_end(ap);
-  if (n > 0) out.commit(static_cast<std::size_t>(n));
-}
-
 // malloc_info's totals: the elements after the last </heap> (fast and rest free chunks, mmapped
 // chunks, system bytes current and max, address space). Written through fmemopen into a buffer
 // of ours (glibc allocates the FILE itself: unrecorded, under the reporter's guard).
@@ -93,11 +84,11 @@ void malloc_info_totals(core::TextBuffer& out) {
     if (type.empty() || !digits(size) || (!count.empty() && !digits(count)) ||
         type.find_first_not_of("abcdefghijklmnopqrstuvwxyz") != std::string_view::npos)
       continue;
-    put(out, "%s\"%.*s_%.*s\":%.*s", first ? "" : ",", static_cast<int>(tag.size()), tag.data(),
+    core::append_printf(out, "%s\"%.*s_%.*s\":%.*s", first ? "" : ",", static_cast<int>(tag.size()), tag.data(),
         static_cast<int>(type.size()), type.data(), static_cast<int>(size.size()), size.data());
     first = false;
     if (!count.empty())
-      put(out, ",\"%.*s_%.*s_count\":%.*s", static_cast<int>(tag.size()), tag.data(), static_cast<int>(type.size()),
+      core::append_printf(out, ",\"%.*s_%.*s_count\":%.*s", static_cast<int>(tag.size()), tag.data(), static_cast<int>(type.size()),
           type.data(), static_cast<int>(count.size()), count.data());
   }
   out.append("}");
@@ -111,7 +102,7 @@ void glibc_view(core::TextBuffer& out) {
     return;
   }
   struct mallinfo2 m = mi2();
-  put(out,
+  core::append_printf(out,
       "{\"source\":\"mallinfo2\",\"arena\":%zu,\"ordblks\":%zu,\"smblks\":%zu,\"hblks\":%zu,\"hblkhd\":%zu,"
       "\"fsmblks\":%zu,\"uordblks\":%zu,\"fordblks\":%zu,\"keepcost\":%zu}",
       m.arena, m.ordblks, m.smblks, m.hblks, m.hblkhd, m.fsmblks, m.uordblks, m.fordblks, m.keepcost);
@@ -135,7 +126,7 @@ void jemalloc_view(core::TextBuffer& out) {
                           "stats.metadata"}) {
     std::size_t v = 0;
     sz = sizeof(v);
-    if (mallctl(key, &v, &sz, nullptr, 0) == 0) put(out, ",\"%s\":%zu", key + 6, v);
+    if (mallctl(key, &v, &sz, nullptr, 0) == 0) core::append_printf(out, ",\"%s\":%zu", key + 6, v);
   }
   // Per-bin utilisation over all arenas (MALLCTL_ARENAS_ALL = 4096): used regions / regions of
   // the bin's current slabs.
@@ -160,7 +151,7 @@ void jemalloc_view(core::TextBuffer& out) {
       std::snprintf(key, sizeof(key), "stats.arenas.4096.bins.%u.curslabs", i);
       sz = sizeof(curslabs);
       if (mallctl(key, &curslabs, &sz, nullptr, 0) != 0 || curslabs == 0) continue;
-      put(out, "%s{\"size\":%zu,\"curregs\":%zu,\"curslabs\":%zu,\"nregs\":%u,\"utilization\":%.4f}", first ? "" : ",",
+      core::append_printf(out, "%s{\"size\":%zu,\"curregs\":%zu,\"curslabs\":%zu,\"nregs\":%u,\"utilization\":%.4f}", first ? "" : ",",
           size, curregs, curslabs, nregs, static_cast<double>(curregs) / (static_cast<double>(curslabs) * nregs));
       first = false;
     }
@@ -179,7 +170,7 @@ void tcmalloc_view(core::TextBuffer& out) {
   for (const char* key : {"generic.current_allocated_bytes", "generic.heap_size", "tcmalloc.pageheap_free_bytes",
                           "tcmalloc.pageheap_unmapped_bytes"}) {
     std::size_t v = 0;
-    if (get(key, &v)) put(out, ",\"%s\":%zu", key, v);
+    if (get(key, &v)) core::append_printf(out, ",\"%s\":%zu", key, v);
   }
   out.append("}");
 }

@@ -16,15 +16,6 @@ namespace {
 
 constexpr std::size_t kTopLive = 32, kTopChurn = 16, kTopPinnedSites = 16, kFramesOut = 24, kModules = 256;
 
-void put(core::TextBuffer& out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-void put(core::TextBuffer& out, const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = std::vsnprintf(out.tail(), out.room(), fmt, ap);
-  va_end(ap);
-  if (n > 0) out.commit(static_cast<std::size_t>(n));
-}
-
 // Reporter-only scratch: the site records and the modules named in this snapshot.
 core::SiteTable::Site* g_sites = nullptr;
 const char* g_modules[kModules];
@@ -44,7 +35,7 @@ double live_bytes(const core::SiteTable::Site& s) { return std::max(0.0, s.alloc
 
 void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout, const double* pinned) noexcept {
   core::SiteTable& sites = g_rec.sites;
-  put(out, ",\"sites\":{\"sample_bytes\":%llu", static_cast<unsigned long long>(sites.mean()));
+  core::append_printf(out, ",\"sites\":{\"sample_bytes\":%llu", static_cast<unsigned long long>(sites.mean()));
   if (!sites.enabled()) {
     out.append(",\"list\":[],\"modules\":[]}");
     return;
@@ -99,11 +90,11 @@ void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout, const d
     }
   }
 
-  put(out, ",\"count\":%zu,\"dropped\":%llu,\"list\":[", n, static_cast<unsigned long long>(sites.dropped()));
+  core::append_printf(out, ",\"count\":%zu,\"dropped\":%llu,\"list\":[", n, static_cast<unsigned long long>(sites.dropped()));
   g_nmodules = 0;
   for (std::size_t i = 0; i < nchosen; ++i) {
     const core::SiteTable::Site& s = g_sites[chosen[i] - 1];
-    put(out,
+    core::append_printf(out,
         "%s{\"id\":%u,\"samples\":%llu,\"allocs\":%.0f,\"alloc_bytes\":%.0f,\"frees\":%.0f,\"live_bytes\":%.0f,"
         "\"live_blocks\":%.0f,\"pinned_bytes\":%.0f,\"frames\":[",
         i ? "," : "", chosen[i], static_cast<unsigned long long>(s.samples), s.allocs, s.alloc_bytes, s.frees,
@@ -115,13 +106,13 @@ void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout, const d
       void* ip = static_cast<char*>(frames[f]) - 1;
       if (dladdr(ip, &info) != 0 && info.dli_fname != nullptr) {
         int mod = module_index(info.dli_fname);
-        put(out, "%s[%d,%llu,", f ? "," : "", mod,
+        core::append_printf(out, "%s[%d,%llu,", f ? "," : "", mod,
             static_cast<unsigned long long>(reinterpret_cast<std::uintptr_t>(ip) - reinterpret_cast<std::uintptr_t>(info.dli_fbase)));
         if (info.dli_sname) core::json_string(out, info.dli_sname);
         else out.append("null");
         out.append("]");
       } else {
-        put(out, "%s[-1,%llu,null]", f ? "," : "", static_cast<unsigned long long>(reinterpret_cast<std::uintptr_t>(ip)));
+        core::append_printf(out, "%s[-1,%llu,null]", f ? "," : "", static_cast<unsigned long long>(reinterpret_cast<std::uintptr_t>(ip)));
       }
     }
     out.append("]}");
@@ -133,7 +124,7 @@ void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout, const d
   }
   out.append("],\"top_pinned_sites\":[");
   if (layout)
-    for (unsigned i = 0; i < layout->ntop_pinned; ++i) put(out, "%s%u", i ? "," : "", pinned_site[i]);
+    for (unsigned i = 0; i < layout->ntop_pinned; ++i) core::append_printf(out, "%s%u", i ? "," : "", pinned_site[i]);
   out.append("]}");
 }
 

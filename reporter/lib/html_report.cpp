@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 
+#include "json_access.hpp"
 #include "sites.hpp"
 #include "svg_chart.hpp"
 #include "text_report.hpp"
@@ -18,23 +19,11 @@ namespace {
 
 using nlohmann::json;
 
-double num(const json& o, const char* k) {
-  auto it = o.find(k);
-  return it != o.end() && it->is_number() ? it->get<double>() : std::numeric_limits<double>::quiet_NaN();
-}
-const json& sub(const json& o, const char* k) {
-  static const json empty = json::object();
-  auto it = o.find(k);
-  return it != o.end() && it->is_object() ? *it : empty;
-}
-const json& arr(const json& o, const char* k) {
-  static const json empty = json::array();
-  auto it = o.find(k);
-  return it != o.end() && it->is_array() ? *it : empty;
-}
+// Missing numbers are NaN here, shown as "–" (the text report shows 0).
+double num_or_nan(const json& o, const char* k) { return num(o, k, std::numeric_limits<double>::quiet_NaN()); }
 std::string bytes_or_dash(double v) { return std::isfinite(v) ? human_bytes(v) : "–"; }
 std::string class_label(const json& c) {
-  double lo = num(c, "lo"), hi = num(c, "hi");
+  double lo = num_or_nan(c, "lo"), hi = num_or_nan(c, "hi");
   if (!(hi > 0)) return fmt::format("> {}", human_bytes(lo - 1));
   return fmt::format("{}–{}", human_bytes(lo), human_bytes(hi));
 }
@@ -86,33 +75,33 @@ std::string render_html_report(const SnapshotFile& f) {
                  html_escape(exe), pid, kStyle);
   fmt::format_to(o, "<h1>fragscope report</h1><p class=\"meta\">{} (pid {}) · {} snapshot{} over {}{}</p>\n",
                  html_escape(exe), pid, f.snapshots.size(), f.snapshots.size() == 1 ? "" : "s",
-                 html_escape(human_ns(num(last, "uptime_ns"))),
+                 html_escape(human_ns(num_or_nan(last, "uptime_ns"))),
                  fin ? "" : " · <span class=\"warn\">no final snapshot (killed, or still running)</span>");
 
   // Summary.
-  double live = num(t, "live_requested"), anon = num(st, "rss_anon");
+  double live = num_or_nan(t, "live_requested"), anon = num_or_nan(st, "rss_anon");
   out += "<section id=\"summary\"><h2>Summary</h2><table>\n";
   auto row = [&](const char* name, const std::string& value, const char* source) {
     fmt::format_to(o, "<tr><td>{}</td><td>{}</td><td class=\"meta\">{}</td></tr>\n", name, html_escape(value), source);
   };
   row("live requested (R)", bytes_or_dash(live), "shim: live table");
-  row("live blocks (N)", fmt::format("{:.0f}", num(t, "live_blocks")), "shim: live table");
-  row("live usable (U)", bytes_or_dash(num(t, "live_usable")), "shim: malloc_usable_size");
+  row("live blocks (N)", fmt::format("{:.0f}", num_or_nan(t, "live_blocks")), "shim: live table");
+  row("live usable (U)", bytes_or_dash(num_or_nan(t, "live_usable")), "shim: malloc_usable_size");
   row("internal_frag (U − R)",
-      fmt::format("{} ({:.1f}%)", bytes_or_dash(num(t, "internal_frag")), 100 * num(t, "internal_frag_ratio")), "shim");
-  row("peak live requested", bytes_or_dash(num(t, "peak_live_requested")), "shim");
-  row("allocations / frees", fmt::format("{:.0f} / {:.0f}", num(t, "allocs"), num(t, "frees")), "shim");
-  row("VmRSS (VmHWM)", fmt::format("{} ({})", bytes_or_dash(num(st, "vm_rss")), bytes_or_dash(num(st, "vm_hwm"))),
+      fmt::format("{} ({:.1f}%)", bytes_or_dash(num_or_nan(t, "internal_frag")), 100 * num_or_nan(t, "internal_frag_ratio")), "shim");
+  row("peak live requested", bytes_or_dash(num_or_nan(t, "peak_live_requested")), "shim");
+  row("allocations / frees", fmt::format("{:.0f} / {:.0f}", num_or_nan(t, "allocs"), num_or_nan(t, "frees")), "shim");
+  row("VmRSS (VmHWM)", fmt::format("{} ({})", bytes_or_dash(num_or_nan(st, "vm_rss")), bytes_or_dash(num_or_nan(st, "vm_hwm"))),
       "/proc/self/status");
   row("RssAnon", bytes_or_dash(anon), "/proc/self/status");
-  row("VmSwap", bytes_or_dash(num(st, "vm_swap")), "/proc/self/status");
-  row("PSS / USS", fmt::format("{} / {}", bytes_or_dash(num(sr, "pss")), bytes_or_dash(num(sr, "uss"))),
+  row("VmSwap", bytes_or_dash(num_or_nan(st, "vm_swap")), "/proc/self/status");
+  row("PSS / USS", fmt::format("{} / {}", bytes_or_dash(num_or_nan(sr, "pss")), bytes_or_dash(num_or_nan(sr, "uss"))),
       "/proc/self/smaps_rollup");
   if (live > 0 && std::isfinite(anon))
     row("RssAnon / live requested", fmt::format("{:.2f}×", anon / live), "both");
   const json& ov = sub(last, "overhead");
-  row("fragscope live table", fmt::format("{} ({:.1f} B per live block)", bytes_or_dash(num(ov, "live_table_bytes")),
-                                          num(ov, "bytes_per_live_block")),
+  row("fragscope live table", fmt::format("{} ({:.1f} B per live block)", bytes_or_dash(num_or_nan(ov, "live_table_bytes")),
+                                          num_or_nan(ov, "bytes_per_live_block")),
       "shim");
   out += "</table></section>\n";
 
@@ -120,13 +109,13 @@ std::string render_html_report(const SnapshotFile& f) {
   std::vector<double> x;
   std::vector<Series> series{{"VmRSS", {}}, {"RssAnon", {}}, {"heap_rss", {}}, {"live requested", {}}};
   for (const auto& s : f.snapshots) {
-    x.push_back(num(s, "uptime_ns") / 1e9);
+    x.push_back(num_or_nan(s, "uptime_ns") / 1e9);
     const json& sst = sub(sub(s, "process"), "status");
     const json& stt = sub(s, "totals");
-    series[0].y.push_back(num(sst, "vm_rss"));
-    series[1].y.push_back(num(sst, "rss_anon"));
-    series[2].y.push_back(num(sub(s, "heap"), "heap_rss"));
-    series[3].y.push_back(num(stt, "live_requested"));
+    series[0].y.push_back(num_or_nan(sst, "vm_rss"));
+    series[1].y.push_back(num_or_nan(sst, "rss_anon"));
+    series[2].y.push_back(num_or_nan(sub(s, "heap"), "heap_rss"));
+    series[3].y.push_back(num_or_nan(stt, "live_requested"));
   }
   out += "<section id=\"over-time\"><h2>Memory over time</h2>\n";
   out += svg_line_chart("RSS against live data", x, series);
@@ -137,16 +126,16 @@ std::string render_html_report(const SnapshotFile& f) {
   const json& h = sub(last, "heap");
   if (h.contains("heap_rss")) {
     out += "<section id=\"heap\"><h2>Heap pages and holes</h2><table>\n";
-    row("heap_rss", bytes_or_dash(num(h, "heap_rss")), "live table + maps + mincore");
-    row("rss_over_live", fmt::format("{:.2f}×", num(h, "rss_over_live")), "both");
-    row("free_resident", bytes_or_dash(num(h, "free_resident")), "both");
+    row("heap_rss", bytes_or_dash(num_or_nan(h, "heap_rss")), "live table + maps + mincore");
+    row("rss_over_live", fmt::format("{:.2f}×", num_or_nan(h, "rss_over_live")), "both");
+    row("free_resident", bytes_or_dash(num_or_nan(h, "free_resident")), "both");
     row("empty / pinned resident pages",
-        fmt::format("{:.0f} / {:.0f}", num(h, "empty_resident_pages"), num(h, "pinned_pages")), "shim + mincore");
+        fmt::format("{:.0f} / {:.0f}", num_or_nan(h, "empty_resident_pages"), num_or_nan(h, "pinned_pages")), "shim + mincore");
     const json& holes = sub(h, "holes");
-    row("holes", fmt::format("{:.0f}, {} ({} resident), largest {}", num(holes, "count"), bytes_or_dash(num(holes, "total")),
-                             bytes_or_dash(num(holes, "resident")), bytes_or_dash(num(holes, "largest"))),
+    row("holes", fmt::format("{:.0f}, {} ({} resident), largest {}", num_or_nan(holes, "count"), bytes_or_dash(num_or_nan(holes, "total")),
+                             bytes_or_dash(num_or_nan(holes, "resident")), bytes_or_dash(num_or_nan(holes, "largest"))),
         "shim");
-    row("ext_frag", fmt::format("{:.3f}", num(h, "ext_frag")), "shim");
+    row("ext_frag", fmt::format("{:.3f}", num_or_nan(h, "ext_frag")), "shim");
     out += "</table>\n";
     std::vector<Bar> occ;
     const char* labels[] = {"0", "≤1/8", "≤2/8", "≤3/8", "≤4/8", "≤5/8", "≤6/8", "≤7/8", "≤1"};
@@ -158,9 +147,9 @@ std::string render_html_report(const SnapshotFile& f) {
     out += svg_bar_chart("Holes between live blocks by size", hb, false);
     out += "<table><tr><th>top-pinning block</th><th>age</th><th>segment</th><th>free below it</th><th>resident</th></tr>\n";
     for (const auto& p : arr(h, "top_pinned_by"))
-      fmt::format_to(o, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", human_bytes(num(p, "size")),
-                     html_escape(human_ns(num(p, "age_ns"))), human_bytes(num(p, "segment_end") - num(p, "segment_start")),
-                     human_bytes(num(p, "free_below")), human_bytes(num(p, "free_below_resident")));
+      fmt::format_to(o, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", human_bytes(num_or_nan(p, "size")),
+                     html_escape(human_ns(num_or_nan(p, "age_ns"))), human_bytes(num_or_nan(p, "segment_end") - num_or_nan(p, "segment_start")),
+                     human_bytes(num_or_nan(p, "free_below")), human_bytes(num_or_nan(p, "free_below_resident")));
     out += "</table><p class=\"meta\">Pinned pages hold under a quarter of a page of live data; a trim cannot "
            "return them, and the holes below a segment's top block stay mapped until that block goes.</p></section>\n";
   }
@@ -170,22 +159,22 @@ std::string render_html_report(const SnapshotFile& f) {
   for (const auto& c : arr(last, "size_classes")) classes.push_back(&c);
   std::vector<const json*> by_live;
   for (const json* c : classes)
-    if (num(*c, "live_requested") > 0) by_live.push_back(c);
+    if (num_or_nan(*c, "live_requested") > 0) by_live.push_back(c);
   std::sort(by_live.begin(), by_live.end(),
-            [](const json* a, const json* b) { return num(*a, "live_requested") > num(*b, "live_requested"); });
+            [](const json* a, const json* b) { return num_or_nan(*a, "live_requested") > num_or_nan(*b, "live_requested"); });
   if (by_live.size() > 16) by_live.resize(16);
-  std::sort(by_live.begin(), by_live.end(), [](const json* a, const json* b) { return num(*a, "class") < num(*b, "class"); });
+  std::sort(by_live.begin(), by_live.end(), [](const json* a, const json* b) { return num_or_nan(*a, "class") < num_or_nan(*b, "class"); });
   std::vector<Bar> bars;
-  for (const json* c : by_live) bars.push_back({class_label(*c), num(*c, "live_requested")});
+  for (const json* c : by_live) bars.push_back({class_label(*c), num_or_nan(*c, "live_requested")});
   out += "<section id=\"size-classes\"><h2>Size classes</h2>\n";
   out += svg_bar_chart("Live bytes by size class (the 16 largest)", bars, true);
   out += "<table><tr><th>class</th><th>live blocks</th><th>live bytes</th><th>live usable</th><th>allocs</th>"
          "<th>frees</th><th>peak live</th></tr>\n";
   for (const json* c : by_live)
     fmt::format_to(o, "<tr><td>{}</td><td>{:.0f}</td><td>{}</td><td>{}</td><td>{:.0f}</td><td>{:.0f}</td><td>{}</td></tr>\n",
-                   html_escape(class_label(*c)), num(*c, "live_blocks"), human_bytes(num(*c, "live_requested")),
-                   human_bytes(num(*c, "live_usable")), num(*c, "allocs"), num(*c, "frees"),
-                   human_bytes(num(*c, "peak_live_requested")));
+                   html_escape(class_label(*c)), num_or_nan(*c, "live_blocks"), human_bytes(num_or_nan(*c, "live_requested")),
+                   human_bytes(num_or_nan(*c, "live_usable")), num_or_nan(*c, "allocs"), num_or_nan(*c, "frees"),
+                   human_bytes(num_or_nan(*c, "peak_live_requested")));
   out += "</table></section>\n";
 
   // Lifetimes, all classes together.
@@ -214,7 +203,7 @@ std::string render_html_report(const SnapshotFile& f) {
     fmt::format_to(o, "<section id=\"sites\"><h2>Call sites</h2><p class=\"meta\">Sampled every {} on average: "
                       "estimates.</p><table><tr><th>allocated at</th><th>live bytes</th><th>live blocks</th>"
                       "<th>frees</th><th>pinned bytes</th></tr>\n",
-                   html_escape(human_bytes(num(sub(last, "sites"), "sample_bytes"))));
+                   html_escape(human_bytes(num_or_nan(sub(last, "sites"), "sample_bytes"))));
     for (std::size_t i = 0; i < by_live.size() && i < 12; ++i) {
       const NamedSite& ns = *by_live[i];
       fmt::format_to(o, "<tr><td>{}</td><td>{}</td><td>{:.0f}</td><td>{:.0f}</td><td>{}</td></tr>\n",

@@ -1,6 +1,7 @@
 // Text report (see text_report.hpp).
 #include "text_report.hpp"
 
+#include "json_access.hpp"
 #include "sites.hpp"
 
 #include <fmt/format.h>
@@ -14,24 +15,6 @@ namespace fragscope::report {
 namespace {
 
 using nlohmann::json;
-
-double num(const json& o, const char* k, double dflt = 0) {
-  auto it = o.find(k);
-  return it != o.end() && it->is_number() ? it->get<double>() : dflt;
-}
-
-const json& sub(const json& o, const char* k) {
-  static const json empty = json::object();
-  auto it = o.find(k);
-  return it != o.end() && it->is_object() ? *it : empty;
-}
-
-// A reference into `o` (value() would return a copy, and pointers into it would dangle).
-const json& arr(const json& o, const char* k) {
-  static const json empty = json::array();
-  auto it = o.find(k);
-  return it != o.end() && it->is_array() ? *it : empty;
-}
 
 std::string range(const json& c) {
   double lo = num(c, "lo"), hi = num(c, "hi");

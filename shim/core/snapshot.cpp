@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 
 #include "os_memory.hpp"
@@ -56,6 +58,14 @@ void TextBuffer::append(const char* s, std::size_t n) noexcept {
   }
   std::memcpy(buf_ + len_, s, n);
   len_ += n;
+}
+
+void append_printf(TextBuffer& out, const char* fmt, ...) noexcept {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = std::vsnprintf(out.tail(), out.room(), fmt, ap);
+  va_end(ap);
+  if (n > 0) out.commit(static_cast<std::size_t>(n));
 }
 
 void json_string(TextBuffer& out, const char* s) noexcept {

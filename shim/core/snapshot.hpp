@@ -107,6 +107,9 @@ class SnapshotBuilder {
   SnapshotTotals totals_;
 };
 
+/// Appends printf-formatted text to `out` (cut and flagged if it does not fit).
+void append_printf(TextBuffer& out, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3)));
+
 /// Writes `s` as a JSON string literal (quotes included) into `out`.
 void json_string(TextBuffer& out, const char* s) noexcept;
 
