@@ -35,7 +35,7 @@ void BM_SnapshotLayout(benchmark::State& state) {
     record_alloc(*rec, *t, reinterpret_cast<void*>(a), size, size, i);
     a += (size + 15) / 16 * 16 + 16 * (rng() % 8);  // a random gap after each block
   }
-  const Segment seg{base, (a + 4095) & ~std::uintptr_t{4095}, true};
+  const Segment seg{base, (a + 4095) & ~std::uintptr_t{4095}};
   std::vector<LiveRange> ranges(n + n / 4 + 1024);
   std::vector<unsigned char> scratch(heap_scratch_bytes((seg.end - seg.start) / 4096) + 16);
   auto builder = std::make_unique<SnapshotBuilder>();

@@ -104,9 +104,8 @@ void glibc_view(core::TextBuffer& out) {
   struct mallinfo2 m = mi2();
   core::append_printf(out,
       "{\"source\":\"mallinfo2\",\"arena\":%zu,\"ordblks\":%zu,\"smblks\":%zu,\"hblks\":%zu,\"hblkhd\":%zu,"
-      "\"fsmblks\":%zu,\"uordblks\":%zu,\"fordblks\":%zu,\"keepcost\":%zu}",
+      "\"fsmblks\":%zu,\"uordblks\":%zu,\"fordblks\":%zu,\"keepcost\":%zu",
       m.arena, m.ordblks, m.smblks, m.hblks, m.hblkhd, m.fsmblks, m.uordblks, m.fordblks, m.keepcost);
-  out.truncate(out.size() - 1);  // reopen the object for malloc_info's totals
   malloc_info_totals(out);
   out.append("}");
 }

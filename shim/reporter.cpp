@@ -49,7 +49,6 @@ char g_exe[1024];
 core::TickCalibration g_calib;
 core::SnapshotBuilder g_builder;
 core::TextBuffer g_buf;
-char g_procbuf[65536];
 
 // Reporter-only scratch memory for the heap layout analysis, in our own mappings; it grows to
 // the largest size needed and is kept (guarded by g_mu).
@@ -67,7 +66,7 @@ struct Scratch {
     return true;
   }
 };
-Scratch g_ranges, g_maps, g_segs, g_pages, g_pinned;
+Scratch g_ranges, g_maps, g_segs, g_pages, g_pinned, g_proctext;
 core::HeapLayout g_layout;
 
 // Warnings said on stderr, repeated in the next snapshot. Guarded by g_warn_lock.
@@ -126,8 +125,10 @@ void close_if_ours(int fd, const FileId& id) {
 }
 FileId g_fd_id;  // identity of g_fd
 
-// Reads `<proc_dir>/self/<name>` into g_procbuf; returns its length or -errno.
-long read_proc(const char* name) {
+// Reads `<proc_dir>/self/<name>` whole into `buf`, NUL-terminated; returns its length or
+// -errno. If the host took the descriptor from under us, what was read may be someone else's:
+// it is dropped, and the file read once more.
+long read_proc(const char* name, Scratch& buf) {
   char path[core::Config::kPathMax + 32];
   std::snprintf(path, sizeof(path), "%s/self/%s", g_cfg.proc_dir, name);
   for (int attempt = 0;; ++attempt) {
@@ -137,55 +138,29 @@ long read_proc(const char* name) {
     std::size_t len = 0;
     int err = 0;
     for (;;) {
-      ssize_t r = read(fd, g_procbuf + len, sizeof(g_procbuf) - 1 - len);
+      if (len + 65536 > buf.cap && !buf.ensure(len + 65536, "proc-text")) {
+        err = ENOMEM;
+        break;
+      }
+      ssize_t r = read(fd, static_cast<char*>(buf.p) + len, buf.cap - len - 1);
       if (r < 0 && errno == EINTR) continue;
       if (r < 0) {
         err = errno;
         break;
       }
+      if (r == 0) break;
       len += static_cast<std::size_t>(r);
-      if (r == 0 || len >= sizeof(g_procbuf) - 1) break;
     }
     const bool intact = still_ours(fd, id);
-    if (intact) close(fd);
-    // Taken from under us by the host: what we read may be someone else's; read again once.
+    if (intact) close(fd);  // never close a number that is no longer ours
     if (!intact || err == EBADF) {
       if (attempt == 0) continue;
       return -EBADF;
     }
     if (err != 0) return -err;
-    g_procbuf[len] = '\0';
+    static_cast<char*>(buf.p)[len] = '\0';
     return static_cast<long>(len);
   }
-}
-
-// Reads <proc_dir>/self/<name> whole into `buf`; returns its length or -errno.
-long read_proc_whole(const char* name, Scratch& buf) {
-  char path[core::Config::kPathMax + 32];
-  std::snprintf(path, sizeof(path), "%s/self/%s", g_cfg.proc_dir, name);
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return -errno;
-  const FileId id = identify_fd(fd);
-  std::size_t len = 0;
-  int err = 0;
-  for (;;) {
-    if (len + 65536 > buf.cap && !buf.ensure(len + 65536, "proc-text")) {
-      err = ENOMEM;
-      break;
-    }
-    ssize_t r = read(fd, static_cast<char*>(buf.p) + len, buf.cap - len);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      err = errno;
-      break;
-    }
-    if (r == 0) break;
-    len += static_cast<std::size_t>(r);
-  }
-  if (!still_ours(fd, id)) return -EBADF;  // not ours any more: neither its text nor a close
-  close(fd);
-  if (err != 0) return -err;
-  return static_cast<long>(len);
 }
 
 bool mincore_residency(std::uintptr_t start, std::size_t pages, unsigned char* out, void*) {
@@ -194,8 +169,8 @@ bool mincore_residency(std::uintptr_t start, std::size_t pages, unsigned char* o
 
 // The heap segments: private, writable, anonymous mappings ([heap], unnamed, or named by someone
 // other than us) that hold at least one live block. Fills g_layout; returns an error or nullptr.
-const char* analyse_heap(const core::LiveRange* ranges, std::size_t n) {
-  long len = read_proc_whole("maps", g_maps);
+const char* analyse_heap(core::LiveRange* ranges, std::size_t n) {
+  long len = read_proc("maps", g_maps);
   if (len < 0) return "cannot read /proc/self/maps";
   const std::size_t page = core::page_size();
   constexpr std::uint64_t kMaxSegmentBytes = std::uint64_t{16} << 30;
@@ -205,10 +180,9 @@ const char* analyse_heap(const core::LiveRange* ranges, std::size_t n) {
   proc::for_each_mapping(std::string_view(static_cast<const char*>(g_maps.p), static_cast<std::size_t>(len)),
                          [&](const proc::Mapping& m) {
                            if (!m.read || !m.write || m.shared || m.inode != 0) return;
-                           bool heap = m.name == "[heap]";
-                           bool anon = m.name.empty() || (m.name.substr(0, 6) == "[anon:" &&
-                                                          m.name.substr(0, 16) != "[anon:fragscope:");
-                           if (!heap && !anon) return;
+                           bool anon = m.name.empty() || m.name == "[heap]" ||
+                                       (m.name.substr(0, 6) == "[anon:" && m.name.substr(0, 16) != "[anon:fragscope:");
+                           if (!anon) return;
                            auto it = std::lower_bound(ranges, ranges + n, m.start,
                                                       [](const core::LiveRange& r, std::uintptr_t a) { return r.addr < a; });
                            if (it == ranges + n || it->addr >= m.end) return;
@@ -222,7 +196,7 @@ const char* analyse_heap(const core::LiveRange* ranges, std::size_t n) {
                              out_of_memory = true;
                              return;
                            }
-                           static_cast<core::Segment*>(g_segs.p)[nsegs++] = core::Segment{m.start, m.end, heap};
+                           static_cast<core::Segment*>(g_segs.p)[nsegs++] = core::Segment{m.start, m.end};
                            max_pages = std::max<std::size_t>(max_pages, (m.end - m.start) / page);
                          });
   if (out_of_memory || !g_pages.ensure(core::heap_scratch_bytes(max_pages) + 16, "heap-pages"))
@@ -236,7 +210,7 @@ const char* analyse_heap(const core::LiveRange* ranges, std::size_t n) {
     std::memset(pinned, 0, sizeof(double) * nsites);
   }
   for (std::size_t i = 0; i < n; ++i) {
-    core::LiveRange& r = const_cast<core::LiveRange&>(ranges[i]);
+    core::LiveRange& r = ranges[i];
     if (r.site != UINT32_MAX) continue;
     r.site = g_rec.sites.site_of(r.addr);
     r.weight = static_cast<float>(g_rec.sites.weight_of(r.size));
@@ -313,8 +287,24 @@ bool ensure_output() {
   return g_fd >= 0;
 }
 
+// The snapshot sections only the running shim can write: the allocator's own view, and the call
+// sites with the pinned bytes of this snapshot's layout analysis.
+void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m) {
+  encode_allocator_view(out);
+  encode_sites(out, m.heap, m.heap && g_rec.sites.enabled() ? static_cast<const double*>(g_pinned.p) : nullptr);
+}
+
+// The analysis scratch stays mapped but not resident between snapshots.
+void release_scratch() {
+  for (Scratch* sc : {&g_ranges, &g_pages, &g_pinned, &g_maps, &g_proctext})
+    if (sc->p != nullptr) madvise(sc->p, sc->cap, MADV_DONTNEED);
+}
+
 // Requires g_mu.
 void snapshot_locked(bool final) {
+  struct ReleaseOnReturn {
+    ~ReleaseOnReturn() { release_scratch(); }
+  } release;
   if (!g_buf.reserve(8u << 20)) return;
   std::uint64_t now = core::now_ticks();
   g_calib.update();
@@ -342,17 +332,18 @@ void snapshot_locked(bool final) {
   static proc::Status status;
   static proc::SmapsRollup rollup;
   static char status_err[160], rollup_err[160];
-  long n = read_proc("status");
+  long n = read_proc("status", g_proctext);
   if (n >= 0) {
-    status = proc::parse_status(std::string_view(g_procbuf, static_cast<std::size_t>(n)));
+    status = proc::parse_status(std::string_view(static_cast<const char*>(g_proctext.p), static_cast<std::size_t>(n)));
     m.status = &status;
   } else {
     std::snprintf(status_err, sizeof(status_err), "cannot read %.80s/self/status: %s", g_cfg.proc_dir, strerror(static_cast<int>(-n)));
     m.status_error = status_err;
   }
-  n = read_proc("smaps_rollup");
+  n = read_proc("smaps_rollup", g_proctext);
   if (n >= 0) {
-    rollup = proc::parse_smaps_rollup(std::string_view(g_procbuf, static_cast<std::size_t>(n)));
+    rollup = proc::parse_smaps_rollup(
+        std::string_view(static_cast<const char*>(g_proctext.p), static_cast<std::size_t>(n)));
     m.rollup = &rollup;
   } else {
     std::snprintf(rollup_err, sizeof(rollup_err), "cannot read %.80s/self/smaps_rollup: %s", g_cfg.proc_dir, strerror(static_cast<int>(-n)));
@@ -380,20 +371,11 @@ void snapshot_locked(bool final) {
     for (std::size_t i = 0; i < g_nwarn; ++i) g_warn_ptrs[i] = g_warn[i];
     m.warnings = g_warn_ptrs;
     m.nwarnings = g_nwarn;
+    m.extra = encode_runtime_sections;
     g_buf.clear();
     g_builder.encode(m, g_rec, g_buf);
     g_nwarn = 0;
   }
-  // The allocator's own view goes last: its object is appended before the closing brace.
-  if (g_buf.size() >= 2 && g_buf.data()[g_buf.size() - 2] == '}') {
-    g_buf.truncate(g_buf.size() - 2);
-    encode_allocator_view(g_buf);
-    encode_sites(g_buf, m.heap, m.heap && g_rec.sites.enabled() ? static_cast<const double*>(g_pinned.p) : nullptr);
-    g_buf.append("}\n");
-  }
-  // The analysis scratch stays mapped but not resident between snapshots.
-  for (Scratch* sc : {&g_ranges, &g_pages, &g_pinned, &g_maps})
-    if (sc->p != nullptr) madvise(sc->p, sc->cap, MADV_DONTNEED);
   if (g_buf.overflow()) return;  // cannot happen with 8 MiB; never write a cut line
   const char* p = g_buf.data();
   std::size_t left = g_buf.size();

@@ -24,7 +24,6 @@ static_assert(sizeof(LiveRange) == 24);
 
 struct Segment {
   std::uintptr_t start, end;  // page-aligned
-  bool brk_heap;              // [heap]
 };
 
 /// Fills out[i] (bit 0) for the pages of [start, start + pages * page); false if unknown.

@@ -148,7 +148,6 @@ void SnapshotBuilder::collect(Recorder& r, std::uint64_t now, LiveRange* ranges,
   }
   totals_.peak_requested = std::max<std::int64_t>(r.peaks.total_peak(),
                                                   static_cast<std::int64_t>(totals_.req_alloc - totals_.req_free));
-  totals_.live_table_bytes = r.table.memory_bytes();
 }
 
 void SnapshotBuilder::encode_heap(const SnapshotMeta& m, TextBuffer& out) const noexcept {
@@ -283,10 +282,10 @@ void SnapshotBuilder::encode(const SnapshotMeta& m, Recorder& r, TextBuffer& out
   put(out,
       ",\"mmap\":{{\"calls\":{},\"bytes\":{},\"munmap_calls\":{},\"munmap_bytes\":{},\"mremap_calls\":{},"
       "\"mremap_moves\":{},\"live_anon_mappings\":{},\"live_anon_bytes\":{},\"allocator_calls\":{},"
-      "\"allocator_bytes\":{}}}",
+      "\"allocator_bytes\":{},\"tracking_dropped\":{}}}",
       calls_[static_cast<unsigned>(Op::kMmap)], mmap_bytes_, calls_[static_cast<unsigned>(Op::kMunmap)], munmap_bytes_,
       calls_[static_cast<unsigned>(Op::kMremap)], mremap_moves_, live_maps_, live_map_bytes_, allocator_mmaps_,
-      allocator_mmap_bytes_);
+      allocator_mmap_bytes_, r.mmaps.dropped());
 
   out.append(",\"process\":{\"status\":");
   if (m.status) {
@@ -338,11 +337,13 @@ void SnapshotBuilder::encode(const SnapshotMeta& m, Recorder& r, TextBuffer& out
   const std::size_t table_bytes = r.table.memory_bytes();
   put(out,
       ",\"overhead\":{{\"live_table_bytes\":{},\"live_table_buckets\":{},\"bytes_per_live_block\":{:.2f},"
-      "\"thread_blocks\":{},\"thread_stats_bytes\":{},\"mmap_tracker_bytes\":{},\"mapped_bytes\":{}}}",
+      "\"thread_blocks\":{},\"thread_stats_bytes\":{},\"mmap_tracker_bytes\":{},\"sites_bytes\":{},"
+      "\"mapped_bytes\":{}}}",
       table_bytes, r.table.buckets(), t.table_blocks ? static_cast<double>(table_bytes) / static_cast<double>(t.table_blocks) : 0.0,
-      r.threads.blocks(), r.threads.memory_bytes(), r.mmaps.memory_bytes(), os_mapped_bytes());
+      r.threads.blocks(), r.threads.memory_bytes(), r.mmaps.memory_bytes(), r.sites.memory_bytes(), os_mapped_bytes());
 
   encode_heap(m, out);
+  if (m.extra) m.extra(out, m);
   out.append(",\"warnings\":[");
   for (std::size_t i = 0; i < m.nwarnings; ++i) {
     if (i) out.append(",");

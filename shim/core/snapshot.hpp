@@ -17,6 +17,8 @@ namespace fragscope::core {
 
 inline constexpr int kSchemaVersion = 1;
 
+class TextBuffer;
+
 /// Everything about the process that the recorder does not know.
 struct SnapshotMeta {
   std::uint64_t seq = 0;
@@ -42,6 +44,8 @@ struct SnapshotMeta {
   const HeapLayout* heap = nullptr;
   const char* heap_error = nullptr;
   std::size_t page_size = 4096;
+  // Appends further `,"name":{...}` sections (the runtime's allocator and call-site views).
+  void (*extra)(TextBuffer& out, const SnapshotMeta& m) = nullptr;
 };
 
 /// Totals derived by collect(); what the exit summary prints.
@@ -49,7 +53,6 @@ struct SnapshotTotals {
   std::uint64_t allocs = 0, frees = 0, req_alloc = 0, req_free = 0, usable_alloc = 0, usable_free = 0;
   std::uint64_t table_blocks = 0, table_requested = 0;
   std::int64_t peak_requested = 0;
-  std::uint64_t live_table_bytes = 0;
 };
 
 /// A fixed-capacity text buffer in our own memory; output that does not fit is cut and flagged.
@@ -57,9 +60,6 @@ class TextBuffer {
  public:
   bool reserve(std::size_t cap) noexcept;
   void clear() noexcept { len_ = 0, overflow_ = false; }
-  void truncate(std::size_t n) noexcept {
-    if (n < len_) len_ = n;
-  }
   void append(const char* s, std::size_t n) noexcept;
   void append(std::string_view s) noexcept { append(s.data(), s.size()); }
   char* data() noexcept { return buf_; }

@@ -1,0 +1,98 @@
+// The recording core alone, without preload: what the figures in bench/README.md's "What limits
+// it" rest on.
+//  - BM_LiveTableBytesPerBlock: inserts up to 2M blocks at allocator-like addresses and reports
+//    the live table's memory per live block, worst and average, sampled every 1000 inserts from
+//    8k blocks on (the issue's bound is 32 bytes).
+//  - BM_CoreChurn/N/recorded: a program-like loop over N live blocks of 8..1024 bytes — read a
+//    random block, free it, allocate a new one — with (1) and without (0) the core recording
+//    each malloc and free (glibc underneath, called directly). The difference per iteration is
+//    what recording costs at that many live blocks.
+#include <benchmark/benchmark.h>
+#include <malloc.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <random>
+#include <vector>
+
+#include "live_table.hpp"
+#include "recorder.hpp"
+
+namespace {
+
+using namespace fragscope::core;
+
+void BM_LiveTableBytesPerBlock(benchmark::State& state) {
+  double worst = 0, sum = 0;
+  std::size_t samples = 0;
+  for (auto _ : state) {
+    auto t = std::make_unique<LiveTable>();
+    t->init();
+    std::mt19937_64 rng(1);
+    std::uintptr_t a = 0x10000000;
+    worst = sum = 0;
+    samples = 0;
+    for (std::uint64_t i = 0; i < 2000000; ++i) {
+      a += 16 * (1 + rng() % 64);  // allocator-like: increasing, 16-aligned, uneven gaps
+      t->insert(Block{a, 64, 0, false}, nullptr);
+      if (i >= 8000 && i % 1000 == 0) {
+        double b = static_cast<double>(t->memory_bytes()) / static_cast<double>(t->entries());
+        worst = std::max(worst, b);
+        sum += b;
+        ++samples;
+      }
+    }
+  }
+  state.counters["worst_B_per_block"] = worst;
+  state.counters["avg_B_per_block"] = sum / static_cast<double>(samples);
+}
+BENCHMARK(BM_LiveTableBytesPerBlock)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// The clock the shim would choose here (the TSC where it is invariant).
+void select_shim_clock() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  g_clock_source.store(select_clock(text.data(), text.size()));
+}
+
+void BM_CoreChurn(benchmark::State& state) {
+  select_shim_clock();
+  const std::size_t n = static_cast<std::size_t>(state.range(0));
+  const bool recorded = state.range(1) != 0;
+  auto rec = std::make_unique<Recorder>();
+  rec->init();
+  ThreadStats* t = rec->threads.acquire();
+  auto usable = [](void* p) { return malloc_usable_size(p); };
+  std::mt19937_64 rng(1);
+  std::vector<unsigned char*> blocks(n);
+  for (auto& b : blocks) {
+    std::size_t size = 8 + rng() % 1017;
+    b = static_cast<unsigned char*>(malloc(size));
+    b[0] = 1;
+    if (recorded) record_alloc(*rec, *t, b, size, usable(b), now_ticks());
+  }
+  std::uint64_t sum = 0;
+  for (auto _ : state) {
+    auto& b = blocks[rng() % n];
+    sum += b[0];
+    if (recorded) record_free(*rec, *t, b, now_ticks(), usable);
+    free(b);
+    std::size_t size = 8 + rng() % 1017;
+    b = static_cast<unsigned char*>(malloc(size));
+    b[0] = 1;
+    if (recorded) record_alloc(*rec, *t, b, size, usable(b), now_ticks());
+  }
+  benchmark::DoNotOptimize(sum);
+  for (auto& b : blocks) {
+    if (recorded) record_free(*rec, *t, b, now_ticks(), usable);
+    free(b);
+  }
+}
+BENCHMARK(BM_CoreChurn)->ArgsProduct({{1000, 10000, 30000, 100000}, {0, 1}})->ArgNames({"live", "recorded"});
+
+}  // namespace
+
+BENCHMARK_MAIN();
