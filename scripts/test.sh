@@ -12,6 +12,15 @@ build="${FRAGSCOPE_BUILD_DIR:-$root/build}"
 asan="${build}-asan"
 cmake -S "$root" -B "$asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRAGSCOPE_SANITIZE=address,undefined \
   -DFRAGSCOPE_BUILD_BENCH=OFF -DFRAGSCOPE_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build "$asan" -j"$(nproc)" --target fragscope_unit_tests fragscope
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  "$asan/tests/fragscope_unit_tests" --gtest_brief=1
+cmake --build "$asan" -j"$(nproc)" --target fragscope_unit_tests fragscope_pool_tests fragscope
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+"$asan/tests/fragscope_unit_tests" --gtest_brief=1
+"$asan/tests/pools/fragscope_pool_tests" --gtest_brief=1
+
+# The pools again under ThreadSanitizer: their thread caches and cross-thread frees.
+tsan="${build}-tsan"
+cmake -S "$root" -B "$tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRAGSCOPE_SANITIZE=thread \
+  -DFRAGSCOPE_BUILD_SHIM=OFF -DFRAGSCOPE_BUILD_REPORTER=OFF -DFRAGSCOPE_BUILD_BENCH=OFF \
+  -DFRAGSCOPE_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$tsan" -j"$(nproc)" --target fragscope_pool_tests
+TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/pools/fragscope_pool_tests" --gtest_brief=1

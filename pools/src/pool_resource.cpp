@@ -1,0 +1,44 @@
+// Construction of the pmr resources' size-class pools.
+#include "fragscope/pools/pool_resource.hpp"
+
+#include <bit>
+
+namespace fragscope::pools {
+namespace {
+// Each class is aligned to the largest power of two dividing its size, up to 4096, so that
+// size_class_of can serve an alignment by picking a class whose size is a multiple of it.
+std::size_t class_alignment(std::size_t size) {
+  const std::size_t a = std::size_t{1} << std::countr_zero(size);
+  return a > 4096 ? 4096 : a;
+}
+}  // namespace
+
+PoolResource::PoolResource(PoolOptions options, std::pmr::memory_resource* upstream) : upstream_(upstream) {
+  pools_.reserve(kClassSizes.size());
+  for (std::size_t size : kClassSizes) {
+    pools_.push_back(std::make_unique<FixedPool>(size, class_alignment(size), options));
+  }
+}
+
+PoolResource::~PoolResource() = default;
+
+std::size_t PoolResource::trim() noexcept {
+  std::size_t released = 0;
+  for (auto& pool : pools_) released += pool->trim();
+  return released;
+}
+
+SynchronizedPoolResource::SynchronizedPoolResource(PoolOptions options, std::pmr::memory_resource* upstream)
+    : central_(kClassSizes, {}, options), upstream_(upstream) {}
+
+}  // namespace fragscope::pools
+
+#include "fragscope/pools/pool_allocator.hpp"
+
+namespace fragscope::pools {
+SynchronizedPoolResource& default_pool_resource() noexcept {
+  // Never destroyed: containers with static storage may free into it during exit.
+  static auto* resource = new SynchronizedPoolResource(PoolOptions{.debug = false, .name = "default"});
+  return *resource;
+}
+}  // namespace fragscope::pools
