@@ -1,11 +1,13 @@
 // fork() handling, in one place. Lock order taken in prepare (and released in reverse):
-//   live table (walk lock → every bucket → split → side list) → call sites → mmap tracker →
+//   pool registry (the bridge) → remediation pools (FRAGSCOPE_POOL_SIZES) → live table (walk lock → every bucket → split → side list) → call sites → mmap tracker →
 //   thread registry.
 // Holding every table lock across fork means no hook is half-way through an update, so the
 // child's table and counters agree exactly. The child then starts over as its own process: new
 // output file (its pid), a reporter started lazily, snapshots counted from 0.
 #include <pthread.h>
 
+#include "pool_view.hpp"
+#include "remedy.hpp"
 #include "runtime.hpp"
 
 namespace fragscope::shim {
@@ -14,6 +16,8 @@ namespace {
 void prepare() {
   if (g_state.load(std::memory_order_acquire) != State::kReady) return;
   ++tls.guard;
+  pool_registry_lock();
+  remedy_lock_all();
   g_rec.table.lock_all();
   g_rec.sites.lock_all();
   g_rec.mmaps.lock();
@@ -26,6 +30,8 @@ void parent() {
   g_rec.mmaps.unlock();
   g_rec.sites.unlock_all();
   g_rec.table.unlock_all();
+  remedy_unlock_all();
+  pool_registry_unlock();
   --tls.guard;
 }
 
@@ -35,6 +41,8 @@ void child() {
   g_rec.mmaps.unlock();
   g_rec.sites.unlock_all();
   g_rec.table.unlock_all();
+  remedy_unlock_all();
+  pool_registry_unlock();
   reporter_on_fork_child();
   --tls.guard;
 }

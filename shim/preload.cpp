@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "forward.hpp"
+#include "remedy.hpp"
 #include "runtime.hpp"
 
 #define FRAGSCOPE_EXPORT extern "C" __attribute__((visibility("default")))
@@ -21,7 +22,24 @@ using core::Op;
 
 namespace {
 
-inline std::size_t usable(void* p) noexcept { return fs::g_real.malloc_usable_size(p); }
+inline std::size_t usable(void* p) noexcept {
+  return fs::remedy_owns(p) ? fs::remedy_usable(p) : fs::g_real.malloc_usable_size(p);
+}
+
+// The real allocator, or the pools of the preload remediation (FRAGSCOPE_POOL_SIZES) for the
+// sizes they serve. With the remediation off, each costs one compare.
+inline void* real_malloc(std::size_t n) noexcept {
+  const int pool = fs::remedy_pool_for(n);
+  return pool < 0 ? fs::g_real.malloc(n) : fs::remedy_alloc(pool);
+}
+inline void real_free(void* p) noexcept {
+  if (fs::remedy_owns(p)) [[unlikely]] fs::remedy_free(p);
+  else fs::g_real.free(p);
+}
+inline void* real_realloc(void* p, std::size_t n) noexcept {
+  if (fs::remedy_owns(p) || fs::remedy_pool_for(n) >= 0) [[unlikely]] return fs::remedy_realloc(p, n);
+  return fs::g_real.realloc(p, n);
+}
 
 inline void count(core::ThreadStats* t, Op op) noexcept { t->calls[static_cast<unsigned>(op)].add(1); }
 inline void fail(core::ThreadStats* t, Op op) noexcept { t->failures[static_cast<unsigned>(op)].add(1); }
@@ -114,7 +132,7 @@ FRAGSCOPE_EXPORT void* malloc(std::size_t n) {
   if (t == nullptr) [[unlikely]]
     return pass_malloc(n);
   fs::Guard g;
-  void* p = fs::g_real.malloc(n);
+  void* p = real_malloc(n);
   done_alloc(t, Op::kMalloc, p, n);
   return p;
 }
@@ -125,14 +143,14 @@ FRAGSCOPE_EXPORT void free(void* p) {
     return;
   core::ThreadStats* t = fs::enter();
   if (t == nullptr) [[unlikely]] {
-    if (real_ready()) fs::g_real.free(p);
+    if (real_ready()) real_free(p);
     return;
   }
   fs::Guard g;
   fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));
   count(t, Op::kFree);
   core::record_free(fs::g_rec, *t, p, core::now_ticks(), usable);
-  fs::g_real.free(p);
+  real_free(p);
   fs::after_record();
 }
 
@@ -141,7 +159,14 @@ FRAGSCOPE_EXPORT void* calloc(std::size_t n, std::size_t m) {
   if (t == nullptr) [[unlikely]]
     return pass_calloc(n, m);
   fs::Guard g;
-  void* p = fs::g_real.calloc(n, m);
+  std::size_t total = 0;
+  int pool = __builtin_mul_overflow(n, m, &total) ? -1 : fs::remedy_pool_for(total);
+  void* p;
+  if (pool < 0) [[likely]] {
+    p = fs::g_real.calloc(n, m);
+  } else if ((p = fs::remedy_alloc(pool)) != nullptr) {
+    memset(p, 0, total);
+  }
   done_alloc(t, Op::kCalloc, p, p ? n * m : 0);
   return p;
 }
@@ -149,7 +174,7 @@ FRAGSCOPE_EXPORT void* calloc(std::size_t n, std::size_t m) {
 FRAGSCOPE_EXPORT void* realloc(void* p, std::size_t n) {
   if (p != nullptr && fs::is_bootstrap(p)) [[unlikely]]
     return realloc_from_bootstrap(p, n);
-  return realloc_common(Op::kRealloc, p, n, [&] { return real_ready() ? fs::g_real.realloc(p, n) : nullptr; });
+  return realloc_common(Op::kRealloc, p, n, [&] { return real_ready() ? real_realloc(p, n) : nullptr; });
 }
 
 FRAGSCOPE_EXPORT void* reallocarray(void* p, std::size_t n, std::size_t m) {
@@ -162,6 +187,7 @@ FRAGSCOPE_EXPORT void* reallocarray(void* p, std::size_t n, std::size_t m) {
     return realloc_from_bootstrap(p, total);
   return realloc_common(Op::kReallocArray, p, total, [&]() -> void* {
     if (!real_ready()) return nullptr;
+    if (fs::remedy_owns(p) || fs::remedy_pool_for(total) >= 0) [[unlikely]] return fs::remedy_realloc(p, total);
     return fs::g_real.reallocarray ? fs::g_real.reallocarray(p, n, m) : fs::g_real.realloc(p, total);
   });
 }
@@ -229,6 +255,7 @@ FRAGSCOPE_EXPORT std::size_t malloc_usable_size(void* p) {
   if (p != nullptr && fs::is_bootstrap(p)) [[unlikely]]
     return fs::bootstrap_size(p);
   if (core::ThreadStats* t = fs::enter(); t != nullptr) count(t, Op::kMallocUsableSize);
+  if (fs::remedy_owns(p)) return fs::remedy_usable(p);
   return real_ready() ? fs::g_real.malloc_usable_size(p) : 0;
 }
 

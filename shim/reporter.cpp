@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "allocator_view.hpp"
+#include "pool_view.hpp"
 #include "site_view.hpp"
 #include "clock.hpp"
 #include "heap_layout.hpp"
@@ -287,10 +288,11 @@ bool ensure_output() {
   return g_fd >= 0;
 }
 
-// The snapshot sections only the running shim can write: the allocator's own view, and the call
-// sites with the pinned bytes of this snapshot's layout analysis.
+// The snapshot sections only the running shim can write: the allocator's own view, the pools,
+// and the call sites with the pinned bytes of this snapshot's layout analysis.
 void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m) {
   encode_allocator_view(out);
+  encode_pool_sections(out);
   encode_sites(out, m.heap, m.heap && g_rec.sites.enabled() ? static_cast<const double*>(g_pinned.p) : nullptr);
 }
 

@@ -1,5 +1,6 @@
 // Initialisation, thread attach/detach, and the shim's constructor and destructor.
 #include "runtime.hpp"
+#include "remedy.hpp"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -120,6 +121,9 @@ void ensure_init() noexcept {
     reporter_init();
     find_own_range();
     ok = g_rec.init(g_cfg.sample_bytes, capture_stack);
+    if (ok) {
+      if (const char* warning = remedy_init(g_cfg)) warn_once(warning);
+    }
   }
   if (ok && g_cfg.enabled) {
     g_have_key = pthread_key_create(&g_thread_key, on_thread_exit) == 0;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "fragscope/pools/bridge.h"
 #include "fragscope/pools/detail/errors.hpp"
 
 #if __has_include(<valgrind/memcheck.h>)
@@ -35,6 +36,18 @@ void* read_link(void* slot, std::size_t stride, bool debug) noexcept {
 #endif
   (void)debug;
   return next;
+}
+
+// The shim's reporter calls this from its own thread: atomics and constants only.
+void report_to_shim(const void* pool, fragscope_pool_report* out) {
+  const auto& p = *static_cast<const FixedPool*>(pool);
+  out->name = p.name();
+  out->slot_size = p.slot_size();
+  out->stride = p.stride();
+  out->chunk_size = p.chunk_size();
+  out->live = p.live();
+  out->peak = p.peak();
+  out->chunks = p.chunk_count();
 }
 
 }  // namespace
@@ -68,9 +81,13 @@ FixedPool::FixedPool(std::size_t slot_size, std::size_t alignment, PoolOptions o
 #ifdef FRAGSCOPE_POOLS_VALGRIND
   if (debug_) VALGRIND_CREATE_MEMPOOL(this, 0, 0);
 #endif
+  if (options.publish && fragscope_pool_register != nullptr) {
+    published_ = fragscope_pool_register(FRAGSCOPE_POOL_BRIDGE_VERSION, this, &report_to_shim) == 0;
+  }
 }
 
 FixedPool::~FixedPool() {
+  if (published_ && fragscope_pool_unregister != nullptr) fragscope_pool_unregister(this);
   while (all_ != nullptr) release_chunk(all_);
 #ifdef FRAGSCOPE_POOLS_VALGRIND
   if (debug_) VALGRIND_DESTROY_MEMPOOL(this);

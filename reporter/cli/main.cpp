@@ -112,6 +112,24 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--shim-summary", run.shim_summary, "Let every measured process print its one-line summary");
   run_cmd->add_flag("!--no-follow-exec", run.follow_exec,
                     "Measure only CMD's own process (and its forks), not the programs it executes");
+  run_cmd->add_option("--pool-sizes", run.pool_sizes,
+                      "Try pooling: serve these request sizes (bytes, comma-separated, up to 16, each 1..4096) "
+                      "from fixed-size pools inside the process")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            std::size_t count = 0, start = 0;
+            while (start <= v.size()) {
+              const std::size_t comma = std::min(v.find(',', start), v.size());
+              const std::string item = v.substr(start, comma - start);
+              if (item.empty() || item.size() > 4 || item.find_first_not_of("0123456789") != std::string::npos ||
+                  std::stoul(item) == 0 || std::stoul(item) > 4096 || ++count > 16) {
+                return "expected up to 16 sizes in bytes, 1..4096, separated by commas (e.g. 32,48,64)";
+              }
+              start = comma + 1;
+            }
+            return {};
+          },
+          "SIZES"));
   run_cmd->add_option("command", run.command, "CMD [ARGS...] (after --)");
   run_cmd->positionals_at_end();
 

@@ -109,6 +109,7 @@ int run_command(const RunOptions& opt) {
     setenv("FRAGSCOPE_INTERVAL_MS", std::to_string(opt.interval_ms).c_str(), 1);
     setenv("FRAGSCOPE_SUMMARY", opt.shim_summary ? "1" : "0", 1);
     setenv("FRAGSCOPE_FOLLOW_EXEC", opt.follow_exec ? "1" : "0", 1);
+    if (!opt.pool_sizes.empty()) setenv("FRAGSCOPE_POOL_SIZES", opt.pool_sizes.c_str(), 1);
     std::vector<char*> argv;
     for (auto& a : cmd) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);

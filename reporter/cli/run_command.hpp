@@ -15,6 +15,7 @@ struct RunOptions {
   std::string html;                  // also write its HTML report here (empty: no)
   bool shim_summary = false;         // the shim's one-line stderr summary in every process
   bool follow_exec = true;           // measure the programs the command executes too
+  std::string pool_sizes;            // FRAGSCOPE_POOL_SIZES (the preload remediation); empty: unset
 };
 
 /// Runs the command; returns the exit status the shell would report (128 + signal if killed,

@@ -38,6 +38,33 @@ void parse_path_var(Config& cfg, EnvLookup lookup, const char* name, char* field
   std::strcpy(field, v);
 }
 
+// "32,48,64" → sorted distinct sizes. False on anything else (empty items, junk, 0, > 4096,
+// more than kMaxPools).
+bool parse_pool_sizes(const char* v, std::uint32_t* sizes, std::size_t& n) noexcept {
+  n = 0;
+  std::string_view s(v);
+  while (true) {
+    std::size_t comma = s.find(',');
+    std::string_view item = s.substr(0, comma);
+    std::uint32_t size = 0;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), size);
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size() || size == 0 ||
+        size > Config::kMaxPoolSize) {
+      return false;
+    }
+    std::size_t i = 0;
+    while (i < n && sizes[i] < size) ++i;
+    if (i == n || sizes[i] != size) {
+      if (n == Config::kMaxPools) return false;
+      for (std::size_t j = n; j > i; --j) sizes[j] = sizes[j - 1];
+      sizes[i] = size;
+      ++n;
+    }
+    if (comma == std::string_view::npos) return true;
+    s = s.substr(comma + 1);
+  }
+}
+
 }  // namespace
 
 void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
@@ -72,6 +99,13 @@ void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
            "FRAGSCOPE_SAMPLE_BYTES", v, "524288");
     } else {
       cfg.sample_bytes = b;
+    }
+  }
+  if (const char* v = lookup("FRAGSCOPE_POOL_SIZES"); v != nullptr && *v != '\0') {
+    if (!parse_pool_sizes(v, cfg.pool_sizes, cfg.npool_sizes)) {
+      cfg.npool_sizes = 0;
+      warn(cfg, "fragscope: ignoring %s='%.64s' (expected up to 16 sizes in bytes, 1 to 4096, separated by commas); %s",
+           "FRAGSCOPE_POOL_SIZES", v, "no pools");
     }
   }
   parse_path_var(cfg, lookup, "FRAGSCOPE_OUTPUT", cfg.output);

@@ -15,6 +15,13 @@ struct Config {
   bool summary = true;                     // FRAGSCOPE_SUMMARY
   bool follow_exec = true;                 // FRAGSCOPE_FOLLOW_EXEC: programs we exec are measured too
   std::uint64_t sample_bytes = 512 * 1024;  // FRAGSCOPE_SAMPLE_BYTES: mean bytes between call-site samples, 0 = off
+  // FRAGSCOPE_POOL_SIZES: request sizes served from fixed-size pools inside the process (the
+  // preload remediation); each request of n bytes goes to the smallest pool size ≥ n. Sorted,
+  // distinct, 1..kMaxPoolSize; none = off.
+  static constexpr std::size_t kMaxPools = 16;
+  static constexpr std::size_t kMaxPoolSize = 4096;
+  std::uint32_t pool_sizes[kMaxPools] = {};
+  std::size_t npool_sizes = 0;
   char output[kPathMax] = "fragscope.%p.jsonl";  // FRAGSCOPE_OUTPUT, %p = pid, %% = %
   char proc_dir[kPathMax] = "/proc";       // FRAGSCOPE_PROC_DIR (tests and containers)
   bool secure = false;                     // AT_SECURE: environment ignored

@@ -57,6 +57,30 @@ TEST(Config, MalformedValuesWarnOnceAndKeepDefaults) {
   EXPECT_EQ(c.nwarnings, 1u);
 }
 
+TEST(Config, PoolSizesAreSortedAndDeduplicated) {
+  g_env = {{"FRAGSCOPE_POOL_SIZES", "64,32,48,32,4096"}};
+  Config c;
+  parse_config(c, lookup, false);
+  ASSERT_EQ(c.npool_sizes, 4u);
+  EXPECT_EQ(c.pool_sizes[0], 32u);
+  EXPECT_EQ(c.pool_sizes[1], 48u);
+  EXPECT_EQ(c.pool_sizes[2], 64u);
+  EXPECT_EQ(c.pool_sizes[3], 4096u);
+  EXPECT_EQ(c.nwarnings, 0u);
+}
+
+TEST(Config, MalformedPoolSizesWarnAndTurnPoolingOff) {
+  for (const char* bad : {"abc", "32,,64", "0", "4097", "32,", ",32", "32;64", "-16",
+                          "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"}) {
+    g_env = {{"FRAGSCOPE_POOL_SIZES", bad}};
+    Config c;
+    parse_config(c, lookup, false);
+    EXPECT_EQ(c.npool_sizes, 0u) << bad;
+    ASSERT_EQ(c.nwarnings, 1u) << bad;
+    EXPECT_NE(std::string(c.warnings[0]).find("FRAGSCOPE_POOL_SIZES"), std::string::npos);
+  }
+}
+
 TEST(Config, SecureModeIgnoresTheEnvironment) {
   g_env = {{"FRAGSCOPE_OUTPUT", "/etc/passwd"}};
   Config c;

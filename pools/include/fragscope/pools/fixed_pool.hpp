@@ -106,7 +106,10 @@ class FixedPool {
   std::size_t alignment() const noexcept { return alignment_; }
   std::size_t chunk_size() const noexcept { return chunk_size_; }
   std::size_t capacity_per_chunk() const noexcept { return capacity_; }
+  // Counters readable from any thread (relaxed atomics), without the rest of stats().
   std::size_t live() const noexcept { return live_.load(std::memory_order_relaxed); }
+  std::size_t peak() const noexcept { return peak_.load(std::memory_order_relaxed); }
+  std::size_t chunk_count() const noexcept { return chunks_.load(std::memory_order_relaxed); }
   const char* name() const noexcept { return name_; }
   bool debug() const noexcept { return debug_; }
 
@@ -176,6 +179,7 @@ class FixedPool {
   std::size_t empty_count_ = 0;
   std::atomic<std::size_t> chunks_{0};
   std::unordered_set<std::uintptr_t> chunk_set_;  // chunk addresses, for owns() and debug checks
+  bool published_ = false;  // registered with fragscope's shim (bridge.h)
 };
 
 template <class F>

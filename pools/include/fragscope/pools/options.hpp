@@ -57,6 +57,8 @@ struct PoolOptions {
   const char* name = nullptr;
   // Where chunks come from; nullptr means os_chunk_source().
   ChunkSource* source = nullptr;
+  // Show the pool's counters in fragscope's snapshots when libfragscope.so is preloaded.
+  bool publish = true;
 };
 
 // A pool's counters. Invariant per chunk: live + free slots + never-used slots = capacity.
