@@ -14,6 +14,8 @@ packages=(
   libgoogle-perftools-dev libmimalloc-dev
   # real programs the end-to-end tests preload the shim into, and reference tools
   python3 git sqlite3 gcc libc6-dev binutils coreutils bash time heaptrack
+  # checks the pools' Valgrind annotations (its headers turn them on at build time)
+  valgrind
 )
 
 missing=()

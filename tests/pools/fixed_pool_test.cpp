@@ -233,7 +233,20 @@ TEST_F(DebugChecks, ForeignPointers) {
   EXPECT_EQ(g_faults.size(), 3u);
 }
 
-#ifndef FRAGSCOPE_POOLS_ASAN
+#ifdef FRAGSCOPE_POOLS_ASAN
+// Under ASan a freed slot is poisoned: the faulty write itself is reported.
+TEST(AsanAnnotations, AWriteIntoAFreedSlotIsReported) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        FixedPool pool(32, 8, with_source(nullptr, false));
+        auto* p = static_cast<volatile char*>(pool.allocate());
+        pool.deallocate(const_cast<char*>(p));
+        p[20] = 'x';
+      },
+      "use-after-poison");
+}
+#else
 // Under ASan the write itself is reported (the freed slot is poisoned); this checks the pool's
 // own detection, which works without any tool.
 TEST_F(DebugChecks, WriteAfterFree) {
