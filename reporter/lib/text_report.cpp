@@ -192,6 +192,33 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
   fmt::format_to(o, "  mmap         {} live anonymous mappings of the application, {}; {} mmap calls, {} mremap moves\n",
                  static_cast<std::uint64_t>(num(mm, "live_anon_mappings")), human_bytes(num(mm, "live_anon_bytes")),
                  static_cast<std::uint64_t>(num(mm, "calls")), static_cast<std::uint64_t>(num(mm, "mremap_moves")));
+  // Pools: the application's (fragscope::pools, through the bridge) and the preload remedy's.
+  // Pools are often destroyed before the final snapshot: take the last snapshot that lists them.
+  auto last_with = [&f](const char* key) -> const json* {
+    for (auto it = f.snapshots.rbegin(); it != f.snapshots.rend(); ++it)
+      if (it->contains(key)) return &*it;
+    return nullptr;
+  };
+  auto pool_line = [&o](const char* label, const std::string& name, const json& p, const char* size_key) {
+    const double committed = num(p, "committed_bytes");
+    const double used = num(p, "live") * num(p, "stride");
+    fmt::format_to(o, "  {:<12} {}{} B slots: {} live (peak {}), {} chunks, {} committed, fragmentation {:.0f}%\n", label,
+                   name, static_cast<std::uint64_t>(num(p, size_key)), static_cast<std::uint64_t>(num(p, "live")),
+                   static_cast<std::uint64_t>(num(p, "peak")), static_cast<std::uint64_t>(num(p, "chunks")),
+                   human_bytes(committed), committed > 0 ? 100 * (1 - used / committed) : 0.0);
+  };
+  if (const json* snap = last_with("pools")) {
+    const json& pools = sub(*snap, "pools");
+    for (const auto& p : arr(pools, "list")) {
+      const std::string name = p.value("name", "");
+      pool_line("pool", name.empty() ? std::string("(unnamed) ") : "'" + name + "' ", p, "slot_size");
+    }
+    if (num(pools, "unlisted") > 0)
+      fmt::format_to(o, "  pool         ... and {} more not listed\n", static_cast<std::uint64_t>(num(pools, "unlisted")));
+  }
+  if (const json* snap = last_with("pool_remedy")) {
+    for (const auto& p : arr(*snap, "pool_remedy")) pool_line("pool remedy", "FRAGSCOPE_POOL_SIZES ", p, "size");
+  }
   const json& ov = sub(last, "overhead");
   fmt::format_to(o, "  overhead     live table {} ({:.1f} B per live block), {} thread blocks\n",
                  human_bytes(num(ov, "live_table_bytes")), num(ov, "bytes_per_live_block"),
