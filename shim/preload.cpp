@@ -63,10 +63,22 @@ bool real_ready() noexcept {
   return fs::g_real.malloc != nullptr;
 }
 
-void* pass_malloc(std::size_t n) noexcept { return real_ready() ? fs::g_real.malloc(n) : fs::bootstrap_alloc(n, 16); }
+// The application's calls (no guard held) keep the remediation when recording is off; our own
+// allocations (under the guard) never come from its pools.
+void* pass_malloc(std::size_t n) noexcept {
+  if (!real_ready()) return fs::bootstrap_alloc(n, 16);
+  return fs::tls.guard == 0 ? real_malloc(n) : fs::g_real.malloc(n);
+}
 
 void* pass_calloc(std::size_t n, std::size_t m) noexcept {
-  if (real_ready()) return fs::g_real.calloc(n, m);
+  if (real_ready()) {
+    std::size_t total = 0;
+    const int pool = fs::tls.guard != 0 || __builtin_mul_overflow(n, m, &total) ? -1 : fs::remedy_pool_for(total);
+    if (pool < 0) [[likely]] return fs::g_real.calloc(n, m);
+    void* p = fs::remedy_alloc(pool);
+    if (p != nullptr) memset(p, 0, total);
+    return p;
+  }
   std::size_t total;
   if (__builtin_mul_overflow(n, m, &total)) {
     errno = ENOMEM;
@@ -174,7 +186,11 @@ FRAGSCOPE_EXPORT void* calloc(std::size_t n, std::size_t m) {
 FRAGSCOPE_EXPORT void* realloc(void* p, std::size_t n) {
   if (p != nullptr && fs::is_bootstrap(p)) [[unlikely]]
     return realloc_from_bootstrap(p, n);
-  return realloc_common(Op::kRealloc, p, n, [&] { return real_ready() ? real_realloc(p, n) : nullptr; });
+  const bool app = fs::tls.guard == 0;  // our own reallocs never move into the remediation's pools
+  return realloc_common(Op::kRealloc, p, n, [&]() -> void* {
+    if (!real_ready()) return nullptr;
+    return app || fs::remedy_owns(p) ? real_realloc(p, n) : fs::g_real.realloc(p, n);
+  });
 }
 
 FRAGSCOPE_EXPORT void* reallocarray(void* p, std::size_t n, std::size_t m) {
@@ -185,9 +201,10 @@ FRAGSCOPE_EXPORT void* reallocarray(void* p, std::size_t n, std::size_t m) {
   }
   if (p != nullptr && fs::is_bootstrap(p)) [[unlikely]]
     return realloc_from_bootstrap(p, total);
+  const bool app = fs::tls.guard == 0;
   return realloc_common(Op::kReallocArray, p, total, [&]() -> void* {
     if (!real_ready()) return nullptr;
-    if (fs::remedy_owns(p) || fs::remedy_pool_for(total) >= 0) [[unlikely]] return fs::remedy_realloc(p, total);
+    if (fs::remedy_owns(p) || (app && fs::remedy_pool_for(total) >= 0)) [[unlikely]] return fs::remedy_realloc(p, total);
     return fs::g_real.reallocarray ? fs::g_real.reallocarray(p, n, m) : fs::g_real.realloc(p, total);
   });
 }

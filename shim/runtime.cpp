@@ -121,9 +121,11 @@ void ensure_init() noexcept {
     reporter_init();
     find_own_range();
     ok = g_rec.init(g_cfg.sample_bytes, capture_stack);
-    if (ok) {
-      if (const char* warning = remedy_init(g_cfg)) warn_once(warning);
-    }
+  }
+  // The preload remediation works with recording off too (FRAGSCOPE_ENABLE=0): that is how
+  // `fragscope compare` times it.
+  if (ok) {
+    if (const char* warning = remedy_init(g_cfg)) warn_once(warning);
   }
   if (ok && g_cfg.enabled) {
     g_have_key = pthread_key_create(&g_thread_key, on_thread_exit) == 0;

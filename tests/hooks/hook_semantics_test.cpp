@@ -204,6 +204,23 @@ TEST(Hooks, MallocUsableSize) {
   }
 }
 
+// Under the preload remediation with the pool sizes the tests use (16,32,48,64,...), a 17..32
+// byte request comes from the 32-byte pool: its usable size is the slot's, where glibc says 24.
+TEST(Hooks, PoolRemediationServesTheConfiguredSizes) {
+  if (getenv("FRAGSCOPE_POOL_SIZES") == nullptr) GTEST_SKIP() << "FRAGSCOPE_POOL_SIZES not set";
+  void* p = malloc(20);
+  EXPECT_EQ(malloc_usable_size(p), 32u);
+  void* q = realloc(p, 40);  // into the 48-byte pool
+  EXPECT_EQ(malloc_usable_size(q), 48u);
+  void* big = realloc(q, 5000);  // out of the pools
+  EXPECT_GE(malloc_usable_size(big), 5000u);
+  free(big);
+  auto* z = static_cast<unsigned char*>(calloc(3, 10));
+  EXPECT_EQ(malloc_usable_size(z), 32u);
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(z[i], 0);
+  free(z);
+}
+
 TEST(Hooks, MmapMremapMunmapOfApplicationMappings) {
   const size_t pg = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   auto* p = static_cast<char*>(mmap(nullptr, 4 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
