@@ -10,6 +10,7 @@
 #include "html_report.hpp"
 #include "output_file.hpp"
 #include "sites.hpp"
+#include "compare_command.hpp"
 #include "run_command.hpp"
 #include "snapshot_file.hpp"
 #include "text_report.hpp"
@@ -94,6 +95,25 @@ int check_cmd(const std::vector<std::string>& paths, std::size_t min_files) {
   return rc;
 }
 
+// FRAGSCOPE_POOL_SIZES as the shim accepts it: up to 16 sizes, 1..4096, comma-separated.
+CLI::Validator pool_sizes_validator() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        std::size_t count = 0, start = 0;
+        while (start <= v.size()) {
+          const std::size_t comma = std::min(v.find(',', start), v.size());
+          const std::string item = v.substr(start, comma - start);
+          if (item.empty() || item.size() > 4 || item.find_first_not_of("0123456789") != std::string::npos ||
+              std::stoul(item) == 0 || std::stoul(item) > 4096 || ++count > 16) {
+            return "expected up to 16 sizes in bytes, 1..4096, separated by commas (e.g. 32,48,64)";
+          }
+          start = comma + 1;
+        }
+        return {};
+      },
+      "SIZES");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -115,21 +135,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--pool-sizes", run.pool_sizes,
                       "Try pooling: serve these request sizes (bytes, comma-separated, up to 16, each 1..4096) "
                       "from fixed-size pools inside the process")
-      ->check(CLI::Validator(
-          [](std::string& v) -> std::string {
-            std::size_t count = 0, start = 0;
-            while (start <= v.size()) {
-              const std::size_t comma = std::min(v.find(',', start), v.size());
-              const std::string item = v.substr(start, comma - start);
-              if (item.empty() || item.size() > 4 || item.find_first_not_of("0123456789") != std::string::npos ||
-                  std::stoul(item) == 0 || std::stoul(item) > 4096 || ++count > 16) {
-                return "expected up to 16 sizes in bytes, 1..4096, separated by commas (e.g. 32,48,64)";
-              }
-              start = comma + 1;
-            }
-            return {};
-          },
-          "SIZES"));
+      ->check(pool_sizes_validator());
   run_cmd->add_option("command", run.command, "CMD [ARGS...] (after --)");
   run_cmd->positionals_at_end();
 
@@ -141,6 +147,28 @@ int main(int argc, char** argv) {
                   "Write the sampled call stacks weighted by live bytes, in collapsed form (flamegraph.pl, speedscope)");
   rep->add_option("--collapsed-pinned", report_collapsed_pinned,
                   "Write the sampled call stacks weighted by the bytes of pinned pages they hold, collapsed");
+
+  fragscope::cli::CompareOptions cmp;
+  auto* cmp_cmd = app.add_subcommand("compare",
+                                     "Run CMD under each allocator (and fragscope's pools), repeatedly; print time, "
+                                     "memory and fragmentation side by side");
+  cmp_cmd->add_option("--allocators", cmp.allocators, "Comma-separated: glibc,jemalloc,tcmalloc,mimalloc,pools")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"glibc", "jemalloc", "tcmalloc", "mimalloc", "pools"}))
+      ->capture_default_str();
+  cmp_cmd->add_option("-n,--runs", cmp.runs, "Runs per allocator")->check(CLI::Range(1, 1000))->capture_default_str();
+  cmp_cmd->add_option("--pool-sizes", cmp.pool_sizes,
+                      "Sizes the pools contender serves (default: the first allocator's most frequent request sizes)")
+      ->check(pool_sizes_validator());
+  cmp_cmd->add_option("--json", cmp.json_out, "Also write the results as JSON to this file");
+  cmp_cmd->add_option("--html", cmp.html_out, "Also write an HTML page with the table and charts to this file");
+  cmp_cmd->add_option("--lib", cmp.lib, "Path to libfragscope.so (default: $FRAGSCOPE_LIB, else next to this program)");
+  cmp_cmd->add_option("--lib-dir", cmp.lib_dirs, "Look for allocator libraries here first (repeatable)");
+  cmp_cmd->add_option("-i,--interval-ms", cmp.interval_ms, "Snapshot interval of the runs under fragscope")
+      ->check(CLI::Range(10, 3600000))
+      ->capture_default_str();
+  cmp_cmd->add_option("command", cmp.command, "CMD [ARGS...] (after --)")->required();
+  cmp_cmd->positionals_at_end();
 
   std::vector<std::string> check_paths;
   std::size_t min_files = 1;
@@ -155,6 +183,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (*run_cmd) return fragscope::cli::run_command(run);
+  if (*cmp_cmd) return fragscope::cli::compare_command(cmp);
   if (*rep) return report_cmd(report_path, report_html, report_collapsed, report_collapsed_pinned);
   if (*chk) return check_cmd(check_paths, min_files);
   return 2;

@@ -58,18 +58,23 @@ std::string find_beside_cli(const std::vector<std::string>& candidates) {
   return {};
 }
 
-int run_command(const RunOptions& opt) {
-  std::string lib = opt.lib;
+std::string find_shim(const std::string& lib_option, const char* subcommand) {
+  std::string lib = lib_option;
   if (lib.empty()) {
     if (const char* e = std::getenv("FRAGSCOPE_LIB")) lib = e;
     else lib = find_beside_cli({"../../shim/libfragscope.so", "../lib/libfragscope.so", "libfragscope.so"});
   }
   if (lib.empty() || access(lib.c_str(), R_OK) != 0) {
-    std::cerr << "fragscope run: cannot find libfragscope.so" << (lib.empty() ? "" : " at " + lib)
+    std::cerr << "fragscope " << subcommand << ": cannot find libfragscope.so" << (lib.empty() ? "" : " at " + lib)
               << " (set --lib or FRAGSCOPE_LIB)\n";
-    return 2;
+    return {};
   }
-  lib = std::filesystem::absolute(lib).string();
+  return std::filesystem::absolute(lib).string();
+}
+
+int run_command(const RunOptions& opt) {
+  const std::string lib = find_shim(opt.lib, "run");
+  if (lib.empty()) return 2;
   std::vector<std::string> cmd = opt.command;
   if (cmd.empty()) {
     std::string demo = find_beside_cli({"../../examples/fragmenting_service", "../libexec/fragscope/fragmenting_service"});

@@ -22,6 +22,10 @@ struct RunOptions {
 /// 127 if it cannot be executed).
 int run_command(const RunOptions& opt);
 
+/// libfragscope.so: `lib_option` if given, else $FRAGSCOPE_LIB, else next to the CLI; absolute.
+/// Empty (after a message on stderr naming `subcommand`) when it cannot be read.
+std::string find_shim(const std::string& lib_option, const char* subcommand);
+
 /// Locates a file installed or built next to the CLI (e.g. "shim/libfragscope.so").
 std::string find_beside_cli(const std::vector<std::string>& candidates);
 
