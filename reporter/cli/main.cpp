@@ -10,6 +10,7 @@
 #include "html_report.hpp"
 #include "output_file.hpp"
 #include "sites.hpp"
+#include "advise.hpp"
 #include "compare_command.hpp"
 #include "run_command.hpp"
 #include "snapshot_file.hpp"
@@ -95,6 +96,23 @@ int check_cmd(const std::vector<std::string>& paths, std::size_t min_files) {
   return rc;
 }
 
+int advise_cmd(const std::string& path, const std::string& command) {
+  fragscope::report::SnapshotFile f;
+  try {
+    f = fragscope::report::read_snapshot_file(path);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "fragscope advise: {}\n", e.what());
+    return 2;
+  }
+  for (const auto& e : f.errors) fmt::print(stderr, "{}:{}: {}; line skipped\n", path, e.line, e.message);
+  if (f.snapshots.empty()) {
+    fmt::print(stderr, "fragscope advise: {}: no snapshot in the file\n", path);
+    return 2;
+  }
+  fmt::print("{}", fragscope::report::render_advice(fragscope::report::advise(f, command)));
+  return 0;
+}
+
 // FRAGSCOPE_POOL_SIZES as the shim accepts it: up to 16 sizes, 1..4096, comma-separated.
 CLI::Validator pool_sizes_validator() {
   return CLI::Validator(
@@ -170,6 +188,12 @@ int main(int argc, char** argv) {
   cmp_cmd->add_option("command", cmp.command, "CMD [ARGS...] (after --)")->required();
   cmp_cmd->positionals_at_end();
 
+  std::string advise_path, advise_command = "CMD";
+  auto* adv = app.add_subcommand("advise", "Propose remediations (pools, allocator, glibc tunables) with their evidence");
+  adv->add_option("file", advise_path, "FILE.jsonl")->required();
+  adv->add_option("--command", advise_command, "The command to show in the proposed command lines")
+      ->capture_default_str();
+
   std::vector<std::string> check_paths;
   std::size_t min_files = 1;
   auto* chk = app.add_subcommand("check", "Verify that the final snapshot of each file balances");
@@ -184,6 +208,7 @@ int main(int argc, char** argv) {
   }
   if (*run_cmd) return fragscope::cli::run_command(run);
   if (*cmp_cmd) return fragscope::cli::compare_command(cmp);
+  if (*adv) return advise_cmd(advise_path, advise_command);
   if (*rep) return report_cmd(report_path, report_html, report_collapsed, report_collapsed_pinned);
   if (*chk) return check_cmd(check_paths, min_files);
   return 2;

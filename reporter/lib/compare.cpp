@@ -43,16 +43,7 @@ std::string locate_library(const AllocatorSpec& spec, const std::vector<std::str
 }
 
 std::optional<HeapFigures> heap_figures(const SnapshotFile& file) {
-  // The steady state: the last periodic snapshot still holding at least 90% of the most live
-  // bytes seen, so that a program's teardown (freeing everything before exit) is not taken.
-  double most_live = 0;
-  for (const auto& s : file.snapshots)
-    if (!s.value("final", false)) most_live = std::max(most_live, num(sub(s, "totals"), "live_requested"));
-  const json* pick = nullptr;
-  for (const auto& s : file.snapshots)
-    if (!s.value("final", false) && sub(s, "heap").contains("heap_rss") &&
-        num(sub(s, "totals"), "live_requested") >= 0.9 * most_live)
-      pick = &s;
+  const json* pick = file.steady_snapshot(/*periodic_only=*/true);
   if (pick == nullptr) pick = file.final_snapshot();
   if (pick == nullptr || !sub(*pick, "heap").contains("heap_rss")) return std::nullopt;
   const json& h = sub(*pick, "heap");

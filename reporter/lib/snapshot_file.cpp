@@ -1,6 +1,8 @@
 // Snapshot file reader (see snapshot_file.hpp).
 #include "snapshot_file.hpp"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -51,6 +53,26 @@ SnapshotFile read_snapshot_file(const std::string& path) {
   ss << in.rdbuf();
   if (in.bad()) throw std::runtime_error("cannot read " + path + ": read error");
   return parse_snapshot_text(ss.str(), path);
+}
+
+const nlohmann::json* SnapshotFile::steady_snapshot(bool periodic_only) const {
+  auto live = [](const nlohmann::json& s) {
+    auto t = s.find("totals");
+    if (t == s.end() || !t->is_object()) return 0.0;
+    auto l = t->find("live_requested");
+    return l != t->end() && l->is_number() ? l->get<double>() : 0.0;
+  };
+  auto eligible = [&](const nlohmann::json& s) {
+    auto h = s.find("heap");
+    return !(periodic_only && s.value("final", false)) && h != s.end() && h->is_object() && h->contains("heap_rss");
+  };
+  double most = 0;
+  for (const auto& s : snapshots)
+    if (eligible(s)) most = std::max(most, live(s));
+  const nlohmann::json* pick = nullptr;
+  for (const auto& s : snapshots)
+    if (eligible(s) && live(s) >= 0.9 * most) pick = &s;
+  return pick;
 }
 
 }  // namespace fragscope::report

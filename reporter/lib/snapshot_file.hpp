@@ -20,6 +20,10 @@ struct SnapshotFile {
   std::vector<LineError> errors;
   /// The last snapshot marked final, or nullptr when the process did not exit normally.
   const nlohmann::json* final_snapshot() const;
+  /// The steady state: the last snapshot with a heap analysis holding at least 90% of the most
+  /// live bytes any snapshot held, so that a program's teardown (freeing everything before it
+  /// exits) is not taken for it. `periodic_only` leaves the final snapshot out. nullptr if none.
+  const nlohmann::json* steady_snapshot(bool periodic_only = false) const;
 };
 
 /// Parses snapshot text. Never throws on bad content; lines that are not snapshot objects of a

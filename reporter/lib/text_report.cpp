@@ -22,7 +22,8 @@ std::string range(const json& c) {
   return fmt::format("{}..{}", human_bytes(lo), human_bytes(hi));
 }
 
-// Median of a [[lower_ns, count], ...] log2 histogram: the lower bound of the median bucket.
+}  // namespace
+
 double median_lower(const json& hist, double* total_out) {
   double total = 0;
   for (const auto& b : hist) total += b[1].get<double>();
@@ -34,8 +35,6 @@ double median_lower(const json& hist, double* total_out) {
   }
   return 0;
 }
-
-}  // namespace
 
 std::string human_bytes(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

@@ -2,6 +2,8 @@
 // names of DESIGN.md; every ratio is printed next to its absolute bytes.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 
 #include "snapshot_file.hpp"
@@ -16,6 +18,10 @@ struct TextReportOptions {
 
 /// Renders the report. Requires at least one snapshot in `f`.
 std::string render_text_report(const SnapshotFile& f, const TextReportOptions& opt = {});
+
+/// The lower bound of the bucket holding the median of a log histogram ([[lower_bound, count],
+/// ...] in ascending order); the total count goes to *total_out when given. 0 when empty.
+double median_lower(const nlohmann::json& hist, double* total_out = nullptr);
 
 /// "12.3 MiB", "512 B", ...
 std::string human_bytes(double bytes);

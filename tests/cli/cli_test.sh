@@ -49,7 +49,8 @@ grep -q ":$((lines + 1)): truncated" "$tmp/err" || { echo "FAIL: the truncated l
 "$fragscope" check "$f" 2>/dev/null
 check "check of a file with a truncated last line" 1 $?
 
-"$fragscope" run -o "$tmp/e.%p.jsonl" --html "$tmp/report.html" -- "$example" --seconds 2 --quiet >/dev/null 2>"$tmp/err"
+# Sampling every 16 KiB on average, so the short run has call sites to name (advise below).
+FRAGSCOPE_SAMPLE_BYTES=16384 "$fragscope" run -o "$tmp/e.%p.jsonl" --html "$tmp/report.html" -- "$example" --seconds 2 --quiet >/dev/null 2>"$tmp/err"
 check "run --html on the example service" 0 $?
 grep -q "HTML report written to $tmp/report.html" "$tmp/err" || { echo "FAIL: run did not say where the HTML went" >&2; failures=$((failures + 1)); }
 # memory over time, page occupancy, hole sizes, size classes, freed lifetimes, live ages
@@ -65,5 +66,21 @@ check "run following execs" 0 $?
 "$fragscope" run --no-report --no-follow-exec -o "$tmp/y/f.%p.jsonl" -- bash -c '/bin/true; /bin/true; :' 2>/dev/null
 check "run --no-follow-exec" 0 $?
 [[ $(ls "$tmp/y" | wc -l) -eq 1 ]] || { echo "FAIL: --no-follow-exec measured $(ls "$tmp/y" | wc -l) processes" >&2; failures=$((failures + 1)); }
+
+# advise on the example service's snapshots: pooling, with the pinning call site and sizes that
+# cover the session records (32..96 B), the allocator, and what it could not assess.
+"$fragscope" advise --command "./svc" "$(ls "$tmp"/e.*.jsonl | head -1)" >"$tmp/advice" 2>"$tmp/err"
+check "advise on the example service" 0 $?
+cat "$tmp/advice"
+grep -q "^1\. Pool .*long-lived blocks are scattered among short-lived ones" "$tmp/advice" || { echo "FAIL: advise proposes no pool" >&2; failures=$((failures + 1)); }
+grep -q "allocated at .*open_session" "$tmp/advice" || { echo "FAIL: advise does not name open_session" >&2; failures=$((failures + 1)); }
+grep -qE "fragscope run --pool-sizes [0-9,]*(64|80|96)[0-9,]* -- ./svc" "$tmp/advice" || { echo "FAIL: no --pool-sizes command" >&2; failures=$((failures + 1)); }
+grep -q "not assessed: kernel knobs" "$tmp/advice" || { echo "FAIL: advise does not say what it could not assess" >&2; failures=$((failures + 1)); }
+"$fragscope" advise /nonexistent.jsonl 2>"$tmp/err"
+check "advise of a missing file" 2 $?
+printf 'not json\n' >"$tmp/junk.jsonl"
+"$fragscope" advise "$tmp/junk.jsonl" 2>"$tmp/err"
+check "advise of a file without snapshots" 2 $?
+grep -q "junk.jsonl:1: not valid JSON; line skipped" "$tmp/err" || { echo "FAIL: the bad line is not named" >&2; cat "$tmp/err" >&2; failures=$((failures + 1)); }
 
 ((failures == 0)) || { echo "$failures check(s) failed" >&2; exit 1; }
