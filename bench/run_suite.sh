@@ -23,7 +23,8 @@ suite=(
   "wl_ttl_cache|--ticks 3000 --per-tick 2000"
   "wl_pinning|--rounds 2000000"
   "wl_thread_churn|--rounds 100"
-  "fragmenting_service|--seconds 4 --quiet"
+  "fragmenting_service|--seconds 6 --quiet"
+  "fragmenting_service|--seconds 6 --quiet --pools"
 )
 
 pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"; }
@@ -48,13 +49,14 @@ trap 'rm -f "$tmp"' EXIT
 } >"$tmp"
 for entry in "${suite[@]}"; do
   name="${entry%%|*}" args="${entry#*|}"
+  title="$name $args"
   bin="$build/bench/$name"
   [[ $name == fragmenting_service ]] && bin="$build/examples/$name"
   echo "run_suite: $name $args" >&2
   # shellcheck disable=SC2086
   table="$("$cli" compare --runs "$runs" -- "$bin" $args 2>/dev/null)" || true
   {
-    echo "## $name"
+    echo "## $title"
     echo
     echo '```text'
     echo "$table" | sed "s|$root/||g"

@@ -24,8 +24,14 @@
 //     heap grows for new requests, and the sessions opened there pin that memory too.
 // Allocators that move a shrunk block into a size class of its own (jemalloc, mimalloc) keep the
 // sessions packed together, and the same run ends with far less RSS: compare them on it.
+//
+// The fix in code (--pools): session records come from a fragscope::pools::PoolResource — the
+// long-lived records live in pools of their own, the heap keeps only short-lived buffers. Same
+// work, same checksum.
 
 #include <CLI/CLI.hpp>
+
+#include "fragscope/pools/pool_resource.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -91,24 +97,38 @@ struct Session {
   char* token() { return reinterpret_cast<char*>(this + 1); }
 };
 
+// With --pools: where session records live instead of the malloc heap.
+fragscope::pools::PoolResource* g_session_pool = nullptr;
+
 // Turns one of the request's parsed buffers into a session record. The buffer already holds the
 // login message, so, as much C code does, we keep it and shrink it to the record's size instead
 // of copying into a fresh block. This is the long-lived allocation that pins the heap.
 // Never inlined so that profilers attribute the allocation to this function.
 // Requires: `buffer` came from malloc and is owned by the caller; ownership moves to the result.
+// With --pools the record is allocated from the pool and the buffer freed (the fix).
 [[gnu::noinline]] Session* open_session(std::byte* buffer, std::uint32_t token_len, std::uint64_t id,
                                         std::uint64_t request) {
-  void* record = std::realloc(buffer, Session::bytes_for(token_len));
-  if (record == nullptr) {
+  void* record;
+  if (g_session_pool != nullptr) {
+    // The fix: the record goes to a pool of its own, and the request buffer is freed.
+    record = g_session_pool->allocate_bytes(Session::bytes_for(token_len), alignof(Session));
     std::free(buffer);
-    throw std::bad_alloc();
+  } else {
+    record = std::realloc(buffer, Session::bytes_for(token_len));
+    if (record == nullptr) {
+      std::free(buffer);
+      throw std::bad_alloc();
+    }
   }
   auto* session = new (record) Session{id, request, token_len};
   std::memset(session->token(), static_cast<int>('a' + id % 26), token_len);
   return session;
 }
 
-[[gnu::noinline]] void close_session(Session* session) { std::free(session); }
+[[gnu::noinline]] void close_session(Session* session) {
+  if (g_session_pool != nullptr) g_session_pool->deallocate_bytes(session, session->bytes(), alignof(Session));
+  else std::free(session);
+}
 
 // Fixed-capacity table of sessions. Once full, each new session evicts a random one: clients
 // leave at random times, so survivors of every age stay scattered through the heap.
@@ -228,7 +248,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.01, 86'400.0))
       ->capture_default_str();
   app.add_flag("--quiet", quiet, "Print only the final line");
+  bool pools = false;
+  app.add_flag("--pools", pools, "The fix: keep session records in a fragscope::pools::PoolResource");
   CLI11_PARSE(app, argc, argv);
+  fragscope::pools::PoolOptions pool_options;
+  pool_options.name = "sessions";
+  pool_options.debug = false;
+  fragscope::pools::PoolResource session_pool(pool_options);
+  if (pools) g_session_pool = &session_pool;
 
   const auto total = static_cast<std::uint64_t>(seconds * kRequestsPerSecond);
   Rng rng(kSeed);
