@@ -160,4 +160,172 @@ SmapsRollup parse_smaps_rollup(std::string_view text, ParseError* err) noexcept 
   return r;
 }
 
+
+BuddyInfo parse_buddyinfo(std::string_view text, ParseError* err) noexcept {
+  BuddyInfo b;
+  int line_no = 0;
+  while (!text.empty()) {
+    auto eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text = eol == text.npos ? std::string_view{} : text.substr(eol + 1);
+    ++line_no;
+    if (trim(line).empty()) continue;
+    auto fail = [&](const char* what) {
+      if (err && !*err) *err = ParseError{line_no, what};
+    };
+    // "Node N, zone NAME c0 c1 ..."
+    constexpr std::string_view kNode = "Node ";
+    if (line.substr(0, kNode.size()) != kNode) {
+      fail("not a buddyinfo line");
+      continue;
+    }
+    std::string_view rest = line.substr(kNode.size());
+    int node = 0;
+    auto [nend, nec] = std::from_chars(rest.data(), rest.data() + rest.size(), node);
+    rest = rest.substr(static_cast<std::size_t>(nend - rest.data()));
+    constexpr std::string_view kZone = ", zone";
+    if (nec != std::errc() || rest.substr(0, kZone.size()) != kZone) {
+      fail("malformed node or zone");
+      continue;
+    }
+    rest = trim(rest.substr(kZone.size()));
+    auto sp = rest.find_first_of(" \t");
+    std::string_view name = rest.substr(0, sp);
+    rest = sp == rest.npos ? std::string_view{} : trim(rest.substr(sp));
+    if (name.empty() || name.size() >= sizeof(BuddyZone::zone) || b.zones == kMaxZones) {
+      fail(b.zones == kMaxZones ? "too many zones" : "malformed zone name");
+      continue;
+    }
+    BuddyZone z;
+    z.node = node;
+    name.copy(z.zone, name.size());
+    bool ok = true;
+    while (!rest.empty()) {
+      if (z.orders == kMaxOrders) {
+        ok = false;
+        break;
+      }
+      std::uint64_t v = 0;
+      auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), v);
+      if (ec != std::errc()) {
+        ok = false;
+        break;
+      }
+      z.free[z.orders++] = v;
+      rest = trim(rest.substr(static_cast<std::size_t>(end - rest.data())));
+    }
+    if (!ok || z.orders == 0) {
+      fail("malformed free counts");
+      continue;
+    }
+    b.zone[b.zones++] = z;
+  }
+  return b;
+}
+
+namespace {
+struct ContigPageInfo {
+  std::uint64_t free_pages = 0, free_blocks_total = 0, free_blocks_suitable = 0;
+};
+// mm/vmstat.c fill_contig_page_info().
+ContigPageInfo contig_page_info(const BuddyZone& z, int suitable_order) {
+  ContigPageInfo info;
+  for (int order = 0; order < z.orders; ++order) {
+    const std::uint64_t blocks = z.free[order];
+    info.free_blocks_total += blocks;
+    info.free_pages += blocks << order;
+    if (order >= suitable_order) info.free_blocks_suitable += blocks << (order - suitable_order);
+  }
+  return info;
+}
+}  // namespace
+
+int unusable_free_index(const BuddyZone& z, int order) noexcept {
+  const ContigPageInfo info = contig_page_info(z, order);
+  if (info.free_pages == 0) return 1000;
+  return static_cast<int>((info.free_pages - (info.free_blocks_suitable << order)) * 1000ULL / info.free_pages);
+}
+
+int fragmentation_index(const BuddyZone& z, int order) noexcept {
+  const ContigPageInfo info = contig_page_info(z, order);
+  const std::uint64_t requested = std::uint64_t{1} << order;
+  if (order >= z.orders) return 0;  // the kernel warns and returns 0 beyond its largest order
+  if (info.free_blocks_total == 0) return 0;
+  if (info.free_blocks_suitable != 0) return -1000;
+  return 1000 - static_cast<int>((1000 + info.free_pages * 1000ULL / requested) / info.free_blocks_total);
+}
+
+namespace {
+constexpr std::string_view kMeminfoKeys[] = {"MemTotal",   "MemFree",      "MemAvailable", "Buffers",
+                                             "Cached",     "SwapTotal",    "SwapFree",     "AnonPages",
+                                             "Slab",       "SReclaimable", "SUnreclaim",   "PageTables",
+                                             "VmallocUsed", "AnonHugePages", "Committed_AS", "CommitLimit"};
+}  // namespace
+
+Meminfo parse_meminfo(std::string_view text, ParseError* err) noexcept {
+  Meminfo m;
+  std::optional<std::uint64_t>* fields[] = {&m.mem_total,   &m.mem_free,      &m.mem_available, &m.buffers,
+                                            &m.cached,      &m.swap_total,    &m.swap_free,     &m.anon_pages,
+                                            &m.slab,        &m.s_reclaimable, &m.s_unreclaim,   &m.page_tables,
+                                            &m.vmalloc_used, &m.anon_huge_pages, &m.committed_as, &m.commit_limit};
+  for_each_kv(text, err, [](std::string_view k) { return is_one_of(k, kMeminfoKeys); },
+              [&](std::string_view k, std::uint64_t v) {
+                for (std::size_t i = 0; i < std::size(kMeminfoKeys); ++i)
+                  if (kMeminfoKeys[i] == k) *fields[i] = v;
+              });
+  return m;
+}
+
+Vmstat parse_vmstat(std::string_view text, ParseError* err) noexcept {
+  Vmstat s;
+  struct Field {
+    std::string_view key;
+    std::optional<std::uint64_t>* field;
+  };
+  const Field fields[] = {{"compact_stall", &s.compact_stall},
+                          {"compact_fail", &s.compact_fail},
+                          {"compact_success", &s.compact_success},
+                          {"compact_migrate_scanned", &s.compact_migrate_scanned},
+                          {"compact_free_scanned", &s.compact_free_scanned},
+                          {"compact_isolated", &s.compact_isolated},
+                          {"compact_daemon_wake", &s.compact_daemon_wake},
+                          {"thp_fault_alloc", &s.thp_fault_alloc},
+                          {"thp_fault_fallback", &s.thp_fault_fallback},
+                          {"thp_collapse_alloc", &s.thp_collapse_alloc},
+                          {"thp_split_page", &s.thp_split_page},
+                          {"pgmigrate_success", &s.pgmigrate_success},
+                          {"pgmigrate_fail", &s.pgmigrate_fail},
+                          {"pgmajfault", &s.pgmajfault},
+                          {"pswpin", &s.pswpin},
+                          {"pswpout", &s.pswpout},
+                          {"oom_kill", &s.oom_kill}};
+  int line_no = 0;
+  while (!text.empty()) {
+    auto eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text = eol == text.npos ? std::string_view{} : text.substr(eol + 1);
+    ++line_no;
+    // "name value"
+    auto sp = line.find(' ');
+    if (sp == line.npos) {
+      if (!trim(line).empty() && err && !*err) *err = ParseError{line_no, "not a vmstat line"};
+      continue;
+    }
+    std::string_view key = line.substr(0, sp), val = trim(line.substr(sp + 1));
+    std::uint64_t v = 0;
+    auto [end, ec] = std::from_chars(val.data(), val.data() + val.size(), v);
+    if (ec != std::errc() || end != val.data() + val.size()) {
+      if (err && !*err) *err = ParseError{line_no, "malformed vmstat value"};
+      continue;
+    }
+    if (key.substr(0, 11) == "allocstall_" || key == "allocstall") {
+      s.allocstall = s.allocstall.value_or(0) + v;
+      continue;
+    }
+    for (const Field& f : fields)
+      if (f.key == key) *f.field = v;
+  }
+  return s;
+}
+
 }  // namespace fragscope::proc

@@ -50,6 +50,47 @@ int for_each_mapping(std::string_view text, F&& f, ParseError* err = nullptr) no
 /// Parses one maps line; false if it is malformed.
 bool parse_maps_line(std::string_view line, Mapping* m) noexcept;
 
+/// /proc/buddyinfo: free blocks of each order, per zone ("Node 0, zone Normal 10539 6438 ...").
+inline constexpr int kMaxOrders = 16;
+inline constexpr int kMaxZones = 32;
+struct BuddyZone {
+  int node = 0;
+  char zone[16] = {};
+  int orders = 0;  // number of orders listed (11 on most kernels)
+  std::uint64_t free[kMaxOrders] = {};
+};
+struct BuddyInfo {
+  int zones = 0;
+  BuddyZone zone[kMaxZones];
+};
+BuddyInfo parse_buddyinfo(std::string_view text, ParseError* err = nullptr) noexcept;
+
+/// The kernel's external fragmentation figures for an allocation of 2^order pages in a zone,
+/// computed exactly as mm/vmstat.c does (fill_contig_page_info), in thousandths:
+///  - unusable free space index (debugfs extfrag/unusable_index): the share of free memory
+///    that cannot serve the allocation, 0..1000; 1000 when nothing is free;
+///  - fragmentation index (extfrag/extfrag_index): -1000 when the allocation would succeed;
+///    otherwise towards 0 = failure from lack of memory, towards 1000 = from fragmentation.
+int unusable_free_index(const BuddyZone& zone, int order) noexcept;
+int fragmentation_index(const BuddyZone& zone, int order) noexcept;
+
+/// /proc/meminfo, the fields fragscope reports (bytes).
+struct Meminfo {
+  std::optional<std::uint64_t> mem_total, mem_free, mem_available, buffers, cached, swap_total, swap_free, anon_pages,
+      slab, s_reclaimable, s_unreclaim, page_tables, vmalloc_used, anon_huge_pages, committed_as, commit_limit;
+};
+Meminfo parse_meminfo(std::string_view text, ParseError* err = nullptr) noexcept;
+
+/// /proc/vmstat, the compaction, THP, migration, reclaim and swap counters (events since boot;
+/// readers report them as deltas). allocstall is the sum of the allocstall_* lines.
+struct Vmstat {
+  std::optional<std::uint64_t> compact_stall, compact_fail, compact_success, compact_migrate_scanned,
+      compact_free_scanned, compact_isolated, compact_daemon_wake, thp_fault_alloc, thp_fault_fallback,
+      thp_collapse_alloc, thp_split_page, pgmigrate_success, pgmigrate_fail, allocstall, pgmajfault, pswpin, pswpout,
+      oom_kill;
+};
+Vmstat parse_vmstat(std::string_view text, ParseError* err = nullptr) noexcept;
+
 /// Splits "Key:   123 kB" into key and value in bytes (kB scaled by 1024; a bare number kept).
 /// Returns false for lines that are not of that shape.
 bool parse_kv_line(std::string_view line, std::string_view* key, std::uint64_t* value) noexcept;

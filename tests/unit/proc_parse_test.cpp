@@ -1,8 +1,10 @@
 // /proc parsers on stored samples (tests/data/proc) from several kernels, and on damaged text.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "proc_parse.hpp"
 
@@ -69,4 +71,92 @@ TEST(ProcParse, KeyValueLine) {
   EXPECT_FALSE(parse_kv_line("Rss: 4 MB", &k, &v));
   EXPECT_FALSE(parse_kv_line("Rss: 99999999999999999999 kB", &k, &v));
   EXPECT_FALSE(parse_kv_line("no colon", &k, &v));
+}
+
+TEST(ProcParse, BuddyinfoFromLinux618) {
+  ParseError err;
+  BuddyInfo b = parse_buddyinfo(sample("buddyinfo.linux-6.18"), &err);
+  EXPECT_FALSE(err);
+  ASSERT_EQ(b.zones, 3);
+  EXPECT_STREQ(b.zone[0].zone, "DMA");
+  EXPECT_STREQ(b.zone[2].zone, "Normal");
+  EXPECT_EQ(b.zone[2].orders, 11);
+  EXPECT_EQ(b.zone[1].free[10], 752u);
+}
+
+// Reads "Node 0, zone Normal 0.000 0.001 ..." (the kernel's debugfs extfrag files) as thousandths.
+std::vector<std::vector<int>> kernel_indices(const std::string& text) {
+  std::vector<std::vector<int>> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line.substr(line.find("zone") + 4));
+    std::string zone, v;
+    ls >> zone;
+    out.emplace_back();
+    while (ls >> v) out.back().push_back(static_cast<int>(std::lround(std::stod(v) * 1000)));
+  }
+  return out;
+}
+
+TEST(ProcParse, FragmentationIndicesEqualTheKernelsOwn) {
+  BuddyInfo b = parse_buddyinfo(sample("buddyinfo.linux-6.18"));
+  auto unusable = kernel_indices(sample("extfrag_unusable_index.linux-6.18"));
+  auto extfrag = kernel_indices(sample("extfrag_index.linux-6.18"));
+  ASSERT_EQ(unusable.size(), 3u);
+  ASSERT_EQ(extfrag.size(), 3u);
+  for (int z = 0; z < b.zones; ++z) {
+    ASSERT_EQ(unusable[z].size(), static_cast<std::size_t>(b.zone[z].orders));
+    for (int order = 0; order < b.zone[z].orders; ++order) {
+      EXPECT_EQ(unusable_free_index(b.zone[z], order), unusable[z][order]) << b.zone[z].zone << " order " << order;
+      EXPECT_EQ(fragmentation_index(b.zone[z], order), extfrag[z][order]) << b.zone[z].zone << " order " << order;
+    }
+  }
+}
+
+TEST(ProcParse, FragmentationIndexWhenNoBlockIsLargeEnough) {
+  BuddyInfo b = parse_buddyinfo(sample("buddyinfo.linux-4.19-numa"));
+  ASSERT_EQ(b.zones, 4);
+  EXPECT_EQ(b.zone[3].node, 1);
+  const BuddyZone& z = b.zone[2];  // node 0 Normal: nothing free at order 7 and above
+  // order 7 (128 pages): free_pages = 48213 + 2·20931 + 4·6120 + 8·1105 + 16·210 + 32·31 + 64·4 = 128003,
+  // 76614 blocks, none suitable: 1000 − (1000 + 128003·1000/128) / 76614 = 1000 − 13 = 987.
+  EXPECT_EQ(fragmentation_index(z, 7), 987);
+  EXPECT_EQ(unusable_free_index(z, 7), 1000);  // all of it unusable for 128 pages
+  EXPECT_EQ(fragmentation_index(z, 2), -1000);  // there are blocks of 4 pages
+  // order 2: suitable blocks = 6120 + 2·1105 + 4·210 + 8·31 + 16·4 = 9482 → 37928 of 128003 pages usable.
+  EXPECT_EQ(unusable_free_index(z, 2), (128003 - 37928) * 1000 / 128003);
+  EXPECT_EQ(fragmentation_index(z, 11), 0);  // beyond the largest order, as the kernel answers
+}
+
+TEST(ProcParse, DamagedBuddyinfoKeepsTheGoodZones) {
+  ParseError err;
+  BuddyInfo b = parse_buddyinfo("Node 0, zone DMA 1 2 3\ngarbage here\nNode 0, zone Normal 4 x 6\nNode 1, zone Normal 7 8\n", &err);
+  EXPECT_EQ(err.line, 2);
+  ASSERT_EQ(b.zones, 2);
+  EXPECT_EQ(b.zone[1].node, 1);
+  EXPECT_EQ(b.zone[1].free[1], 8u);
+}
+
+TEST(ProcParse, MeminfoFromLinux618) {
+  ParseError err;
+  Meminfo m = parse_meminfo(sample("meminfo.linux-6.18"), &err);
+  EXPECT_FALSE(err);
+  ASSERT_TRUE(m.mem_total && m.mem_free && m.mem_available && m.slab && m.s_unreclaim && m.page_tables);
+  EXPECT_LE(*m.mem_free, *m.mem_total);
+  EXPECT_LE(*m.s_unreclaim, *m.slab);
+  EXPECT_EQ(*m.mem_total % 1024, 0u);
+}
+
+TEST(ProcParse, VmstatOfTwoKernels) {
+  ParseError err;
+  Vmstat now = parse_vmstat(sample("vmstat.linux-6.18"), &err);
+  EXPECT_FALSE(err);
+  EXPECT_TRUE(now.compact_stall && now.pgmigrate_success && now.allocstall && now.pswpin);
+  Vmstat old = parse_vmstat(sample("vmstat.linux-4.14"), &err);
+  EXPECT_FALSE(err);
+  EXPECT_EQ(old.allocstall, 53u);  // 0 + 3 + 41 + 9
+  EXPECT_EQ(old.compact_stall, 212u);
+  EXPECT_EQ(old.thp_fault_fallback, 911u);
+  EXPECT_FALSE(old.oom_kill.has_value());  // 4.14 has no oom_kill line
 }
