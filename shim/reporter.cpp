@@ -21,6 +21,7 @@
 
 #include "allocator_view.hpp"
 #include "pool_view.hpp"
+#include "system_view.hpp"
 #include "site_view.hpp"
 #include "clock.hpp"
 #include "heap_layout.hpp"
@@ -126,12 +127,12 @@ void close_if_ours(int fd, const FileId& id) {
 }
 FileId g_fd_id;  // identity of g_fd
 
-// Reads `<proc_dir>/self/<name>` whole into `buf`, NUL-terminated; returns its length or
-// -errno. If the host took the descriptor from under us, what was read may be someone else's:
-// it is dropped, and the file read once more.
-long read_proc(const char* name, Scratch& buf) {
+// Reads `<proc_dir>/self/<name>` (or `<proc_dir>/<name>` for the system's files) whole into
+// `buf`, NUL-terminated; returns its length or -errno. If the host took the descriptor from
+// under us, what was read may be someone else's: it is dropped, and the file read once more.
+long read_proc(const char* name, Scratch& buf, bool self = true) {
   char path[core::Config::kPathMax + 32];
-  std::snprintf(path, sizeof(path), "%s/self/%s", g_cfg.proc_dir, name);
+  std::snprintf(path, sizeof(path), self ? "%s/self/%s" : "%s/%s", g_cfg.proc_dir, name);
   for (int attempt = 0;; ++attempt) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return -errno;
@@ -292,6 +293,18 @@ bool ensure_output() {
 // and the call sites with the pinned bytes of this snapshot's layout analysis.
 void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m) {
   encode_allocator_view(out);
+  // The system's view, one file at a time through the same scratch.
+  SystemView sys;
+  long n = read_proc("buddyinfo", g_proctext, false);
+  if (n >= 0) sys.buddy = proc::parse_buddyinfo(std::string_view(static_cast<const char*>(g_proctext.p), static_cast<std::size_t>(n)));
+  sys.buddy_errno = n < 0 ? static_cast<int>(-n) : 0;
+  n = read_proc("meminfo", g_proctext, false);
+  if (n >= 0) sys.meminfo = proc::parse_meminfo(std::string_view(static_cast<const char*>(g_proctext.p), static_cast<std::size_t>(n)));
+  sys.meminfo_errno = n < 0 ? static_cast<int>(-n) : 0;
+  n = read_proc("vmstat", g_proctext, false);
+  if (n >= 0) sys.vmstat = proc::parse_vmstat(std::string_view(static_cast<const char*>(g_proctext.p), static_cast<std::size_t>(n)));
+  sys.vmstat_errno = n < 0 ? static_cast<int>(-n) : 0;
+  encode_system_view(out, sys, g_cfg.proc_dir);
   encode_pool_sections(out);
   encode_sites(out, m.heap, m.heap && g_rec.sites.enabled() ? static_cast<const double*>(g_pinned.p) : nullptr);
 }

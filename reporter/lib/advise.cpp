@@ -5,6 +5,8 @@
 //  2. Allocator: glibc underneath and rss_over_live ≥ 1.5: compare jemalloc and mimalloc.
 //  3. glibc trim: empty resident heap pages worth ≥ 1 MiB and ≥ 10% of the heap.
 //  4. glibc arenas: several threads and more than two heap segments.
+//  5. Kernel: the system view shows free memory too fragmented for 2 MiB blocks (unusable index
+//     at order 9 ≥ 0.5), or compaction stalls or THP fallbacks happened during the run.
 #include "advise.hpp"
 
 #include <fmt/format.h>
@@ -197,9 +199,46 @@ AdviseResult advise(const SnapshotFile& file, const std::string& command) {
     r.advice.push_back(a);
   }
 
-  if (!snap->contains("system"))
+  // 5. The kernel: external fragmentation of free memory (buddyinfo), compaction and THP events.
+  const json& sys = sub(*snap, "system");
+  if (!sys.contains("buddyinfo") || !arr(sys, "buddyinfo").is_array() || arr(sys, "buddyinfo").empty()) {
     r.not_assessed.push_back("kernel knobs (compaction, THP, min_free_kbytes): the snapshot has no system view "
                              "(/proc/buddyinfo, /proc/vmstat) to show external fragmentation");
+  } else {
+    double worst = -1;
+    std::string worst_zone;
+    for (const auto& z : arr(sys, "buddyinfo")) {
+      const json& ui = arr(z, "unusable_index");
+      if (ui.size() > 9 && ui[9].is_number() && ui[9].get<double>() > worst) {
+        worst = ui[9].get<double>();
+        worst_zone = fmt::format("node {} {}", z.value("node", 0), z.value("zone", "?"));
+      }
+    }
+    const json& first_sys = sub(file.snapshots.front(), "system");
+    auto delta = [&](const char* k) { return num(sub(sys, "vmstat"), k) - num(sub(first_sys, "vmstat"), k); };
+    const double stalls = delta("compact_stall"), fallbacks = delta("thp_fault_fallback");
+    if (worst >= 500 || stalls > 0 || fallbacks > 0) {
+      Advice a;
+      a.title = "The kernel's free memory is fragmented: help compaction";
+      if (worst >= 0)
+        a.evidence.push_back(fmt::format("{:.0f}% of the free memory of {} cannot serve a 2 MiB block (unusable free "
+                                         "space index {:.3f} at order 9, mm/vmstat.c's formula)  [system.buddyinfo]",
+                                         worst / 10, worst_zone, worst / 1000));
+      if (stalls > 0 || fallbacks > 0)
+        a.evidence.push_back(fmt::format("during the run: {:.0f} direct compaction stalls, {:.0f} transparent huge page "
+                                         "faults fell back to small pages  [system.vmstat deltas]",
+                                         stalls, fallbacks));
+      a.actions.push_back("compact now, once:  echo 1 > /proc/sys/vm/compact_memory");
+      a.actions.push_back("compact in the background sooner:  sysctl vm.compaction_proactiveness=40 (default 20)");
+      a.actions.push_back("keep more free memory for atomic and high-order allocations:  sysctl vm.min_free_kbytes=<2x>");
+      a.actions.push_back("if huge page faults stall:  echo defer+madvise > /sys/kernel/mm/transparent_hugepage/defrag");
+      r.advice.push_back(a);
+    } else {
+      r.checked.push_back(fmt::format("kernel: free memory is not fragmented (unusable free space index at order 9: "
+                                      "{:.3f} in {}, no compaction stalls or THP fallbacks during the run)",
+                                      std::max(worst, 0.0) / 1000, worst_zone.empty() ? "?" : worst_zone));
+    }
+  }
   if (!have_heap) r.not_assessed.push_back("pooling and trimming: no heap analysis in the snapshot");
   return r;
 }
@@ -215,6 +254,7 @@ std::string render_advice(const AdviseResult& r) {
     for (const auto& e : a.evidence) fmt::format_to(o, "   evidence: {}\n", e);
     for (const auto& x : a.actions) fmt::format_to(o, "   - {}\n", x);
   }
+  for (const auto& c : r.checked) fmt::format_to(o, "\n  checked: {}\n", c);
   for (const auto& n : r.not_assessed) fmt::format_to(o, "\n  not assessed: {}\n", n);
   return out;
 }

@@ -21,6 +21,7 @@ struct AdviseResult {
   std::string subject;                // "EXE (pid N), snapshot S at T"
   std::string heap_line;              // the heap's state in one line, or why there is none
   std::vector<Advice> advice;         // most important first; empty: nothing to fix
+  std::vector<std::string> checked;       // rules that looked and found nothing to fix, with the figure
   std::vector<std::string> not_assessed;  // what the data could not say, and why
   std::string pool_sizes;             // for --pool-sizes, when pooling is advised
 };

@@ -218,6 +218,29 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
   if (const json* snap = last_with("pool_remedy")) {
     for (const auto& p : arr(*snap, "pool_remedy")) pool_line("pool remedy", "FRAGSCOPE_POOL_SIZES ", p, "size");
   }
+  // The system: free memory, the kernel's unusable index for huge pages (order 9), and the
+  // compaction and THP events during the run.
+  const json& sys = sub(last, "system");
+  if (sys.contains("meminfo")) {
+    const json& mi = sub(sys, "meminfo");
+    std::string frag;
+    for (const auto& z : arr(sys, "buddyinfo")) {
+      const json& ui = arr(z, "unusable_index");
+      if (ui.size() > 9 && z.value("zone", "") == "Normal")
+        frag += fmt::format("{}node {} Normal unusable index at order 9 (2 MiB) {:.3f}", frag.empty() ? "; " : ", ",
+                            z.value("node", 0), ui[9].get<double>() / 1000);
+    }
+    fmt::format_to(o, "  system       MemAvailable {} of {}, slab {} (unreclaimable {}){}   [/proc/meminfo, buddyinfo]\n",
+                   human_bytes(num(mi, "mem_available")), human_bytes(num(mi, "mem_total")), human_bytes(num(mi, "slab")),
+                   human_bytes(num(mi, "s_unreclaim")), frag);
+    const json& v0 = sub(sub(first, "system"), "vmstat");
+    const json& v1 = sub(sys, "vmstat");
+    auto delta = [&](const char* k) { return static_cast<std::int64_t>(num(v1, k) - num(v0, k)); };
+    if (f.snapshots.size() > 1)
+      fmt::format_to(o, "               during the run: {} compaction stalls, {} THP fault fallbacks, {} allocation stalls, "
+                     "{} pages swapped out   [/proc/vmstat deltas]\n",
+                     delta("compact_stall"), delta("thp_fault_fallback"), delta("allocstall"), delta("pswpout"));
+  }
   const json& ov = sub(last, "overhead");
   fmt::format_to(o, "  overhead     live table {} ({:.1f} B per live block), {} thread blocks\n",
                  human_bytes(num(ov, "live_table_bytes")), num(ov, "bytes_per_live_block"),

@@ -60,5 +60,29 @@ TEST(Advise, EmptyResidentPagesGetTrimAdviceOnGlibcOnly) {
   EXPECT_FALSE(has_trim(advise(parse_snapshot_text(snapshot(1.2, 10)))));
 }
 
+TEST(Advise, KernelFragmentationFromTheSystemView) {
+  auto with_system = [](int unusable9, int stalls_after) {
+    std::string first = snapshot(1.05, 0, "glibc", 2), last = first;
+    auto add = [](std::string& s, const std::string& sys) { s.insert(s.rfind('}'), ",\"system\":" + sys); };
+    const std::string zone = fmt::format(R"({{"node":0,"zone":"Normal","free":[1,1,1,1,1,1,1,1,1,0,0],)"
+                                         R"("unusable_index":[0,0,0,0,0,0,0,0,0,{},{}]}})", unusable9, unusable9);
+    add(first, fmt::format(R"({{"buddyinfo":[{}],"vmstat":{{"compact_stall":10}}}})", zone));
+    add(last, fmt::format(R"({{"buddyinfo":[{}],"vmstat":{{"compact_stall":{}}}}})", zone, 10 + stalls_after));
+    first.replace(first.find("\"final\":true"), 12, "\"final\":false");
+    return advise(parse_snapshot_text(first + last));
+  };
+  AdviseResult bad = with_system(900, 0);
+  ASSERT_EQ(bad.advice.size(), 1u);
+  EXPECT_NE(bad.advice[0].title.find("kernel"), std::string::npos);
+  EXPECT_NE(bad.advice[0].evidence[0].find("90% of the free memory of node 0 Normal"), std::string::npos);
+  AdviseResult stalled = with_system(100, 3);
+  ASSERT_EQ(stalled.advice.size(), 1u);
+  EXPECT_NE(stalled.advice[0].evidence.back().find("3 direct compaction stalls"), std::string::npos);
+  AdviseResult fine = with_system(100, 0);
+  EXPECT_TRUE(fine.advice.empty());
+  ASSERT_EQ(fine.checked.size(), 1u);
+  EXPECT_NE(fine.checked[0].find("0.100 in node 0 Normal"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace fragscope::report
