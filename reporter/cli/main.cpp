@@ -12,6 +12,7 @@
 #include "sites.hpp"
 #include "advise.hpp"
 #include "compare_command.hpp"
+#include "proc_command.hpp"
 #include "run_command.hpp"
 #include "snapshot_file.hpp"
 #include "text_report.hpp"
@@ -194,6 +195,14 @@ int main(int argc, char** argv) {
   adv->add_option("--command", advise_command, "The command to show in the proposed command lines")
       ->capture_default_str();
 
+  fragscope::cli::ProcOptions procopt;
+  auto* proc_cmd = app.add_subcommand("proc", "PSS, USS and swap of any process by mapping kind (no preload needed)");
+  proc_cmd->add_option("pid", procopt.pid, "Process id")->required()->check(CLI::PositiveNumber);
+  proc_cmd->add_option("--watch", procopt.watch_s, "Sample every SECONDS and show the growth")->check(CLI::Range(0.05, 86400.0));
+  proc_cmd->add_option("--count", procopt.count, "With --watch: stop after N samples")->check(CLI::PositiveNumber);
+  proc_cmd->add_flag("--json", procopt.json, "One JSON object per sample");
+  proc_cmd->add_option("--from", procopt.from, "Read a saved smaps text (e.g. from another machine) instead of /proc/PID/smaps");
+
   std::vector<std::string> check_paths;
   std::size_t min_files = 1;
   auto* chk = app.add_subcommand("check", "Verify that the final snapshot of each file balances");
@@ -209,6 +218,7 @@ int main(int argc, char** argv) {
   if (*run_cmd) return fragscope::cli::run_command(run);
   if (*cmp_cmd) return fragscope::cli::compare_command(cmp);
   if (*adv) return advise_cmd(advise_path, advise_command);
+  if (*proc_cmd) return fragscope::cli::proc_command(procopt);
   if (*rep) return report_cmd(report_path, report_html, report_collapsed, report_collapsed_pinned);
   if (*chk) return check_cmd(check_paths, min_files);
   return 2;

@@ -328,4 +328,59 @@ Vmstat parse_vmstat(std::string_view text, ParseError* err) noexcept {
   return s;
 }
 
+
+bool add_smaps_line(std::string_view line, SmapsEntry* e) noexcept {
+  // "VmFlags: rd wr ..." and "THPeligible: 0" are not byte counts; take them as well-formed.
+  if (line.substr(0, 8) == "VmFlags:" || line.substr(0, 12) == "THPeligible:" || line.substr(0, 14) == "ProtectionKey:")
+    return true;
+  std::string_view key;
+  std::uint64_t v = 0;
+  if (!parse_kv_line(line, &key, &v)) return false;
+  struct Field {
+    std::string_view key;
+    std::uint64_t SmapsEntry::*field;
+  };
+  static constexpr Field kFields[] = {{"Size", &SmapsEntry::size},
+                                      {"Rss", &SmapsEntry::rss},
+                                      {"Pss", &SmapsEntry::pss},
+                                      {"Shared_Clean", &SmapsEntry::shared_clean},
+                                      {"Shared_Dirty", &SmapsEntry::shared_dirty},
+                                      {"Private_Clean", &SmapsEntry::private_clean},
+                                      {"Private_Dirty", &SmapsEntry::private_dirty},
+                                      {"Anonymous", &SmapsEntry::anonymous},
+                                      {"AnonHugePages", &SmapsEntry::anon_huge_pages},
+                                      {"Swap", &SmapsEntry::swap},
+                                      {"SwapPss", &SmapsEntry::swap_pss}};
+  for (const Field& f : kFields)
+    if (f.key == key) e->*f.field = v;
+  return true;
+}
+
+const char* to_string(MappingKind kind) noexcept {
+  switch (kind) {
+    case MappingKind::heap: return "heap";
+    case MappingKind::anon: return "anon";
+    case MappingKind::stack: return "stack";
+    case MappingKind::file: return "file";
+    case MappingKind::shmem: return "shmem";
+    case MappingKind::ours: return "ours";
+    case MappingKind::other: return "other";
+  }
+  return "other";
+}
+
+MappingKind classify(const Mapping& m) noexcept {
+  const std::string_view n = m.name;
+  if (n == "[heap]") return MappingKind::heap;
+  if (n.substr(0, 6) == "[stack") return MappingKind::stack;
+  if (n.substr(0, 16) == "[anon:fragscope:") return MappingKind::ours;
+  if (n == "[vdso]" || n == "[vvar]" || n == "[vsyscall]" || n == "[vvar_vclock]" || n == "[uprobes]")
+    return MappingKind::other;
+  if (n.substr(0, 8) == "/dev/shm" || n.substr(0, 5) == "/SYSV" || n.substr(0, 6) == "/memfd" ||
+      n.substr(0, 11) == "[anon_shmem" || (m.shared && (n.empty() || n.substr(0, 9) == "/dev/zero")))
+    return MappingKind::shmem;
+  if (!n.empty() && n[0] == '/') return MappingKind::file;
+  return MappingKind::anon;
+}
+
 }  // namespace fragscope::proc

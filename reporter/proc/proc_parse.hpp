@@ -50,6 +50,29 @@ int for_each_mapping(std::string_view text, F&& f, ParseError* err = nullptr) no
 /// Parses one maps line; false if it is malformed.
 bool parse_maps_line(std::string_view line, Mapping* m) noexcept;
 
+/// One mapping of /proc/<pid>/smaps: its maps line and its memory lines (bytes).
+struct SmapsEntry {
+  Mapping map;
+  std::uint64_t size = 0, rss = 0, pss = 0, shared_clean = 0, shared_dirty = 0, private_clean = 0,
+                private_dirty = 0, anonymous = 0, anon_huge_pages = 0, swap = 0, swap_pss = 0;
+  std::uint64_t uss() const noexcept { return private_clean + private_dirty; }
+};
+
+/// What a mapping holds, as fragscope reports it: the heap ([heap]), the stack, fragscope's own
+/// mappings ([anon:fragscope:...]), shared memory (shared mappings, /dev/shm, SysV, memfd), a
+/// file, other anonymous memory (malloc's mmaps and arenas, jemalloc's chunks, ...), or other
+/// ([vdso], [vvar], [vsyscall]).
+enum class MappingKind { heap, anon, stack, file, shmem, ours, other };
+const char* to_string(MappingKind kind) noexcept;
+MappingKind classify(const Mapping& m) noexcept;
+
+/// Calls f(const SmapsEntry&) for each mapping of /proc/<pid>/smaps text. Returns the number of
+/// malformed lines (the first is named in *err); a mapping with malformed lines is still passed.
+template <class F>
+int for_each_smaps_entry(std::string_view text, F&& f, ParseError* err = nullptr) noexcept;
+/// Adds one "Key: N kB" line to an entry; false when the line is not of that shape.
+bool add_smaps_line(std::string_view line, SmapsEntry* e) noexcept;
+
 /// /proc/buddyinfo: free blocks of each order, per zone ("Node 0, zone Normal 10539 6438 ...").
 inline constexpr int kMaxOrders = 16;
 inline constexpr int kMaxZones = 32;
@@ -111,6 +134,33 @@ int for_each_mapping(std::string_view text, F&& f, ParseError* err) noexcept {
       if (bad++ == 0 && err) *err = ParseError{line_no, "malformed maps line"};
     }
   }
+  return bad;
+}
+
+template <class F>
+int for_each_smaps_entry(std::string_view text, F&& f, ParseError* err) noexcept {
+  int bad = 0, line_no = 0;
+  SmapsEntry cur;
+  bool have = false;
+  while (!text.empty()) {
+    auto eol = text.find('\n');
+    std::string_view line = text.substr(0, eol);
+    text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
+    ++line_no;
+    if (line.empty()) continue;
+    Mapping m;
+    // A header starts with a hex address range; the memory lines start with a capitalised key.
+    const bool header = (line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f');
+    if (header && parse_maps_line(line, &m)) {
+      if (have) f(static_cast<const SmapsEntry&>(cur));
+      cur = SmapsEntry{};
+      cur.map = m;
+      have = true;
+    } else if (!have || !add_smaps_line(line, &cur)) {
+      if (bad++ == 0 && err) *err = ParseError{line_no, "malformed smaps line"};
+    }
+  }
+  if (have) f(static_cast<const SmapsEntry&>(cur));
   return bad;
 }
 

@@ -160,3 +160,36 @@ TEST(ProcParse, VmstatOfTwoKernels) {
   EXPECT_EQ(old.thp_fault_fallback, 911u);
   EXPECT_FALSE(old.oom_kill.has_value());  // 4.14 has no oom_kill line
 }
+
+TEST(ProcParse, SmapsEntriesAndTheirKinds) {
+  const std::string text =
+      "55d0a0000000-55d0a0021000 rw-p 00000000 00:00 0                          [heap]\n"
+      "Size:                132 kB\nRss:                  20 kB\nPss:                  20 kB\n"
+      "Private_Clean:          4 kB\nPrivate_Dirty:         16 kB\nSwap:                   8 kB\nVmFlags: rd wr mr\n"
+      "7f0000000000-7f0000100000 rw-p 00000000 00:00 0                          [anon:fragscope:live-table]\n"
+      "Rss:                  40 kB\nPss:                  40 kB\nPrivate_Dirty:        40 kB\n"
+      "7f0000100000-7f0000200000 r-xp 00000000 fe:00 1234                       /usr/lib/libc.so.6\n"
+      "Rss:                 100 kB\nPss:                  25 kB\nShared_Clean:        100 kB\n"
+      "7f0000200000-7f0000300000 rw-s 00000000 00:01 77                         /dev/shm/queue\n"
+      "Rss:                   8 kB\nPss:                   4 kB\nShared_Dirty:          8 kB\n"
+      "7f0000300000-7f0000400000 rw-p 00000000 00:00 0 \n"
+      "Rss:                  12 kB\nPss:                  12 kB\nPrivate_Dirty:        12 kB\nbogus line\n"
+      "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]\n"
+      "Rss:                  16 kB\n";
+  std::vector<std::pair<MappingKind, SmapsEntry>> got;
+  ParseError err;
+  int bad = for_each_smaps_entry(text, [&](const SmapsEntry& e) { got.emplace_back(classify(e.map), e); }, &err);
+  EXPECT_EQ(bad, 1);
+  EXPECT_EQ(err.line, 25);
+  ASSERT_EQ(got.size(), 6u);
+  EXPECT_EQ(got[0].first, MappingKind::heap);
+  EXPECT_EQ(got[0].second.uss(), 20u * 1024);
+  EXPECT_EQ(got[0].second.swap, 8u * 1024);
+  EXPECT_EQ(got[1].first, MappingKind::ours);
+  EXPECT_EQ(got[2].first, MappingKind::file);
+  EXPECT_EQ(got[2].second.pss, 25u * 1024);
+  EXPECT_EQ(got[3].first, MappingKind::shmem);
+  EXPECT_EQ(got[4].first, MappingKind::anon);
+  EXPECT_EQ(got[4].second.private_dirty, 12u * 1024);
+  EXPECT_EQ(got[5].first, MappingKind::stack);
+}
