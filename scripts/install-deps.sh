@@ -16,6 +16,8 @@ packages=(
   python3 git sqlite3 gcc libc6-dev binutils coreutils bash time heaptrack
   # checks the pools' Valgrind annotations (its headers turn them on at build time)
   valgrind
+  # a real Prometheus (and promtool) to check the metrics, a real browser to check the HTML report
+  prometheus chromium
 )
 
 missing=()

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "allocator_view.hpp"
+#include "metrics_out.hpp"
 #include "pool_view.hpp"
 #include "system_view.hpp"
 #include "site_view.hpp"
@@ -289,12 +290,15 @@ bool ensure_output() {
   return g_fd >= 0;
 }
 
+SystemView g_sys;  // the system view of the last snapshot (for the metrics)
+
 // The snapshot sections only the running shim can write: the allocator's own view, the pools,
 // and the call sites with the pinned bytes of this snapshot's layout analysis.
 void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m) {
   encode_allocator_view(out);
   // The system's view, one file at a time through the same scratch.
-  SystemView sys;
+  SystemView& sys = g_sys;
+  sys = SystemView{};
   long n = read_proc("buddyinfo", g_proctext, false);
   if (n >= 0) sys.buddy = proc::parse_buddyinfo(std::string_view(static_cast<const char*>(g_proctext.p), static_cast<std::size_t>(n)));
   sys.buddy_errno = n < 0 ? static_cast<int>(-n) : 0;
@@ -391,6 +395,13 @@ void snapshot_locked(bool final) {
     g_builder.encode(m, g_rec, g_buf);
     g_nwarn = 0;
   }
+  core::PrometheusInputs prom;
+  prom.meta = &m;
+  prom.totals = &g_builder.totals();
+  if (g_sys.buddy_errno == 0) prom.buddy = &g_sys.buddy;
+  if (g_sys.meminfo_errno == 0) prom.meminfo = &g_sys.meminfo;
+  if (g_sys.vmstat_errno == 0) prom.vmstat = &g_sys.vmstat;
+  metrics_after_snapshot(prom);
   if (g_buf.overflow()) return;  // cannot happen with 8 MiB; never write a cut line
   const char* p = g_buf.data();
   std::size_t left = g_buf.size();
@@ -497,6 +508,7 @@ void reporter_on_fork_child() noexcept {
   g_forked = true;
   g_nwarn = 0;
   g_warn_lock.reset();
+  metrics_on_fork_child();
   new_identity();
   g_pending.store(g_cfg.interval_ms != 0, std::memory_order_relaxed);
 }

@@ -155,6 +155,10 @@ int main(int argc, char** argv) {
                       "Try pooling: serve these request sizes (bytes, comma-separated, up to 16, each 1..4096) "
                       "from fixed-size pools inside the process")
       ->check(pool_sizes_validator());
+  run_cmd->add_option("--metrics-addr", run.metrics_addr,
+                      "Serve Prometheus metrics over HTTP on [IPv4:]PORT (loopback unless an address is given)");
+  run_cmd->add_option("--metrics-file", run.metrics_file,
+                      "Rewrite this Prometheus text file at every snapshot (node_exporter's textfile collector)");
   run_cmd->add_option("command", run.command, "CMD [ARGS...] (after --)");
   run_cmd->positionals_at_end();
 

@@ -129,23 +129,25 @@ AdviseResult advise(const SnapshotFile& file, const std::string& command) {
     a.evidence.push_back(fmt::format("the heap holds {} for {} of live data (rss_over_live {:.2f}x), {} pages pinned "
                                      "by a few live bytes  [heap]",
                                      human_bytes(heap_rss), human_bytes(live), rss_over_live, count(pinned)));
-    std::vector<NamedSite> sites = named_sites(*snap);
-    std::sort(sites.begin(), sites.end(), [](auto& x, auto& y) { return x.pinned_bytes > y.pinned_bytes; });
-    std::string origin;
-    for (std::size_t i = 0; i < sites.size() && i < 2; ++i) {
-      if (sites[i].pinned_bytes < 1 || sites[i].origin() == nullptr) break;
-      if (origin.empty()) origin = sites[i].origin()->label();
-      a.evidence.push_back(fmt::format("{} of pinned pages are held by blocks allocated at {}  [sites, sampled]",
-                                       human_bytes(sites[i].pinned_bytes), sites[i].origin()->label()));
+    // The call sites of these blocks: sites whose live blocks average a size inside the classes,
+    // by pinned bytes first (the pages they hold), else by live bytes.
+    std::vector<NamedSite> sites;
+    for (auto& site : named_sites(*snap)) {
+      if (site.live_blocks < 1 || site.origin() == nullptr) continue;
+      const double avg = site.live_bytes / site.live_blocks;
+      if (avg >= classes.front().lo && avg <= classes.back().hi) sites.push_back(std::move(site));
     }
-    if (origin.empty()) {
-      // Few pinned pages yet: name where most of the live bytes come from.
-      std::sort(sites.begin(), sites.end(), [](auto& x, auto& y) { return x.live_bytes > y.live_bytes; });
-      if (!sites.empty() && sites[0].live_bytes >= 1 && sites[0].origin() != nullptr) {
-        origin = sites[0].origin()->label();
-        a.evidence.push_back(fmt::format("{} of the live bytes were allocated at {}  [sites, sampled]",
-                                         human_bytes(sites[0].live_bytes), origin));
-      }
+    std::sort(sites.begin(), sites.end(), [](auto& x, auto& y) {
+      return x.pinned_bytes != y.pinned_bytes ? x.pinned_bytes > y.pinned_bytes : x.live_bytes > y.live_bytes;
+    });
+    std::string origin;
+    if (!sites.empty()) {
+      origin = sites[0].origin()->label();
+      if (sites[0].pinned_bytes >= 1)
+        a.evidence.push_back(fmt::format("{} of pinned pages are held by blocks allocated at {}  [sites, sampled]",
+                                         human_bytes(sites[0].pinned_bytes), origin));
+      a.evidence.push_back(fmt::format("{} of these long-lived blocks ({} live) were allocated at {}  [sites, sampled]",
+                                       count(sites[0].live_blocks), human_bytes(sites[0].live_bytes), origin));
     }
     a.actions.push_back(fmt::format("try it without changing code:  fragscope run --pool-sizes {} -- {}", r.pool_sizes,
                                     command));

@@ -38,6 +38,36 @@ void parse_path_var(Config& cfg, EnvLookup lookup, const char* name, char* field
   std::strcpy(field, v);
 }
 
+// "9464" → 127.0.0.1:9464; "a.b.c.d:9464" → that address. False on anything else.
+bool parse_metrics_addr(const char* v, std::uint32_t* ip, std::uint16_t* port) noexcept {
+  std::string_view s(v);
+  std::uint32_t addr = 0x7f000001;  // loopback unless told otherwise
+  auto colon = s.rfind(':');
+  if (colon != std::string_view::npos) {
+    std::string_view host = s.substr(0, colon);
+    s = s.substr(colon + 1);
+    addr = 0;
+    for (int i = 0; i < 4; ++i) {
+      unsigned octet = 0;
+      auto [end, ec] = std::from_chars(host.data(), host.data() + host.size(), octet);
+      if (ec != std::errc() || octet > 255 || end == host.data()) return false;
+      addr = addr << 8 | octet;
+      host = host.substr(static_cast<std::size_t>(end - host.data()));
+      if (i < 3) {
+        if (host.empty() || host[0] != '.') return false;
+        host = host.substr(1);
+      }
+    }
+    if (!host.empty()) return false;
+  }
+  unsigned p = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), p);
+  if (ec != std::errc() || end != s.data() + s.size() || p == 0 || p > 65535) return false;
+  *ip = addr;
+  *port = static_cast<std::uint16_t>(p);
+  return true;
+}
+
 // "32,48,64" → sorted distinct sizes. False on anything else (empty items, junk, 0, > 4096,
 // more than kMaxPools).
 bool parse_pool_sizes(const char* v, std::uint32_t* sizes, std::size_t& n) noexcept {
@@ -109,6 +139,15 @@ void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
     }
   }
   parse_path_var(cfg, lookup, "FRAGSCOPE_OUTPUT", cfg.output);
+  parse_path_var(cfg, lookup, "FRAGSCOPE_METRICS_FILE", cfg.metrics_file);
+  if (const char* v = lookup("FRAGSCOPE_METRICS_ADDR"); v != nullptr && *v != '\0') {
+    if (!parse_metrics_addr(v, &cfg.metrics_ip, &cfg.metrics_port)) {
+      cfg.metrics_ip = 0;
+      cfg.metrics_port = 0;
+      warn(cfg, "fragscope: ignoring %s='%.64s' (expected PORT or IPv4:PORT, e.g. 9464 or 127.0.0.1:9464); %s",
+           "FRAGSCOPE_METRICS_ADDR", v, "no metrics endpoint");
+    }
+  }
   parse_path_var(cfg, lookup, "FRAGSCOPE_PROC_DIR", cfg.proc_dir);
 }
 

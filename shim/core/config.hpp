@@ -23,6 +23,10 @@ struct Config {
   std::uint32_t pool_sizes[kMaxPools] = {};
   std::size_t npool_sizes = 0;
   char output[kPathMax] = "fragscope.%p.jsonl";  // FRAGSCOPE_OUTPUT, %p = pid, %% = %
+  char metrics_file[kPathMax] = "";        // FRAGSCOPE_METRICS_FILE: Prometheus text, rewritten each snapshot; "" = none
+  // FRAGSCOPE_METRICS_ADDR "[IPv4:]port": serve /metrics over HTTP; loopback unless an address is given.
+  std::uint32_t metrics_ip = 0;            // host byte order; 0 = off
+  std::uint16_t metrics_port = 0;
   char proc_dir[kPathMax] = "/proc";       // FRAGSCOPE_PROC_DIR (tests and containers)
   bool secure = false;                     // AT_SECURE: environment ignored
 

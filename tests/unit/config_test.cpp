@@ -124,3 +124,22 @@ TEST(Config, FollowExecDefaultsOnAndParses) {
   parse_config(c, lookup, false);
   EXPECT_FALSE(c.follow_exec);
 }
+
+TEST(Config, MetricsAddressIsLoopbackUnlessGiven) {
+  g_env = {{"FRAGSCOPE_METRICS_ADDR", "9464"}};
+  Config c;
+  parse_config(c, lookup, false);
+  EXPECT_EQ(c.metrics_ip, 0x7f000001u);
+  EXPECT_EQ(c.metrics_port, 9464);
+  g_env = {{"FRAGSCOPE_METRICS_ADDR", "10.1.2.3:80"}};
+  parse_config(c, lookup, false);
+  EXPECT_EQ(c.metrics_ip, 0x0a010203u);
+  EXPECT_EQ(c.metrics_port, 80);
+  for (const char* bad : {"abc", "0", "70000", "1.2.3:80", "1.2.3.4.5:80", "1.2.3.256:80", ":80", "host:80", "9464 "}) {
+    g_env = {{"FRAGSCOPE_METRICS_ADDR", bad}};
+    parse_config(c, lookup, false);
+    EXPECT_EQ(c.metrics_port, 0) << bad;
+    ASSERT_EQ(c.nwarnings, 1u) << bad;
+    EXPECT_NE(std::string(c.warnings[0]).find("FRAGSCOPE_METRICS_ADDR"), std::string::npos);
+  }
+}
