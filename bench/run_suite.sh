@@ -13,7 +13,8 @@ for f in "$cli" "$build/bench/wl_churn"; do
   [[ -x "$f" ]] || { echo "run_suite: $f is not built (cmake --build $build)" >&2; exit 2; }
 done
 
-# name|arguments: sized so that each plain run takes about 0.2-5 s here.
+# name|arguments[|compare options]: sized so that each plain run takes about 0.2-6 s here. The
+# example service's pool sizes are those `fragscope advise` proposes for it (README's story).
 suite=(
   "wl_churn|--iterations 10000000"
   "wl_churn_mt|--iterations 10000000 --threads 2"
@@ -23,8 +24,8 @@ suite=(
   "wl_ttl_cache|--ticks 3000 --per-tick 2000"
   "wl_pinning|--rounds 2000000"
   "wl_thread_churn|--rounds 100"
-  "fragmenting_service|--seconds 6 --quiet"
-  "fragmenting_service|--seconds 6 --quiet --pools"
+  "fragmenting_service|--seconds 6 --quiet|--pool-sizes 48,64,80,96"
+  "fragmenting_service|--seconds 6 --quiet --pools|--allocators glibc,jemalloc"
 )
 
 pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"; }
@@ -48,17 +49,18 @@ trap 'rm -f "$tmp"' EXIT
   echo
 } >"$tmp"
 for entry in "${suite[@]}"; do
-  name="${entry%%|*}" args="${entry#*|}"
+  IFS='|' read -r name args options <<<"$entry"
   title="$name $args"
   bin="$build/bench/$name"
   [[ $name == fragmenting_service ]] && bin="$build/examples/$name"
-  echo "run_suite: $name $args" >&2
+  echo "run_suite: $name $args $options" >&2
   # shellcheck disable=SC2086
-  table="$("$cli" compare --runs "$runs" -- "$bin" $args 2>/dev/null)" || true
+  table="$("$cli" compare --runs "$runs" $options -- "$bin" $args 2>/dev/null)" || true
   {
     echo "## $title"
     echo
     echo '```text'
+    echo "\$ fragscope compare --runs $runs $options -- ${bin#"$root/"} $args"
     echo "$table" | sed "s|$root/||g"
     echo '```'
     echo
