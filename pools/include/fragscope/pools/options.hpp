@@ -48,8 +48,10 @@ inline constexpr bool kDebugByDefault = true;
 struct PoolOptions {
   // Bytes per chunk, a power of two ≥ 4096. A pool raises it when fewer than 8 slots would fit.
   std::size_t chunk_size = 64 * 1024;
-  // Empty chunks kept for reuse; beyond this an emptied chunk goes back to its source at once.
-  std::size_t max_empty_chunks = 1;
+  // Empty chunks kept for reuse; beyond this an emptied chunk goes back to its source at once
+  // (trim() returns them all). Enough that a pool whose use rises and falls by a few chunks does
+  // not map and unmap them each time.
+  std::size_t max_empty_chunks = 4;
   // Debug checks: double free, foreign pointer, poisoning of freed slots (checked on reuse),
   // Valgrind mempool annotations. Costs a bitmap per chunk and a branch per call.
   bool debug = kDebugByDefault;
