@@ -144,7 +144,9 @@ class FixedPool {
     c->free = p;
     detail::asan_poison(p, stride_);
     live_.store(live_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    if (--c->live == 0 || c->state == detail::kFull) [[unlikely]] deallocate_slow(c);
+    // The current chunk emptying is the common case of a free right after an allocation: it
+    // stays current, nothing to do.
+    if ((--c->live == 0 && c != current_) || c->state == detail::kFull) [[unlikely]] deallocate_slow(c);
   }
 
   void* allocate_slow() noexcept;
