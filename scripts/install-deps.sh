@@ -17,7 +17,7 @@ packages=(
   # checks the pools' Valgrind annotations (its headers turn them on at build time)
   valgrind
   # a real Prometheus (and promtool) to check the metrics, a real browser to check the HTML report
-  prometheus chromium
+  prometheus chromium curl
 )
 
 missing=()
