@@ -13,6 +13,7 @@
 #include "advise.hpp"
 #include "compare_command.hpp"
 #include "proc_command.hpp"
+#include "system_command.hpp"
 #include "run_command.hpp"
 #include "snapshot_file.hpp"
 #include "text_report.hpp"
@@ -207,6 +208,13 @@ int main(int argc, char** argv) {
   proc_cmd->add_flag("--json", procopt.json, "One JSON object per sample");
   proc_cmd->add_option("--from", procopt.from, "Read a saved smaps text (e.g. from another machine) instead of /proc/PID/smaps");
 
+  fragscope::cli::SystemOptions sysopt;
+  auto* sys_cmd = app.add_subcommand("system", "The system's memory in one screen: meminfo, free memory by order with the "
+                                               "kernel's fragmentation indices, compaction and THP counters, tunables");
+  sys_cmd->add_option("--watch", sysopt.watch_s, "Refresh every SECONDS, counters as deltas")->check(CLI::Range(0.1, 86400.0));
+  sys_cmd->add_option("--count", sysopt.count, "With --watch: stop after N screens")->check(CLI::PositiveNumber);
+  sys_cmd->add_option("--proc", sysopt.proc_dir, "Where /proc is (containers, tests)")->capture_default_str();
+
   std::vector<std::string> check_paths;
   std::size_t min_files = 1;
   auto* chk = app.add_subcommand("check", "Verify that the final snapshot of each file balances");
@@ -223,6 +231,7 @@ int main(int argc, char** argv) {
   if (*cmp_cmd) return fragscope::cli::compare_command(cmp);
   if (*adv) return advise_cmd(advise_path, advise_command);
   if (*proc_cmd) return fragscope::cli::proc_command(procopt);
+  if (*sys_cmd) return fragscope::cli::system_command(sysopt);
   if (*rep) return report_cmd(report_path, report_html, report_collapsed, report_collapsed_pinned);
   if (*chk) return check_cmd(check_paths, min_files);
   return 2;
