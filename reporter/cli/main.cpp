@@ -8,6 +8,7 @@
 
 #include "balance.hpp"
 #include "html_report.hpp"
+#include "machine_formats.hpp"
 #include "output_file.hpp"
 #include "sites.hpp"
 #include "advise.hpp"
@@ -21,7 +22,7 @@
 namespace {
 
 int report_cmd(const std::string& path, const std::string& html, const std::string& collapsed,
-               const std::string& collapsed_pinned) {
+               const std::string& collapsed_pinned, const std::string& format) {
   fragscope::report::SnapshotFile f;
   try {
     f = fragscope::report::read_snapshot_file(path);
@@ -34,7 +35,9 @@ int report_cmd(const std::string& path, const std::string& html, const std::stri
     fmt::print(stderr, "fragscope report: {}: no snapshots\n", path);
     return 2;
   }
-  std::cout << fragscope::report::render_text_report(f);
+  if (format == "json") std::cout << fragscope::report::render_report_json(f).dump(2) << "\n";
+  else if (format == "prom") std::cout << fragscope::report::render_prometheus(f);
+  else std::cout << fragscope::report::render_text_report(f);
   if (!collapsed.empty() || !collapsed_pinned.empty()) {
     const nlohmann::json* fin = f.final_snapshot();
     const auto sites = fragscope::report::named_sites(fin ? *fin : f.snapshots.back());
@@ -163,9 +166,14 @@ int main(int argc, char** argv) {
   run_cmd->add_option("command", run.command, "CMD [ARGS...] (after --)");
   run_cmd->positionals_at_end();
 
-  std::string report_path, report_html, report_collapsed, report_collapsed_pinned;
+  std::string report_path, report_html, report_collapsed, report_collapsed_pinned, report_format = "text";
   auto* rep = app.add_subcommand("report", "Print the text report of a snapshot file");
   rep->add_option("file", report_path, "FILE.jsonl")->required();
+  rep->add_option("--format", report_format,
+                  "text (the report), json (figures over time and the last snapshot), prom (Prometheus exposition "
+                  "of the last snapshot)")
+      ->check(CLI::IsMember({"text", "json", "prom"}))
+      ->capture_default_str();
   rep->add_option("--html", report_html, "Also write a self-contained HTML report (charts) to this file");
   rep->add_option("--collapsed-live", report_collapsed,
                   "Write the sampled call stacks weighted by live bytes, in collapsed form (flamegraph.pl, speedscope)");
@@ -232,7 +240,7 @@ int main(int argc, char** argv) {
   if (*adv) return advise_cmd(advise_path, advise_command);
   if (*proc_cmd) return fragscope::cli::proc_command(procopt);
   if (*sys_cmd) return fragscope::cli::system_command(sysopt);
-  if (*rep) return report_cmd(report_path, report_html, report_collapsed, report_collapsed_pinned);
+  if (*rep) return report_cmd(report_path, report_html, report_collapsed, report_collapsed_pinned, report_format);
   if (*chk) return check_cmd(check_paths, min_files);
   return 2;
 }

@@ -67,6 +67,14 @@ check "run following execs" 0 $?
 check "run --no-follow-exec" 0 $?
 [[ $(ls "$tmp/y" | wc -l) -eq 1 ]] || { echo "FAIL: --no-follow-exec measured $(ls "$tmp/y" | wc -l) processes" >&2; failures=$((failures + 1)); }
 
+# report --format json: the figures over time and the last snapshot, as JSON.
+"$fragscope" report --format json "$(ls "$tmp"/e.*.jsonl | head -1)" >"$tmp/report.json" 2>/dev/null
+check "report --format json" 0 $?
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["schema"]=="fragscope.report" and j["snapshots"]>=1 and j["complete"] and len(j["over_time"])==j["snapshots"] and j["last"]["final"]' "$tmp/report.json" \
+  || { echo "FAIL: report --format json" >&2; failures=$((failures + 1)); }
+"$fragscope" report --format yaml "$(ls "$tmp"/e.*.jsonl | head -1)" >/dev/null 2>&1
+check "report --format yaml" 2 $?
+
 # advise on the example service's snapshots: pooling, with the pinning call site and sizes that
 # cover the session records (32..96 B), the allocator, and what it could not assess.
 "$fragscope" advise --command "./svc" "$(ls "$tmp"/e.*.jsonl | head -1)" >"$tmp/advice" 2>"$tmp/err"

@@ -35,6 +35,12 @@ for family in fragscope_live_requested_bytes fragscope_rss_over_live_ratio frags
   grep -q "^# TYPE $family " "$work/scraped.prom" || fail "$family is not served"
 done
 [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/other")" == 404 ]] || fail "/other is not a 404"
+# `fragscope report --format prom` of the snapshot file: promtool accepts it, and it has exactly
+# the families the shim serves.
+"$cli" report --format prom "$(ls "$work"/f.*.jsonl | head -1)" >"$work/report.prom" 2>/dev/null || fail "report --format prom"
+promtool check metrics <"$work/report.prom" || fail "promtool rejects report --format prom"
+diff <(grep '^# TYPE' "$work/scraped.prom" | sort) <(grep '^# TYPE' "$work/report.prom" | sort) \
+  || fail "report --format prom and the shim's endpoint differ in their families"
 
 # A real Prometheus scraping the service every second.
 pport="$(free_port)"
