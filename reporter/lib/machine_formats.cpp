@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "json_access.hpp"
+#include "metric_families.hpp"
 
 namespace fragscope::report {
 
@@ -46,46 +47,48 @@ std::string render_prometheus(const SnapshotFile& f) {
     else escaped += c;
   }
   const std::string labels = fmt::format("{{pid=\"{}\",exe=\"{}\"", s.value("pid", 0), escaped);
-  auto metric = [&](const char* name, const char* type, const char* help, double v) {
-    fmt::format_to(o, "# HELP fragscope_{} {}\n# TYPE fragscope_{} {}\nfragscope_{}{}}} {:.17g}\n", name, help, name, type,
-                   name, labels, v);
+  auto family = [&](const char* name) {
+    const proc::MetricFamily& f = proc::metric_family(name);
+    fmt::format_to(o, "# HELP fragscope_{} {}\n# TYPE fragscope_{} {}\n", name, f.help, name, f.type);
+  };
+  auto metric = [&](const char* name, double v) {
+    family(name);
+    fmt::format_to(o, "fragscope_{}{}}} {:.17g}\n", name, labels, v);
   };
   const json& t = sub(s, "totals");
-  metric("live_requested_bytes", "gauge", "Requested bytes of live heap blocks (R).", num(t, "live_requested"));
-  metric("live_usable_bytes", "gauge", "Usable bytes of live heap blocks (U, malloc_usable_size).", num(t, "live_usable"));
-  metric("live_blocks", "gauge", "Live heap blocks (N).", num(t, "live_blocks"));
-  metric("peak_live_requested_bytes", "gauge", "Most requested bytes live at once so far.", num(t, "peak_live_requested"));
-  metric("allocations_total", "counter", "Heap blocks allocated since the process started.", num(t, "allocs"));
-  metric("frees_total", "counter", "Heap blocks freed since the process started.", num(t, "frees"));
+  metric("live_requested_bytes", num(t, "live_requested"));
+  metric("live_usable_bytes", num(t, "live_usable"));
+  metric("live_blocks", num(t, "live_blocks"));
+  metric("peak_live_requested_bytes", num(t, "peak_live_requested"));
+  metric("allocations_total", num(t, "allocs"));
+  metric("frees_total", num(t, "frees"));
   const json& h = sub(s, "heap");
   if (h.contains("heap_rss")) {
     const json& holes = sub(h, "holes");
-    metric("heap_rss_bytes", "gauge", "Resident bytes of the heap mappings (segments holding live blocks).", num(h, "heap_rss"));
-    metric("rss_over_live_ratio", "gauge", "heap_rss / live requested bytes.", num(h, "rss_over_live"));
-    metric("free_resident_bytes", "gauge", "heap_rss minus live usable bytes: free memory the kernel keeps resident.",
-           num(h, "free_resident"));
-    metric("heap_pinned_pages", "gauge", "Resident heap pages with less than a quarter of live bytes.", num(h, "pinned_pages"));
-    metric("heap_empty_resident_pages", "gauge", "Resident heap pages without a live byte.", num(h, "empty_resident_pages"));
-    metric("heap_holes_bytes", "gauge", "Bytes of the gaps between live blocks in heap mappings.", num(holes, "total"));
-    metric("heap_largest_hole_bytes", "gauge", "The largest gap between live blocks.", num(holes, "largest"));
-    metric("heap_ext_frag_ratio", "gauge", "1 - largest hole / hole bytes.", num(h, "ext_frag"));
-    metric("heap_segments", "gauge", "Heap mappings holding live blocks.", num(h, "segments"));
+    metric("heap_rss_bytes", num(h, "heap_rss"));
+    metric("rss_over_live_ratio", num(h, "rss_over_live"));
+    metric("free_resident_bytes", num(h, "free_resident"));
+    metric("heap_pinned_pages", num(h, "pinned_pages"));
+    metric("heap_empty_resident_pages", num(h, "empty_resident_pages"));
+    metric("heap_holes_bytes", num(holes, "total"));
+    metric("heap_largest_hole_bytes", num(holes, "largest"));
+    metric("heap_ext_frag_ratio", num(h, "ext_frag"));
+    metric("heap_segments", num(h, "segments"));
   }
   const json& st = sub(sub(s, "process"), "status");
-  if (st.contains("vm_rss")) metric("process_rss_bytes", "gauge", "VmRSS of the process (/proc/self/status).", num(st, "vm_rss"));
-  if (st.contains("vm_hwm")) metric("process_rss_peak_bytes", "gauge", "VmHWM of the process.", num(st, "vm_hwm"));
-  if (st.contains("rss_anon")) metric("process_rss_anon_bytes", "gauge", "RssAnon of the process.", num(st, "rss_anon"));
-  if (st.contains("vm_swap")) metric("process_swap_bytes", "gauge", "VmSwap of the process.", num(st, "vm_swap"));
+  if (st.contains("vm_rss")) metric("process_rss_bytes", num(st, "vm_rss"));
+  if (st.contains("vm_hwm")) metric("process_rss_peak_bytes", num(st, "vm_hwm"));
+  if (st.contains("rss_anon")) metric("process_rss_anon_bytes", num(st, "rss_anon"));
+  if (st.contains("vm_swap")) metric("process_swap_bytes", num(st, "vm_swap"));
   const json& r = sub(sub(s, "process"), "smaps_rollup");
-  if (r.contains("pss")) metric("process_pss_bytes", "gauge", "Pss of the process (/proc/self/smaps_rollup).", num(r, "pss"));
-  if (r.contains("uss")) metric("process_uss_bytes", "gauge", "Private_Clean + Private_Dirty of the process.", num(r, "uss"));
+  if (r.contains("pss")) metric("process_pss_bytes", num(r, "pss"));
+  if (r.contains("uss")) metric("process_uss_bytes", num(r, "uss"));
   const json& sys = sub(s, "system");
   if (sub(sys, "meminfo").contains("mem_available"))
-    metric("system_mem_available_bytes", "gauge", "MemAvailable (/proc/meminfo).", num(sub(sys, "meminfo"), "mem_available"));
+    metric("system_mem_available_bytes", num(sub(sys, "meminfo"), "mem_available"));
   const json& buddy = arr(sys, "buddyinfo");
   if (!buddy.empty()) {
-    fmt::format_to(o, "# HELP fragscope_system_unusable_free_index_ratio Share of a zone's free memory unusable for an "
-                      "allocation of 2^order pages (mm/vmstat.c).\n# TYPE fragscope_system_unusable_free_index_ratio gauge\n");
+    family("system_unusable_free_index_ratio");
     for (const auto& z : buddy) {
       const json& ui = arr(z, "unusable_index");
       for (std::size_t k = 0; k < ui.size(); ++k)
@@ -95,12 +98,11 @@ std::string render_prometheus(const SnapshotFile& f) {
   }
   const json& vm = sub(sys, "vmstat");
   if (vm.contains("compact_stall"))
-    metric("system_compact_stalls_total", "counter", "Direct compaction stalls since boot (/proc/vmstat).", num(vm, "compact_stall"));
+    metric("system_compact_stalls_total", num(vm, "compact_stall"));
   if (vm.contains("thp_fault_fallback"))
-    metric("system_thp_fault_fallbacks_total", "counter", "Huge page faults that fell back to small pages.",
-           num(vm, "thp_fault_fallback"));
+    metric("system_thp_fault_fallbacks_total", num(vm, "thp_fault_fallback"));
   if (vm.contains("allocstall"))
-    metric("system_allocation_stalls_total", "counter", "Direct reclaim stalls (allocstall_*).", num(vm, "allocstall"));
+    metric("system_allocation_stalls_total", num(vm, "allocstall"));
   return out;
 }
 

@@ -32,11 +32,7 @@ bool to_u64(std::string_view s, std::uint64_t* v) {
 
 template <class F>
 void for_each_line(std::string_view text, F&& f) {
-  while (!text.empty()) {
-    auto eol = text.find('\n');
-    f(text.substr(0, eol));
-    text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
-  }
+  while (!text.empty()) f(proc::take_line(text));
 }
 
 }  // namespace

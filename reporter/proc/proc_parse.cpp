@@ -28,9 +28,7 @@ template <class Known, class F>
 void for_each_kv(std::string_view text, ParseError* err, Known&& known, F&& f) {
   int line_no = 0;
   while (!text.empty()) {
-    auto eol = text.find('\n');
-    std::string_view line = text.substr(0, eol);
-    text = eol == text.npos ? std::string_view{} : text.substr(eol + 1);
+    std::string_view line = take_line(text);
     ++line_no;
     auto colon = line.find(':');
     if (colon == line.npos || !is_key(line.substr(0, colon))) continue;  // e.g. the rollup header
@@ -165,9 +163,7 @@ BuddyInfo parse_buddyinfo(std::string_view text, ParseError* err) noexcept {
   BuddyInfo b;
   int line_no = 0;
   while (!text.empty()) {
-    auto eol = text.find('\n');
-    std::string_view line = text.substr(0, eol);
-    text = eol == text.npos ? std::string_view{} : text.substr(eol + 1);
+    std::string_view line = take_line(text);
     ++line_no;
     if (trim(line).empty()) continue;
     auto fail = [&](const char* what) {
@@ -301,9 +297,7 @@ Vmstat parse_vmstat(std::string_view text, ParseError* err) noexcept {
                           {"oom_kill", &s.oom_kill}};
   int line_no = 0;
   while (!text.empty()) {
-    auto eol = text.find('\n');
-    std::string_view line = text.substr(0, eol);
-    text = eol == text.npos ? std::string_view{} : text.substr(eol + 1);
+    std::string_view line = take_line(text);
     ++line_no;
     // "name value"
     auto sp = line.find(' ');

@@ -114,6 +114,14 @@ struct Vmstat {
 };
 Vmstat parse_vmstat(std::string_view text, ParseError* err = nullptr) noexcept;
 
+/// Takes the first line off `text` (without its newline) and returns it.
+inline std::string_view take_line(std::string_view& text) noexcept {
+  const auto eol = text.find('\n');
+  const std::string_view line = text.substr(0, eol);
+  text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
+  return line;
+}
+
 /// Splits "Key:   123 kB" into key and value in bytes (kB scaled by 1024; a bare number kept).
 /// Returns false for lines that are not of that shape.
 bool parse_kv_line(std::string_view line, std::string_view* key, std::uint64_t* value) noexcept;
@@ -122,9 +130,7 @@ template <class F>
 int for_each_mapping(std::string_view text, F&& f, ParseError* err) noexcept {
   int bad = 0, line_no = 0;
   while (!text.empty()) {
-    auto eol = text.find('\n');
-    std::string_view line = text.substr(0, eol);
-    text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
+    std::string_view line = take_line(text);
     ++line_no;
     if (line.empty()) continue;
     Mapping m;
@@ -143,9 +149,7 @@ int for_each_smaps_entry(std::string_view text, F&& f, ParseError* err) noexcept
   SmapsEntry cur;
   bool have = false;
   while (!text.empty()) {
-    auto eol = text.find('\n');
-    std::string_view line = text.substr(0, eol);
-    text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
+    std::string_view line = take_line(text);
     ++line_no;
     if (line.empty()) continue;
     Mapping m;

@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include "metric_families.hpp"
+
 namespace fragscope::core {
 namespace {
 
@@ -27,16 +29,18 @@ Labels make_labels(const SnapshotMeta& m) {
   return l;
 }
 
-void family(TextBuffer& out, const char* name, const char* type, const char* help) {
-  append_printf(out, "# HELP fragscope_%s %s\n# TYPE fragscope_%s %s\n", name, help, name, type);
+void family(TextBuffer& out, const char* name) {
+  const proc::MetricFamily& f = proc::metric_family(name);
+  append_printf(out, "# HELP fragscope_%s %.*s\n# TYPE fragscope_%s %.*s\n", name, static_cast<int>(f.help.size()),
+                f.help.data(), name, static_cast<int>(f.type.size()), f.type.data());
 }
 
 void sample(TextBuffer& out, const char* name, const Labels& l, double v) {
   append_printf(out, "fragscope_%s%s} %.17g\n", name, l.text, v);
 }
 
-void metric(TextBuffer& out, const char* name, const char* type, const char* help, const Labels& l, double v) {
-  family(out, name, type, help);
+void metric(TextBuffer& out, const char* name, const Labels& l, double v) {
+  family(out, name);
   sample(out, name, l, v);
 }
 
@@ -48,51 +52,49 @@ void encode_prometheus(TextBuffer& out, const PrometheusInputs& in) noexcept {
   const Labels l = make_labels(m);
   const double live_req = static_cast<double>(t.table_requested);
   const double live_usable = static_cast<double>(t.usable_alloc - t.usable_free);
-  metric(out, "live_requested_bytes", "gauge", "Requested bytes of live heap blocks (R).", l, live_req);
-  metric(out, "live_usable_bytes", "gauge", "Usable bytes of live heap blocks (U, malloc_usable_size).", l, live_usable);
-  metric(out, "live_blocks", "gauge", "Live heap blocks (N).", l, static_cast<double>(t.table_blocks));
-  metric(out, "peak_live_requested_bytes", "gauge", "Most requested bytes live at once so far.", l,
+  metric(out, "live_requested_bytes", l, live_req);
+  metric(out, "live_usable_bytes", l, live_usable);
+  metric(out, "live_blocks", l, static_cast<double>(t.table_blocks));
+  metric(out, "peak_live_requested_bytes", l,
          static_cast<double>(t.peak_requested));
-  metric(out, "allocations_total", "counter", "Heap blocks allocated since the process started.", l,
+  metric(out, "allocations_total", l,
          static_cast<double>(t.allocs));
-  metric(out, "frees_total", "counter", "Heap blocks freed since the process started.", l, static_cast<double>(t.frees));
+  metric(out, "frees_total", l, static_cast<double>(t.frees));
   if (m.heap != nullptr) {
     const HeapLayout& h = *m.heap;
     const double rss = static_cast<double>(h.heap_rss(m.page_size));
-    metric(out, "heap_rss_bytes", "gauge", "Resident bytes of the heap mappings (segments holding live blocks).", l, rss);
-    metric(out, "rss_over_live_ratio", "gauge", "heap_rss / live requested bytes.", l, live_req > 0 ? rss / live_req : 0);
-    metric(out, "free_resident_bytes", "gauge", "heap_rss minus live usable bytes: free memory the kernel keeps resident.",
-           l, rss > live_usable ? rss - live_usable : 0);
-    metric(out, "heap_pinned_pages", "gauge", "Resident heap pages with less than a quarter of live bytes.", l,
+    metric(out, "heap_rss_bytes", l, rss);
+    metric(out, "rss_over_live_ratio", l, live_req > 0 ? rss / live_req : 0);
+    metric(out, "free_resident_bytes", l, rss > live_usable ? rss - live_usable : 0);
+    metric(out, "heap_pinned_pages", l,
            static_cast<double>(h.pinned_pages));
-    metric(out, "heap_empty_resident_pages", "gauge", "Resident heap pages without a live byte.", l,
+    metric(out, "heap_empty_resident_pages", l,
            static_cast<double>(h.empty_resident_pages));
-    metric(out, "heap_holes_bytes", "gauge", "Bytes of the gaps between live blocks in heap mappings.", l,
+    metric(out, "heap_holes_bytes", l,
            static_cast<double>(h.hole_bytes));
-    metric(out, "heap_largest_hole_bytes", "gauge", "The largest gap between live blocks.", l,
+    metric(out, "heap_largest_hole_bytes", l,
            static_cast<double>(h.largest_hole));
-    metric(out, "heap_ext_frag_ratio", "gauge", "1 - largest hole / hole bytes.", l,
+    metric(out, "heap_ext_frag_ratio", l,
            h.hole_bytes ? 1.0 - static_cast<double>(h.largest_hole) / static_cast<double>(h.hole_bytes) : 0);
-    metric(out, "heap_segments", "gauge", "Heap mappings holding live blocks.", l, static_cast<double>(h.segments));
+    metric(out, "heap_segments", l, static_cast<double>(h.segments));
   }
   if (m.status != nullptr) {
     const proc::Status& s = *m.status;
-    if (s.vm_rss) metric(out, "process_rss_bytes", "gauge", "VmRSS of the process (/proc/self/status).", l, static_cast<double>(*s.vm_rss));
-    if (s.vm_hwm) metric(out, "process_rss_peak_bytes", "gauge", "VmHWM of the process.", l, static_cast<double>(*s.vm_hwm));
-    if (s.rss_anon) metric(out, "process_rss_anon_bytes", "gauge", "RssAnon of the process.", l, static_cast<double>(*s.rss_anon));
-    if (s.vm_swap) metric(out, "process_swap_bytes", "gauge", "VmSwap of the process.", l, static_cast<double>(*s.vm_swap));
+    if (s.vm_rss) metric(out, "process_rss_bytes", l, static_cast<double>(*s.vm_rss));
+    if (s.vm_hwm) metric(out, "process_rss_peak_bytes", l, static_cast<double>(*s.vm_hwm));
+    if (s.rss_anon) metric(out, "process_rss_anon_bytes", l, static_cast<double>(*s.rss_anon));
+    if (s.vm_swap) metric(out, "process_swap_bytes", l, static_cast<double>(*s.vm_swap));
   }
   if (m.rollup != nullptr) {
     const proc::SmapsRollup& r = *m.rollup;
-    if (r.pss) metric(out, "process_pss_bytes", "gauge", "Pss of the process (/proc/self/smaps_rollup).", l, static_cast<double>(*r.pss));
-    if (auto uss = r.uss()) metric(out, "process_uss_bytes", "gauge", "Private_Clean + Private_Dirty of the process.", l, static_cast<double>(*uss));
+    if (r.pss) metric(out, "process_pss_bytes", l, static_cast<double>(*r.pss));
+    if (auto uss = r.uss()) metric(out, "process_uss_bytes", l, static_cast<double>(*uss));
   }
   if (in.meminfo != nullptr && in.meminfo->mem_available)
-    metric(out, "system_mem_available_bytes", "gauge", "MemAvailable (/proc/meminfo).", l,
+    metric(out, "system_mem_available_bytes", l,
            static_cast<double>(*in.meminfo->mem_available));
   if (in.buddy != nullptr && in.buddy->zones > 0) {
-    family(out, "system_unusable_free_index_ratio", "gauge",
-           "Share of a zone's free memory unusable for an allocation of 2^order pages (mm/vmstat.c).");
+    family(out, "system_unusable_free_index_ratio");
     for (int z = 0; z < in.buddy->zones; ++z) {
       const proc::BuddyZone& zone = in.buddy->zone[z];
       for (int o = 0; o < zone.orders; ++o)
@@ -102,9 +104,9 @@ void encode_prometheus(TextBuffer& out, const PrometheusInputs& in) noexcept {
   }
   if (in.vmstat != nullptr) {
     const proc::Vmstat& v = *in.vmstat;
-    if (v.compact_stall) metric(out, "system_compact_stalls_total", "counter", "Direct compaction stalls since boot (/proc/vmstat).", l, static_cast<double>(*v.compact_stall));
-    if (v.thp_fault_fallback) metric(out, "system_thp_fault_fallbacks_total", "counter", "Huge page faults that fell back to small pages.", l, static_cast<double>(*v.thp_fault_fallback));
-    if (v.allocstall) metric(out, "system_allocation_stalls_total", "counter", "Direct reclaim stalls (allocstall_*).", l, static_cast<double>(*v.allocstall));
+    if (v.compact_stall) metric(out, "system_compact_stalls_total", l, static_cast<double>(*v.compact_stall));
+    if (v.thp_fault_fallback) metric(out, "system_thp_fault_fallbacks_total", l, static_cast<double>(*v.thp_fault_fallback));
+    if (v.allocstall) metric(out, "system_allocation_stalls_total", l, static_cast<double>(*v.allocstall));
   }
 }
 

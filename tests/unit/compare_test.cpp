@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "compare.hpp"
+#include "machine_formats.hpp"
+#include "metric_families.hpp"
 
 namespace fragscope::report {
 namespace {
@@ -90,6 +92,30 @@ TEST(Compare, TableListsEveryAllocatorSkippedAndFailedRuns) {
   const std::string html = render_compare_html({glibc, jemalloc, mimalloc}, "./wl <x>");
   EXPECT_NE(html.find("./wl &lt;x&gt;"), std::string::npos);
   EXPECT_NE(html.find("<svg"), std::string::npos);
+}
+
+// report --format prom: every family it writes is in the shared table, under its own name (a
+// name missing from the table would silently take the first entry's help and type).
+TEST(MachineFormats, PrometheusFamiliesComeFromTheSharedTable) {
+  const std::string text =
+      R"({"schema":"fragscope.snapshot","version":1,"seq":0,"final":true,"pid":7,"exe":"/bin/x\"y",)"
+      R"("totals":{"live_requested":10,"live_usable":16,"live_blocks":1,"peak_live_requested":10,"allocs":3,"frees":2},)"
+      R"("heap":{"heap_rss":4096,"rss_over_live":409.6,"free_resident":4080,"pinned_pages":1,"empty_resident_pages":0,"ext_frag":0,"segments":1,"holes":{"total":0,"largest":0}},)"
+      R"("process":{"status":{"vm_rss":1,"vm_hwm":2,"rss_anon":3,"vm_swap":0},"smaps_rollup":{"pss":5,"uss":4}},)"
+      R"("system":{"meminfo":{"mem_available":9},"buddyinfo":[{"node":0,"zone":"Normal","unusable_index":[0,500]}],)"
+      R"("vmstat":{"compact_stall":1,"thp_fault_fallback":2,"allocstall":3}}})"
+      "\n";
+  const std::string prom = render_prometheus(parse_snapshot_text(text));
+  std::size_t families = 0;
+  for (std::size_t at = prom.find("# TYPE fragscope_"); at != std::string::npos; at = prom.find("# TYPE fragscope_", at + 1)) {
+    const std::size_t start = at + 17;
+    const std::string name = prom.substr(start, prom.find(' ', start) - start);
+    EXPECT_EQ(fragscope::proc::metric_family(name).name, name);
+    ++families;
+  }
+  EXPECT_EQ(families, std::size(fragscope::proc::kMetricFamilies));  // this snapshot has every section
+  EXPECT_NE(prom.find(R"(exe="x\"y")"), std::string::npos);
+  EXPECT_NE(prom.find(R"(order="1"} 0.500)"), std::string::npos);
 }
 
 }  // namespace
