@@ -251,50 +251,23 @@ int fragmentation_index(const BuddyZone& z, int order) noexcept {
   return 1000 - static_cast<int>((1000 + info.free_pages * 1000ULL / requested) / info.free_blocks_total);
 }
 
-namespace {
-constexpr std::string_view kMeminfoKeys[] = {"MemTotal",   "MemFree",      "MemAvailable", "Buffers",
-                                             "Cached",     "SwapTotal",    "SwapFree",     "AnonPages",
-                                             "Slab",       "SReclaimable", "SUnreclaim",   "PageTables",
-                                             "VmallocUsed", "AnonHugePages", "Committed_AS", "CommitLimit"};
-}  // namespace
 
 Meminfo parse_meminfo(std::string_view text, ParseError* err) noexcept {
   Meminfo m;
-  std::optional<std::uint64_t>* fields[] = {&m.mem_total,   &m.mem_free,      &m.mem_available, &m.buffers,
-                                            &m.cached,      &m.swap_total,    &m.swap_free,     &m.anon_pages,
-                                            &m.slab,        &m.s_reclaimable, &m.s_unreclaim,   &m.page_tables,
-                                            &m.vmalloc_used, &m.anon_huge_pages, &m.committed_as, &m.commit_limit};
-  for_each_kv(text, err, [](std::string_view k) { return is_one_of(k, kMeminfoKeys); },
-              [&](std::string_view k, std::uint64_t v) {
-                for (std::size_t i = 0; i < std::size(kMeminfoKeys); ++i)
-                  if (kMeminfoKeys[i] == k) *fields[i] = v;
-              });
+  auto known = [](std::string_view k) {
+    for (const MeminfoField& f : kMeminfoFields)
+      if (f.key == k) return true;
+    return false;
+  };
+  for_each_kv(text, err, known, [&](std::string_view k, std::uint64_t v) {
+    for (const MeminfoField& f : kMeminfoFields)
+      if (f.key == k) m.*f.field = v;
+  });
   return m;
 }
 
 Vmstat parse_vmstat(std::string_view text, ParseError* err) noexcept {
   Vmstat s;
-  struct Field {
-    std::string_view key;
-    std::optional<std::uint64_t>* field;
-  };
-  const Field fields[] = {{"compact_stall", &s.compact_stall},
-                          {"compact_fail", &s.compact_fail},
-                          {"compact_success", &s.compact_success},
-                          {"compact_migrate_scanned", &s.compact_migrate_scanned},
-                          {"compact_free_scanned", &s.compact_free_scanned},
-                          {"compact_isolated", &s.compact_isolated},
-                          {"compact_daemon_wake", &s.compact_daemon_wake},
-                          {"thp_fault_alloc", &s.thp_fault_alloc},
-                          {"thp_fault_fallback", &s.thp_fault_fallback},
-                          {"thp_collapse_alloc", &s.thp_collapse_alloc},
-                          {"thp_split_page", &s.thp_split_page},
-                          {"pgmigrate_success", &s.pgmigrate_success},
-                          {"pgmigrate_fail", &s.pgmigrate_fail},
-                          {"pgmajfault", &s.pgmajfault},
-                          {"pswpin", &s.pswpin},
-                          {"pswpout", &s.pswpout},
-                          {"oom_kill", &s.oom_kill}};
   int line_no = 0;
   while (!text.empty()) {
     std::string_view line = take_line(text);
@@ -316,8 +289,8 @@ Vmstat parse_vmstat(std::string_view text, ParseError* err) noexcept {
       s.allocstall = s.allocstall.value_or(0) + v;
       continue;
     }
-    for (const Field& f : fields)
-      if (f.key == key) *f.field = v;
+    for (const VmstatField& f : kVmstatFields)
+      if (f.name == key) s.*f.field = v;
   }
   return s;
 }

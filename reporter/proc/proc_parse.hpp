@@ -104,6 +104,22 @@ struct Meminfo {
 };
 Meminfo parse_meminfo(std::string_view text, ParseError* err = nullptr) noexcept;
 
+/// Meminfo's fields: the key in /proc/meminfo and the name in snapshots (parser and encoder
+/// both walk this table).
+struct MeminfoField {
+  std::string_view key, name;
+  std::optional<std::uint64_t> Meminfo::*field;
+};
+inline constexpr MeminfoField kMeminfoFields[] = {
+    {"MemTotal", "mem_total", &Meminfo::mem_total},          {"MemFree", "mem_free", &Meminfo::mem_free},
+    {"MemAvailable", "mem_available", &Meminfo::mem_available}, {"Buffers", "buffers", &Meminfo::buffers},
+    {"Cached", "cached", &Meminfo::cached},                  {"SwapTotal", "swap_total", &Meminfo::swap_total},
+    {"SwapFree", "swap_free", &Meminfo::swap_free},          {"AnonPages", "anon_pages", &Meminfo::anon_pages},
+    {"Slab", "slab", &Meminfo::slab},                        {"SReclaimable", "s_reclaimable", &Meminfo::s_reclaimable},
+    {"SUnreclaim", "s_unreclaim", &Meminfo::s_unreclaim},    {"PageTables", "page_tables", &Meminfo::page_tables},
+    {"VmallocUsed", "vmalloc_used", &Meminfo::vmalloc_used}, {"AnonHugePages", "anon_huge_pages", &Meminfo::anon_huge_pages},
+    {"Committed_AS", "committed_as", &Meminfo::committed_as}, {"CommitLimit", "commit_limit", &Meminfo::commit_limit}};
+
 /// /proc/vmstat, the compaction, THP, migration, reclaim and swap counters (events since boot;
 /// readers report them as deltas). allocstall is the sum of the allocstall_* lines.
 struct Vmstat {
@@ -113,6 +129,32 @@ struct Vmstat {
       oom_kill;
 };
 Vmstat parse_vmstat(std::string_view text, ParseError* err = nullptr) noexcept;
+
+/// Vmstat's fields, named as in /proc/vmstat and in snapshots. allocstall is the sum of the
+/// allocstall_* lines (older kernels: one allocstall line).
+struct VmstatField {
+  std::string_view name;
+  std::optional<std::uint64_t> Vmstat::*field;
+};
+inline constexpr VmstatField kVmstatFields[] = {
+    {"compact_stall", &Vmstat::compact_stall},
+    {"compact_fail", &Vmstat::compact_fail},
+    {"compact_success", &Vmstat::compact_success},
+    {"compact_migrate_scanned", &Vmstat::compact_migrate_scanned},
+    {"compact_free_scanned", &Vmstat::compact_free_scanned},
+    {"compact_isolated", &Vmstat::compact_isolated},
+    {"compact_daemon_wake", &Vmstat::compact_daemon_wake},
+    {"thp_fault_alloc", &Vmstat::thp_fault_alloc},
+    {"thp_fault_fallback", &Vmstat::thp_fault_fallback},
+    {"thp_collapse_alloc", &Vmstat::thp_collapse_alloc},
+    {"thp_split_page", &Vmstat::thp_split_page},
+    {"pgmigrate_success", &Vmstat::pgmigrate_success},
+    {"pgmigrate_fail", &Vmstat::pgmigrate_fail},
+    {"allocstall", &Vmstat::allocstall},
+    {"pgmajfault", &Vmstat::pgmajfault},
+    {"pswpin", &Vmstat::pswpin},
+    {"pswpout", &Vmstat::pswpout},
+    {"oom_kill", &Vmstat::oom_kill}};
 
 /// Takes the first line off `text` (without its newline) and returns it.
 inline std::string_view take_line(std::string_view& text) noexcept {
