@@ -49,7 +49,7 @@ inline void done_alloc(core::ThreadStats* t, Op op, void* p, std::uint64_t req) 
   count(t, op);
   if (p != nullptr) [[likely]] {
     fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));  // overlaps with the two calls below
-    core::record_alloc(fs::g_rec, *t, p, req, usable(p), core::now_ticks());
+    core::record_alloc(fs::g_rec, *t, p, req, usable(p), fs::g_clock.read(t->clock_countdown));
   }
   else
     fail(t, op);
@@ -107,7 +107,7 @@ void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
     return real();
   fs::Guard g;
   count(t, op);
-  const std::uint64_t now = core::now_ticks();
+  const std::uint64_t now = fs::g_clock.read(t->clock_countdown);
   core::Block old;
   bool tracked = false;
   if (p != nullptr) {
@@ -161,7 +161,7 @@ FRAGSCOPE_EXPORT void free(void* p) {
   fs::Guard g;
   fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));
   count(t, Op::kFree);
-  core::record_free(fs::g_rec, *t, p, core::now_ticks(), usable);
+  core::record_free(fs::g_rec, *t, p, fs::g_clock.read(t->clock_countdown), usable);
   real_free(p);
   fs::after_record();
 }
@@ -222,7 +222,7 @@ FRAGSCOPE_EXPORT int posix_memalign(void** out, std::size_t al, std::size_t n) {
   fs::Guard g;
   int rc = fs::g_real.posix_memalign(out, al, n);
   count(t, Op::kPosixMemalign);
-  if (rc == 0) core::record_alloc(fs::g_rec, *t, *out, n, usable(*out), core::now_ticks());
+  if (rc == 0) core::record_alloc(fs::g_rec, *t, *out, n, usable(*out), fs::g_clock.read(t->clock_countdown));
   else fail(t, Op::kPosixMemalign);
   fs::after_record();
   return rc;

@@ -2,9 +2,10 @@
 // snapshot at exit, the one-line exit summary, and the output file's safe opening. It runs with
 // the recursion guard held for its whole life, so anything it allocates is unrecorded.
 //
-// The thread is started lazily, by the first hook call made one interval after start (or after
-// fork): short-lived processes (a fork that execs at once) never get a thread, and a process that
-// must be single-threaded early on (unshare(CLONE_NEWUSER)) is not made multi-threaded by us.
+// The thread is started lazily, by the first hook call made 100 ms (or one interval, if shorter)
+// after start or fork: short-lived processes (a fork that execs at once) never get a thread, and
+// a process that must be single-threaded early on (unshare(CLONE_NEWUSER)) is not made
+// multi-threaded by us. It also ticks the hooks' clock (HookClock).
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -428,21 +429,35 @@ void snapshot_locked(bool final) {
   }
 }
 
+// Between snapshots the thread ticks the hooks' clock (HookClock) every kTickNs while hooks are
+// busy: they moved the tick themselves since our last tick (a thread does every 64 calls, or at
+// every call while nobody ticks). After kIdleAfterNs without that it stops ticking and wakes only
+// every kIdleWaitNs (plus snapshots), so an idle process sees a hundred wake-ups a second.
+constexpr std::uint64_t kTickNs = 1000000, kIdleAfterNs = 100000000, kIdleWaitNs = 10000000;
+
 void* reporter_main(void*) {
   ++tls.guard;  // for the thread's whole life: our allocations are not the host's
+  const std::uint64_t interval = std::uint64_t{g_cfg.interval_ms} * 1000000u;
   pthread_mutex_lock(&g_mu);
-  if (!g_final_done) snapshot_locked(false);  // started one interval after start: snapshot now
-  while (!g_stop) {
-    timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    std::uint64_t ns = static_cast<std::uint64_t>(deadline.tv_nsec) + std::uint64_t{g_cfg.interval_ms} * 1000000u;
-    deadline.tv_sec += static_cast<time_t>(ns / 1000000000u);
-    deadline.tv_nsec = static_cast<long>(ns % 1000000000u);
+  std::uint64_t now = core::monotonic_ns(), next = g_start_ns + interval, busy_at = now, mine = 0;
+  while (!g_stop && !g_final_done) {
+    if (now >= next) {
+      snapshot_locked(false);
+      now = core::monotonic_ns();
+      next = std::max(next + interval, now + interval / 2);
+    }
+    // The clock: tick while the hooks are busy.
+    if (g_clock.tick.load(std::memory_order_relaxed) > mine) busy_at = now;
+    const bool busy = now - busy_at < kIdleAfterNs;
+    if (busy) mine = g_clock.refresh();
+    g_clock.ticking.store(busy, std::memory_order_relaxed);
+    const std::uint64_t wake = std::min(next, now + (busy ? kTickNs : kIdleWaitNs));
+    timespec deadline{static_cast<time_t>(wake / 1000000000u), static_cast<long>(wake % 1000000000u)};
     while (!g_stop && pthread_cond_timedwait(&g_cv, &g_mu, &deadline) != ETIMEDOUT) {
     }
-    if (g_stop || g_final_done) break;
-    snapshot_locked(false);
+    now = core::monotonic_ns();
   }
+  g_clock.ticking.store(false, std::memory_order_relaxed);
   pthread_mutex_unlock(&g_mu);
   return nullptr;
 }
@@ -470,8 +485,11 @@ void warn_once(const char* line) noexcept {
 }
 
 void pending_work() noexcept {
-  // Start the reporter once an interval has passed since start (or fork).
-  if (core::monotonic_ns() - g_start_ns < std::uint64_t{g_cfg.interval_ms} * 1000000u) return;
+  // Start the reporter once kStartAfterNs (or an interval, if shorter) has passed since start (or
+  // fork): it ticks the hooks' clock from then on, and writes the first snapshot one interval
+  // after start.
+  constexpr std::uint64_t kStartAfterNs = 100000000;
+  if (core::monotonic_ns() - g_start_ns < std::min(kStartAfterNs, std::uint64_t{g_cfg.interval_ms} * 1000000u)) return;
   if (g_thread_started.exchange(true)) return;
   g_pending.store(false, std::memory_order_relaxed);
   int saved = errno;
@@ -496,6 +514,7 @@ void pending_work() noexcept {
 
 void reporter_on_fork_child() noexcept {
   // The reporter thread did not survive the fork; the mutex may have been held by it.
+  g_clock.ticking.store(false, std::memory_order_relaxed);  // nobody ticks the child's hook clock yet
   g_mu = PTHREAD_MUTEX_INITIALIZER;
   g_cv_ready = false;
   g_stop = false;
@@ -530,6 +549,7 @@ void write_final_snapshot() noexcept {
   snapshot_locked(true);
   g_final_done = true;
   g_stop = true;
+  g_clock.ticking.store(false, std::memory_order_relaxed);  // calls after this read the TSC themselves
   if (g_cv_ready) pthread_cond_signal(&g_cv);
   pthread_mutex_unlock(&g_mu);
 

@@ -25,7 +25,9 @@ namespace fragscope::shim {
 thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, 0, nullptr};
 std::atomic<State> g_state{State::kUninit};
 std::atomic<bool> g_pending{false};
-core::Recorder g_rec;
+// Constant-initialised: hooks may run before any constructor of ours.
+constinit core::Recorder g_rec;
+constinit core::HookClock g_clock;
 core::Config g_cfg;
 
 using core::Config;

@@ -28,6 +28,7 @@ extern thread_local Tls tls __attribute__((tls_model("initial-exec")));
 extern std::atomic<State> g_state;
 extern std::atomic<bool> g_pending;  // work waits for a hook: the reporter is to be started
 extern core::Recorder g_rec;
+extern core::HookClock g_clock;  // the hooks' timestamps
 extern core::Config g_cfg;
 
 /// Holds the recursion guard for its scope. Nests.

@@ -37,6 +37,40 @@ inline std::uint64_t now_ticks() noexcept {
 /// `cpuinfo` is the text of /proc/cpuinfo (may be empty: then CLOCK_MONOTONIC is used).
 ClockSource select_clock(const char* cpuinfo, std::size_t len) noexcept;
 
+/// The clock the hooks stamp allocations and frees with: a shared tick, not a TSC read per call.
+///
+/// On this project's VM, RDTSC waits for every load in flight: a loop of independent cache misses
+/// goes from 11 to 197 ns per iteration when one RDTSC is added (clock_gettime through the vDSO
+/// reads the TSC the same way). One per hook took away the program's memory-level parallelism:
+/// on wl_churn, two thirds of the shim's cost. So each thread reads the TSC every kEvery calls
+/// and publishes it; while the reporter thread runs it publishes it every millisecond; every
+/// other call reads the last published value, a plain load. When nobody ticks (before the
+/// reporter starts, in a process that makes few calls, or in a fork child) every call reads the
+/// TSC, as before. Lifetimes and ages are therefore measured to about kEvery calls of the thread
+/// or a millisecond, whichever is shorter; shorter lifetimes land in the first buckets.
+struct HookClock {
+  static constexpr std::uint32_t kEvery = 64;
+  std::atomic<std::uint64_t> tick{0};
+  std::atomic<bool> ticking{false};  // the reporter publishes `tick` at least every millisecond
+
+  /// Publishes a fresh reading (never moves `tick` back) and returns it.
+  std::uint64_t refresh() noexcept {
+    const std::uint64_t v = now_ticks();
+    std::uint64_t cur = tick.load(std::memory_order_relaxed);
+    while (v > cur && !tick.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+    }
+    return v;
+  }
+  /// A hook's timestamp; `countdown` belongs to the calling thread.
+  std::uint64_t read(std::uint32_t& countdown) noexcept {
+    if (!ticking.load(std::memory_order_relaxed) || --countdown == 0) [[unlikely]] {
+      countdown = kEvery;
+      return refresh();
+    }
+    return tick.load(std::memory_order_relaxed);
+  }
+};
+
 /// Converts ticks to nanoseconds from two (ticks, ns) readings taken apart in time.
 class TickCalibration {
  public:

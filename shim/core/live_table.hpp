@@ -21,7 +21,8 @@
 //     or sizes of 2^35 and more go to a small side list.
 // Times are stored modulo their field width; the reporter's walk rewrites entries older than a
 // quarter of that window in a coarse, absolute unit, so ages never wrap (the walk must run at
-// least hourly; the reporter does).
+// least hourly; the reporter does). A time a little after `now` (by less than 1/4096 of the window,
+// a few seconds) reads as age 0: one thread's hook clock may be behind another's (HookClock).
 //
 // Locks: each bucket has a SpinLock guarding its slots, depth and count. split_lock_ guards the
 // directory swap and bucket allocation (order: bucket → split_lock_). walk_lock_ is held by the
@@ -165,7 +166,7 @@ void LiveTable::walk(std::uint64_t now, F&& f) noexcept {
   LockGuard g(side_lock_);
   for (unsigned i = 0; i < side_count_.load(std::memory_order_relaxed); ++i) {
     const SideEntry& e = side_[i];
-    f(Block{e.addr, e.size, e.time, e.sampled}, now - e.time);
+    f(Block{e.addr, e.size, e.time, e.sampled}, now > e.time ? now - e.time : 0);  // absolute times
   }
 }
 

@@ -68,7 +68,7 @@ inline void count_free(Recorder& r, ThreadStats& t, const Block& b, std::size_t 
   cs.frees.add(1);
   cs.req_free.add(b.size);
   cs.usable_free.add(usable);
-  if (lifetime) t.lifetimes[c][lifetime_bucket(now - b.time)].add(1);
+  if (lifetime) t.lifetimes[c][lifetime_bucket(now > b.time ? now - b.time : 0)].add(1);  // see HookClock
   std::int64_t p = cs.pending.load(std::memory_order_relaxed) - static_cast<std::int64_t>(b.size);
   cs.pending.store(p, std::memory_order_relaxed);
   if (p < -PeakTracker::kFlushBytes) [[unlikely]]
@@ -81,7 +81,7 @@ inline void uncount_free(ThreadStats& t, const Block& b, std::size_t usable, std
   cs.frees.add(~std::uint64_t{0});  // counters are modular: adding 2^64 - n subtracts n
   cs.req_free.add(-b.size);
   cs.usable_free.add(-static_cast<std::uint64_t>(usable));
-  t.lifetimes[c][lifetime_bucket(now - b.time)].add(~std::uint64_t{0});
+  t.lifetimes[c][lifetime_bucket(now > b.time ? now - b.time : 0)].add(~std::uint64_t{0});  // as count_free
   cs.pending.store(cs.pending.load(std::memory_order_relaxed) + static_cast<std::int64_t>(b.size),
                    std::memory_order_relaxed);
 }

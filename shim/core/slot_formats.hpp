@@ -49,7 +49,8 @@ struct CompactSlots {
   static bool coarse(const Slot& s) noexcept { return (s.w[1] >> 31) & 1; }
   static std::uint64_t age(const Slot& s, std::uint64_t now) noexcept {
     if (coarse(s)) return (((now >> kCoarseShift) - s.w[2]) & kTimeMask) << kCoarseShift;
-    return (((now >> kTimeShift) - s.w[2]) & kTimeMask) << kTimeShift;
+    const std::uint64_t a = ((now >> kTimeShift) - s.w[2]) & kTimeMask;
+    return a > kTimeMask - (kTimeMask >> 12) ? 0 : a << kTimeShift;  // `now` a little behind the entry's time
   }
   static Block decode(const Slot& s, std::uint64_t now) noexcept {
     std::uint64_t l = lo(s);
@@ -85,7 +86,8 @@ struct WideSlots {
   static std::uint64_t age(const Slot& s, std::uint64_t now) noexcept {
     const std::uint64_t t = s.w1 & kTimeMask;
     if (coarse(s)) return (((now >> kCoarseShift) - t) & kTimeMask) << kCoarseShift;
-    return (now - t) & kTimeMask;
+    const std::uint64_t a = (now - t) & kTimeMask;
+    return a > kTimeMask - (kTimeMask >> 12) ? 0 : a;  // `now` a little behind the entry's time
   }
   static Block decode(const Slot& s, std::uint64_t now) noexcept {
     return Block{addr(s), ((s.w0 >> 48) << 19) | (s.w1 >> 45), now - age(s, now), ((s.w1 >> 44) & 1) != 0};

@@ -48,6 +48,7 @@ struct alignas(64) ThreadStats {
   ThreadStats* next = nullptr;  // registry list, append-only
   std::int64_t sample_countdown = 0;  // bytes until the next call-site sample (owner only)
   std::uint64_t sample_rng = 0;       // its random state (owner only; 0 = not seeded)
+  std::uint32_t clock_countdown = 1;  // calls until this thread reads the TSC (HookClock; owner only)
   Counter samples;                    // call-site samples taken
   Counter calls[kNumOps];
   Counter failures[kNumOps];   // the real function returned NULL / MAP_FAILED / an error

@@ -141,3 +141,23 @@ TEST(LiveTable, AgesSurviveTheFineTimeWrapThroughCoarseRewrite) {
   std::uint64_t expected = much_later - t0;
   EXPECT_NEAR(static_cast<double>(age), static_cast<double>(expected), double(2ull << CompactSlots::kCoarseShift));
 }
+
+// One thread's hook clock may be a little behind the one that stamped an entry (HookClock): such
+// an entry reads as just made, not as almost a window old.
+TEST(LiveTable, AnEntryStampedSlightlyInTheFutureHasAgeZero) {
+  LiveTable t;
+  ASSERT_TRUE(t.init());
+  const std::uint64_t t0 = std::uint64_t{1} << 36;
+  t.insert({0x3000, 32, t0, false}, nullptr);
+  t.insert({std::uintptr_t{1} << 50, 64, t0, false}, nullptr);  // a wide slot (address above 2^48)
+  Block b;
+  ASSERT_TRUE(t.find(0x3000, t0 - 100000, &b));
+  EXPECT_EQ(b.time, t0 - 100000) << "age 0 at the earlier `now`";
+  std::vector<std::uint64_t> ages;
+  t.walk(t0 - 5000, [&](const Block&, std::uint64_t age) { ages.push_back(age); });
+  EXPECT_EQ(ages, (std::vector<std::uint64_t>{0, 0}));
+  // Half a window later it is an old entry: its age is not mistaken for a time in the future.
+  const std::uint64_t later = t0 + (CompactSlots::kTimeMask << CompactSlots::kTimeShift) / 2;
+  ASSERT_TRUE(t.find(0x3000, later, &b));
+  EXPECT_NEAR(static_cast<double>(b.time), static_cast<double>(t0), 256.0);
+}
