@@ -10,6 +10,8 @@ packages=(
   libjemalloc-dev libunwind-dev libboost-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
+  # the libFuzzer targets (scripts/fuzz.sh): clang, and its runtimes (libFuzzer, ASan, UBSan)
+  clang libclang-rt-14-dev
   # allocators loaded for comparisons
   libgoogle-perftools-dev libmimalloc-dev
   # real programs the end-to-end tests preload the shim into, and reference tools

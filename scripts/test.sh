@@ -24,3 +24,7 @@ cmake -S "$root" -B "$tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRAGSCOPE_SANITI
   -DFRAGSCOPE_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build "$tsan" -j"$(nproc)" --target fragscope_pool_tests
 TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/pools/fragscope_pool_tests" --gtest_brief=1
+
+# The /proc parsers, the snapshot reader and the reports under libFuzzer (ASan + UBSan, clang,
+# build-fuzz/): 15 s per target, as many at a time as there are cores.
+FRAGSCOPE_FUZZ_BUILD_DIR="${build}-fuzz" "$root/scripts/fuzz.sh" "${FRAGSCOPE_FUZZ_SECONDS:-15}"

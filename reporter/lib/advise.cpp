@@ -32,8 +32,8 @@ struct ClassInfo {
 
 // Classes whose live blocks outlive their freed siblings by far.
 std::vector<ClassInfo> long_lived_classes(const json& snap) {
-  std::map<unsigned, const json*> lifetimes;
-  for (const auto& l : arr(sub(snap, "lifetimes"), "by_class")) lifetimes[l.value("class", 0u)] = &l;
+  std::map<std::uint64_t, const json*> lifetimes;
+  for (const auto& l : arr(sub(snap, "lifetimes"), "by_class")) lifetimes[whole(num(l, "class"))] = &l;
   std::vector<ClassInfo> out;
   for (const auto& c : arr(snap, "size_classes")) {
     ClassInfo ci;
@@ -43,8 +43,8 @@ std::vector<ClassInfo> long_lived_classes(const json& snap) {
     ci.live_bytes = num(c, "live_requested");
     ci.peak_live = num(c, "peak_live_requested");
     ci.frees = num(c, "frees");
-    if (ci.hi == 0 || ci.hi > 4096 || ci.live_blocks < 64) continue;
-    auto it = lifetimes.find(c.value("class", 0u));
+    if (!(ci.hi > 0) || ci.hi > 4096 || ci.live_blocks < 64) continue;
+    auto it = lifetimes.find(whole(num(c, "class")));
     if (it == lifetimes.end()) continue;
     ci.freed_median = median_lower(arr(*it->second, "freed"), &ci.freed_n);
     ci.age_median = median_lower(arr(*it->second, "live_age"), &ci.age_n);
@@ -73,8 +73,8 @@ AdviseResult advise(const SnapshotFile& file, const std::string& command) {
     r.heap_line = "no snapshot to read";
     return r;
   }
-  r.subject = fmt::format("{} (pid {}), snapshot {}{} at {}", snap->value("exe", "?"), snap->value("pid", 0),
-                          snap->value("seq", 0), snap->value("final", false) ? " (final)" : "",
+  r.subject = fmt::format("{} (pid {}), snapshot {}{} at {}", str(*snap, "exe", "?"), whole(num(*snap, "pid")),
+                          whole(num(*snap, "seq")), flag(*snap, "final") ? " (final)" : "",
                           human_ns(num(*snap, "uptime_ns")));
   const json& h = sub(*snap, "heap");
   const json& totals = sub(*snap, "totals");
@@ -89,9 +89,9 @@ AdviseResult advise(const SnapshotFile& file, const std::string& command) {
                               human_bytes(num(h, "free_resident")), count(pinned),
                               count(num(h, "empty_resident_pages")), human_bytes(num(sub(h, "holes"), "total")));
   } else {
-    r.heap_line = fmt::format("no heap analysis in this snapshot ({})", h.value("error", "not recorded"));
+    r.heap_line = fmt::format("no heap analysis in this snapshot ({})", str(h, "error", "not recorded"));
   }
-  const std::string allocator = sub(*snap, "allocator").value("name", "unknown");
+  const std::string allocator = str(sub(*snap, "allocator"), "name", "unknown");
   const bool fragmented = have_heap && (rss_over_live >= 1.3 || pinned * page >= 0.1 * heap_rss);
 
   // 1. Pools for long-lived blocks among short-lived ones.
@@ -105,21 +105,23 @@ AdviseResult advise(const SnapshotFile& file, const std::string& command) {
       blocks += c.live_blocks, bytes += c.live_bytes, peak += c.peak_live, freed += c.freed_n;
       age = std::max(age, c.age_median), life = std::max(life, c.freed_median);
     }
-    // Sizes to serve: the most frequent request sizes inside these classes, rounded to 16.
-    std::vector<std::size_t> sizes;
+    // Sizes to serve: the most frequent request sizes inside these classes, rounded up to 16
+    // (a pool size is 1..4096: malloc(0) is served from the 16-byte pool).
+    auto pool_size = [](double s) { return (std::max<std::uint64_t>(whole(s), 1) + 15) / 16 * 16; };
+    std::vector<std::uint64_t> sizes;
     for (const auto& t : arr(*snap, "top_sizes")) {
       const double s = num(t, "size");
       for (const auto& c : classes)
-        if (s >= c.lo && s <= c.hi) sizes.push_back((static_cast<std::size_t>(s) + 15) / 16 * 16);
+        if (s >= c.lo && s <= c.hi) sizes.push_back(pool_size(s));
     }
-    for (const auto& c : classes) sizes.push_back((static_cast<std::size_t>(c.hi) + 15) / 16 * 16);
+    for (const auto& c : classes) sizes.push_back(pool_size(c.hi));
     std::sort(sizes.begin(), sizes.end());
     sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
     if (sizes.size() > 16) sizes.resize(16);
-    for (std::size_t s : sizes) r.pool_sizes += (r.pool_sizes.empty() ? "" : ",") + std::to_string(s);
+    for (std::uint64_t s : sizes) r.pool_sizes += (r.pool_sizes.empty() ? "" : ",") + std::to_string(s);
     // Chunks small enough that the pool holds ~32 of them at its peak, so emptied ones go back.
-    const std::size_t chunk = std::clamp<std::size_t>(std::bit_ceil(static_cast<std::size_t>(peak / 32) | 1),
-                                                      64 * 1024, 4 * 1024 * 1024);
+    const std::uint64_t chunk = std::clamp<std::uint64_t>(
+        std::bit_ceil(std::min<std::uint64_t>(whole(peak / 32), std::uint64_t{1} << 40) | 1), 64 * 1024, 4 * 1024 * 1024);
     Advice a;
     a.title = fmt::format("Pool {}..{}: long-lived blocks are scattered among short-lived ones",
                           human_bytes(classes.front().lo), human_bytes(classes.back().hi));
@@ -213,7 +215,7 @@ AdviseResult advise(const SnapshotFile& file, const std::string& command) {
       const json& ui = arr(z, "unusable_index");
       if (ui.size() > 9 && ui[9].is_number() && ui[9].get<double>() > worst) {
         worst = ui[9].get<double>();
-        worst_zone = fmt::format("node {} {}", z.value("node", 0), z.value("zone", "?"));
+        worst_zone = fmt::format("node {} {}", whole(num(z, "node")), str(z, "zone", "?"));
       }
     }
     const json& first_sys = sub(file.snapshots.front(), "system");

@@ -66,8 +66,8 @@ std::string render_html_report(const SnapshotFile& f) {
   const json& t = sub(last, "totals");
   const json& st = sub(sub(last, "process"), "status");
   const json& sr = sub(sub(last, "process"), "smaps_rollup");
-  const std::string exe = last.value("exe", "?");
-  const long pid = last.value("pid", 0L);
+  const std::string exe = str(last, "exe", "?");
+  const std::uint64_t pid = whole(num(last, "pid"));
 
   fmt::format_to(o, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                     "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
@@ -140,10 +140,10 @@ std::string render_html_report(const SnapshotFile& f) {
     std::vector<Bar> occ;
     const char* labels[] = {"0", "≤1/8", "≤2/8", "≤3/8", "≤4/8", "≤5/8", "≤6/8", "≤7/8", "≤1"};
     const json& occupancy = arr(h, "page_occupancy");
-    for (unsigned i = 0; i < occupancy.size() && i < 9; ++i) occ.push_back({labels[i], occupancy[i].get<double>()});
+    for (unsigned i = 0; i < occupancy.size() && i < 9; ++i) occ.push_back({labels[i], num_at(occupancy, i)});
     out += svg_bar_chart("Resident heap pages by live bytes on the page", occ, false);
     std::vector<Bar> hb;
-    for (const auto& b : arr(sub(h, "holes"), "hist")) hb.push_back({"≥ " + human_bytes(b[0].get<double>()), b[1].get<double>()});
+    for (const auto& b : arr(sub(h, "holes"), "hist")) hb.push_back({"≥ " + human_bytes(num_at(b, 0)), num_at(b, 1)});
     out += svg_bar_chart("Holes between live blocks by size", hb, false);
     out += "<table><tr><th>top-pinning block</th><th>age</th><th>segment</th><th>free below it</th><th>resident</th></tr>\n";
     for (const auto& p : arr(h, "top_pinned_by"))
@@ -163,7 +163,7 @@ std::string render_html_report(const SnapshotFile& f) {
   std::sort(by_live.begin(), by_live.end(),
             [](const json* a, const json* b) { return num_or_nan(*a, "live_requested") > num_or_nan(*b, "live_requested"); });
   if (by_live.size() > 16) by_live.resize(16);
-  std::sort(by_live.begin(), by_live.end(), [](const json* a, const json* b) { return num_or_nan(*a, "class") < num_or_nan(*b, "class"); });
+  std::sort(by_live.begin(), by_live.end(), [](const json* a, const json* b) { return num(*a, "class") < num(*b, "class"); });
   std::vector<Bar> bars;
   for (const json* c : by_live) bars.push_back({class_label(*c), num_or_nan(*c, "live_requested")});
   out += "<section id=\"size-classes\"><h2>Size classes</h2>\n";
@@ -180,8 +180,8 @@ std::string render_html_report(const SnapshotFile& f) {
   // Lifetimes, all classes together.
   std::map<double, double> freed, ages;
   for (const auto& l : arr(sub(last, "lifetimes"), "by_class")) {
-    for (const auto& b : arr(l, "freed")) freed[b[0].get<double>()] += b[1].get<double>();
-    for (const auto& b : arr(l, "live_age")) ages[b[0].get<double>()] += b[1].get<double>();
+    for (const auto& b : arr(l, "freed")) freed[num_at(b, 0)] += num_at(b, 1);
+    for (const auto& b : arr(l, "live_age")) ages[num_at(b, 0)] += num_at(b, 1);
   }
   auto hist_bars = [](const std::map<double, double>& h) {
     std::vector<Bar> b;
@@ -216,16 +216,16 @@ std::string render_html_report(const SnapshotFile& f) {
   // Request sizes and notes.
   out += "<section id=\"top-sizes\"><h2>Most frequent request sizes</h2><table><tr><th>size</th><th>allocations</th></tr>\n";
   for (const auto& s : arr(last, "top_sizes"))
-    fmt::format_to(o, "<tr><td>{} B</td><td>{}</td></tr>\n", s.value("size", 0), s.value("allocs", 0));
+    fmt::format_to(o, "<tr><td>{} B</td><td>{}</td></tr>\n", whole(num(s, "size")), whole(num(s, "allocs")));
   out += "</table></section>\n";
   if (!f.errors.empty() || !arr(last, "warnings").empty()) {
     out += "<section id=\"notes\"><h2>Notes</h2><ul>\n";
-    for (const auto& w : arr(last, "warnings")) fmt::format_to(o, "<li class=\"warn\">{}</li>\n", html_escape(w.get<std::string>()));
+    for (const auto& w : arr(last, "warnings")) fmt::format_to(o, "<li class=\"warn\">{}</li>\n", html_escape(w.is_string() ? w.get<std::string>() : w.dump()));
     for (const auto& e : f.errors)
       fmt::format_to(o, "<li class=\"warn\">{} line {}: {} (skipped)</li>\n", html_escape(f.path), e.line, html_escape(e.message));
     out += "</ul></section>\n";
   }
-  fmt::format_to(o, "<footer>fragscope · snapshot schema {} · {}</footer>\n</body></html>\n", last.value("version", 0),
+  fmt::format_to(o, "<footer>fragscope · snapshot schema {} · {}</footer>\n</body></html>\n", whole(num(last, "version")),
                  html_escape(f.path));
   return out;
 }

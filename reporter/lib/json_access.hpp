@@ -6,6 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <string>
+
 namespace fragscope::report {
 
 /// The number at o[k], else `dflt`.
@@ -26,6 +29,31 @@ inline const nlohmann::json& arr(const nlohmann::json& o, const char* k) {
   static const nlohmann::json empty = nlohmann::json::array();
   auto it = o.find(k);
   return it != o.end() && it->is_array() ? *it : empty;
+}
+
+/// The string at o[k], else `dflt`.
+inline std::string str(const nlohmann::json& o, const char* k, const char* dflt = "") {
+  auto it = o.find(k);
+  return it != o.end() && it->is_string() ? it->get<std::string>() : std::string(dflt);
+}
+
+/// The boolean at o[k], else `dflt`.
+inline bool flag(const nlohmann::json& o, const char* k, bool dflt = false) {
+  auto it = o.find(k);
+  return it != o.end() && it->is_boolean() ? it->get<bool>() : dflt;
+}
+
+/// The number at a[i] (e.g. a histogram bucket [lower_bound, count]), else `dflt`.
+inline double num_at(const nlohmann::json& a, std::size_t i, double dflt = 0) {
+  return a.is_array() && i < a.size() && a[i].is_number() ? a[i].get<double>() : dflt;
+}
+
+/// A figure as a whole number (counts, pids, class numbers): truncated, 0 for a negative one or
+/// NaN, at most 2^64 - 1. (Converting a double out of an integer's range is undefined behaviour.)
+inline std::uint64_t whole(double v) {
+  if (!(v > 0)) return 0;
+  if (v >= 18446744073709551615.0) return UINT64_MAX;
+  return static_cast<std::uint64_t>(v);
 }
 
 }  // namespace fragscope::report

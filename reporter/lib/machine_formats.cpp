@@ -12,12 +12,23 @@ using nlohmann::json;
 
 namespace {
 const json& last_of(const SnapshotFile& f) { return f.final_snapshot() ? *f.final_snapshot() : f.snapshots.back(); }
+
+// A label value of the exposition format: backslash, double quote and newline escaped.
+std::string label_value(const std::string& v) {
+  std::string escaped;
+  for (char c : v) {
+    if (c == '\\' || c == '"') escaped += '\\', escaped += c;
+    else if (c == '\n') escaped += "\\n";
+    else escaped += c;
+  }
+  return escaped;
+}
 }  // namespace
 
 json render_report_json(const SnapshotFile& f) {
   const json& last = last_of(f);
   json out = {{"schema", "fragscope.report"}, {"version", 1}, {"file", f.path},
-              {"exe", last.value("exe", "")}, {"pid", last.value("pid", 0)}, {"snapshots", f.snapshots.size()},
+              {"exe", str(last, "exe")}, {"pid", whole(num(last, "pid"))}, {"snapshots", f.snapshots.size()},
               {"complete", f.final_snapshot() != nullptr}, {"over_time", json::array()}, {"skipped_lines", json::array()}};
   for (const auto& s : f.snapshots) {
     out["over_time"].push_back({{"uptime_ns", num(s, "uptime_ns")},
@@ -38,15 +49,9 @@ std::string render_prometheus(const SnapshotFile& f) {
   const json& s = last_of(f);
   std::string out;
   auto o = std::back_inserter(out);
-  std::string exe = s.value("exe", "");
+  std::string exe = str(s, "exe");
   if (auto slash = exe.rfind('/'); slash != std::string::npos) exe = exe.substr(slash + 1);
-  std::string escaped;
-  for (char c : exe) {
-    if (c == '\\' || c == '"') escaped += '\\', escaped += c;
-    else if (c == '\n') escaped += "\\n";
-    else escaped += c;
-  }
-  const std::string labels = fmt::format("{{pid=\"{}\",exe=\"{}\"", s.value("pid", 0), escaped);
+  const std::string labels = fmt::format("{{pid=\"{}\",exe=\"{}\"", whole(num(s, "pid")), label_value(exe));
   auto family = [&](const char* name) {
     const proc::MetricFamily& f = proc::metric_family(name);
     fmt::format_to(o, "# HELP fragscope_{} {}\n# TYPE fragscope_{} {}\n", name, f.help, name, f.type);
@@ -93,7 +98,7 @@ std::string render_prometheus(const SnapshotFile& f) {
       const json& ui = arr(z, "unusable_index");
       for (std::size_t k = 0; k < ui.size(); ++k)
         fmt::format_to(o, "fragscope_system_unusable_free_index_ratio{},node=\"{}\",zone=\"{}\",order=\"{}\"}} {:.3f}\n", labels,
-                       z.value("node", 0), z.value("zone", ""), k, ui[k].get<double>() / 1000.0);
+                       whole(num(z, "node")), label_value(str(z, "zone")), k, num_at(ui, k) / 1000.0);
     }
   }
   const json& vm = sub(sys, "vmstat");

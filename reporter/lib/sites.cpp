@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 
+#include "json_access.hpp"
 #include "symbolizer.hpp"
 
 namespace fragscope::report {
@@ -37,36 +38,44 @@ const NamedFrame* NamedSite::origin() const {
 
 std::vector<NamedSite> named_sites(const nlohmann::json& snapshot) {
   std::vector<NamedSite> out;
-  auto sites = snapshot.find("sites");
-  if (sites == snapshot.end() || !sites->is_object()) return out;
+  const nlohmann::json& sites = sub(snapshot, "sites");
   std::vector<std::string> modules;
-  for (const auto& m : sites->value("modules", nlohmann::json::array())) modules.push_back(m.is_string() ? m.get<std::string>() : "");
+  for (const auto& m : arr(sites, "modules")) modules.push_back(m.is_string() ? m.get<std::string>() : "");
+  // A frame is [module index, offset, exported symbol or null]; anything else reads as unknown.
+  auto module_of = [&](const nlohmann::json& f) -> std::string {
+    const double mod = num_at(f, 0, -1);
+    return mod >= 0 && mod < static_cast<double>(modules.size()) ? modules[static_cast<std::size_t>(mod)] : "";
+  };
+  auto offset_of = [](const nlohmann::json& f) -> std::uint64_t {
+    return f.is_array() && f.size() > 1 && f[1].is_number_unsigned() ? f[1].get<std::uint64_t>() : 0;
+  };
   // First pass: everything each module needs resolved, in one addr2line run per module.
   std::map<std::string, std::vector<std::uint64_t>> wanted;
-  const auto& list = (*sites)["list"];
+  const nlohmann::json& list = arr(sites, "list");
   for (const auto& s : list)
-    for (const auto& f : s.value("frames", nlohmann::json::array())) {
-      int mod = f[0].get<int>();
-      if (mod >= 0 && static_cast<std::size_t>(mod) < modules.size()) wanted[modules[mod]].push_back(f[1].get<std::uint64_t>());
+    for (const auto& f : arr(s, "frames")) {
+      std::string module = module_of(f);
+      if (!module.empty()) wanted[module].push_back(offset_of(f));
     }
   Symbolizer sym;
   for (auto& [module, offsets] : wanted) sym.resolve(module, offsets);
   for (const auto& s : list) {
     NamedSite ns;
-    ns.id = s.value("id", 0u);
-    ns.live_bytes = s.value("live_bytes", 0.0);
-    ns.live_blocks = s.value("live_blocks", 0.0);
-    ns.allocs = s.value("allocs", 0.0);
-    ns.frees = s.value("frees", 0.0);
-    ns.alloc_bytes = s.value("alloc_bytes", 0.0);
-    ns.pinned_bytes = s.value("pinned_bytes", 0.0);
-    for (const auto& f : s.value("frames", nlohmann::json::array())) {
+    ns.id = static_cast<std::uint32_t>(whole(num(s, "id")));
+    ns.live_bytes = num(s, "live_bytes");
+    ns.live_blocks = num(s, "live_blocks");
+    ns.allocs = num(s, "allocs");
+    ns.frees = num(s, "frees");
+    ns.alloc_bytes = num(s, "alloc_bytes");
+    ns.pinned_bytes = num(s, "pinned_bytes");
+    for (const auto& f : arr(s, "frames")) {
       NamedFrame nf;
-      int mod = f[0].get<int>();
-      nf.offset = f[1].get<std::uint64_t>();
-      if (mod >= 0 && static_cast<std::size_t>(mod) < modules.size()) nf.module = modules[mod];
+      nf.module = module_of(f);
+      nf.offset = offset_of(f);
       FrameName n = sym.name(nf.module, nf.offset);
-      nf.function = !n.function.empty() ? n.function : (f[2].is_string() ? f[2].get<std::string>() : "");
+      nf.function = !n.function.empty() ? n.function
+                    : f.is_array() && f.size() > 2 && f[2].is_string() ? f[2].get<std::string>()
+                                                                        : "";
       nf.location = n.location;
       ns.frames.push_back(std::move(nf));
     }

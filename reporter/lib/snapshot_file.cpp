@@ -9,11 +9,13 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "json_access.hpp"
+
 namespace fragscope::report {
 
 const nlohmann::json* SnapshotFile::final_snapshot() const {
   for (auto it = snapshots.rbegin(); it != snapshots.rend(); ++it)
-    if (it->value("final", false)) return &*it;
+    if (flag(*it, "final")) return &*it;
   return nullptr;
 }
 
@@ -33,11 +35,12 @@ SnapshotFile parse_snapshot_text(const std::string& text, std::string path) {
       f.errors.push_back({line_no, complete ? "not valid JSON" : "truncated (no newline at end of file) and not valid JSON"});
       continue;
     }
-    if (!j.is_object() || j.value("schema", "") != "fragscope.snapshot") {
+    if (!j.is_object() || str(j, "schema") != "fragscope.snapshot") {
       f.errors.push_back({line_no, "not a fragscope snapshot"});
       continue;
     }
-    if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<int>() != 1) {
+    // Compared as a JSON number: get<int>() would take 4294967297 for 1.
+    if (!j.contains("version") || !j["version"].is_number_integer() || j["version"] != 1) {
       f.errors.push_back({line_no, "unsupported snapshot schema version"});
       continue;
     }
@@ -64,7 +67,7 @@ const nlohmann::json* SnapshotFile::steady_snapshot(bool periodic_only) const {
   };
   auto eligible = [&](const nlohmann::json& s) {
     auto h = s.find("heap");
-    return !(periodic_only && s.value("final", false)) && h != s.end() && h->is_object() && h->contains("heap_rss");
+    return !(periodic_only && flag(s, "final")) && h != s.end() && h->is_object() && h->contains("heap_rss");
   };
   double most = 0;
   for (const auto& s : snapshots)

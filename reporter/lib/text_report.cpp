@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <map>
 #include <vector>
 
 namespace fragscope::report {
@@ -26,12 +27,12 @@ std::string range(const json& c) {
 
 double median_lower(const json& hist, double* total_out) {
   double total = 0;
-  for (const auto& b : hist) total += b[1].get<double>();
+  for (const auto& b : hist) total += num_at(b, 1);
   if (total_out) *total_out = total;
   double seen = 0;
   for (const auto& b : hist) {
-    seen += b[1].get<double>();
-    if (seen * 2 >= total) return b[0].get<double>();
+    seen += num_at(b, 1);
+    if (seen * 2 >= total) return num_at(b, 0);
   }
   return 0;
 }
@@ -60,15 +61,15 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
   const json& st = sub(sub(last, "process"), "status");
   const json& sr = sub(sub(last, "process"), "smaps_rollup");
 
-  fmt::format_to(o, "fragscope report: {} (pid {}), {} snapshot{} over {}{}\n", last.value("exe", "?"),
-                 last.value("pid", 0), f.snapshots.size(), f.snapshots.size() == 1 ? "" : "s",
+  fmt::format_to(o, "fragscope report: {} (pid {}), {} snapshot{} over {}{}\n", str(last, "exe", "?"),
+                 whole(num(last, "pid")), f.snapshots.size(), f.snapshots.size() == 1 ? "" : "s",
                  human_ns(num(last, "uptime_ns")), fin ? "" : " — no final snapshot (killed, or still running)");
   double live_req = num(t, "live_requested"), live_usable = num(t, "live_usable");
   fmt::format_to(o, "  live data    {} requested in {} blocks; {} usable (internal_frag {}, {:.1f}%)\n",
-                 human_bytes(live_req), static_cast<std::uint64_t>(num(t, "live_blocks")), human_bytes(live_usable),
+                 human_bytes(live_req), whole(num(t, "live_blocks")), human_bytes(live_usable),
                  human_bytes(num(t, "internal_frag")), 100 * num(t, "internal_frag_ratio"));
   fmt::format_to(o, "  peak live    {} requested; {} allocations, {} frees\n", human_bytes(num(t, "peak_live_requested")),
-                 static_cast<std::uint64_t>(num(t, "allocs")), static_cast<std::uint64_t>(num(t, "frees")));
+                 whole(num(t, "allocs")), whole(num(t, "frees")));
   if (st.contains("vm_rss")) {
     double rss = num(st, "vm_rss");
     fmt::format_to(o, "  process      RSS {} (HWM {}), anon {}, swap {}   [/proc/self/status]\n", human_bytes(rss),
@@ -80,7 +81,7 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
       fmt::format_to(o, "  anon RSS / live requested   {:.2f}x ({} resident anonymous for {} of live data)\n",
                      num(st, "rss_anon") / live_req, human_bytes(num(st, "rss_anon")), human_bytes(live_req));
   } else {
-    fmt::format_to(o, "  process      /proc/self/status unavailable: {}\n", st.value("error", "not recorded"));
+    fmt::format_to(o, "  process      /proc/self/status unavailable: {}\n", str(st, "error", "not recorded"));
   }
   if (f.snapshots.size() > 1) {
     const json& ft = sub(first, "totals");
@@ -97,21 +98,21 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
   if (h.contains("heap_rss")) {
     double rss = num(h, "heap_rss"), page = num(h, "page_size", 4096);
     fmt::format_to(o, "\n  heap         heap_rss {} in {} segments for {} live: rss_over_live {:.2f}x, free_resident {}\n",
-                   human_bytes(rss), static_cast<std::uint64_t>(num(h, "segments")), human_bytes(live_req),
+                   human_bytes(rss), whole(num(h, "segments")), human_bytes(live_req),
                    num(h, "rss_over_live"), human_bytes(num(h, "free_resident")));
     fmt::format_to(o, "  pages        {} resident: {} empty (0 live bytes), {} pinned (< 1/4 live)\n",
-                   static_cast<std::uint64_t>(rss / page), static_cast<std::uint64_t>(num(h, "empty_resident_pages")),
-                   static_cast<std::uint64_t>(num(h, "pinned_pages")));
+                   whole(rss / page), whole(num(h, "empty_resident_pages")),
+                   whole(num(h, "pinned_pages")));
     const json& occ = arr(h, "page_occupancy");
     if (occ.size() == 9) {
       fmt::format_to(o, "  occupancy    ");
       const char* labels[] = {"0", "<=1/8", "<=2/8", "<=3/8", "<=4/8", "<=5/8", "<=6/8", "<=7/8", "<=1"};
-      for (unsigned i = 0; i < 9; ++i) fmt::format_to(o, "{}{} {}", i ? ", " : "", labels[i], occ[i].get<std::uint64_t>());
+      for (unsigned i = 0; i < 9; ++i) fmt::format_to(o, "{}{} {}", i ? ", " : "", labels[i], whole(num_at(occ, i)));
       fmt::format_to(o, " pages\n");
     }
     const json& holes = sub(h, "holes");
     fmt::format_to(o, "  holes        {} between live blocks, {} in all ({} resident), largest {}: ext_frag {:.3f}\n",
-                   static_cast<std::uint64_t>(num(holes, "count")), human_bytes(num(holes, "total")),
+                   whole(num(holes, "count")), human_bytes(num(holes, "total")),
                    human_bytes(num(holes, "resident")), human_bytes(num(holes, "largest")), num(h, "ext_frag"));
     const json& pins = arr(h, "top_pinned_by");
     const json& pin_sites = arr(sub(last, "sites"), "top_pinned_sites");
@@ -120,13 +121,13 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
                      human_bytes(num(pins[i], "size")), human_ns(num(pins[i], "age_ns")),
                      human_bytes(num(pins[i], "segment_end") - num(pins[i], "segment_start")),
                      human_bytes(num(pins[i], "free_below")));
-      std::uint32_t site = i < pin_sites.size() ? pin_sites[i].get<std::uint32_t>() : 0;
+      const std::uint64_t site = whole(num_at(pin_sites, i));
       for (const auto& ns : sites)
         if (site != 0 && ns.id == site && ns.origin())
           fmt::format_to(o, "               allocated at {}\n", ns.origin()->label());
     }
   } else if (h.contains("error")) {
-    fmt::format_to(o, "\n  heap         not analysed: {}\n", h.value("error", "?"));
+    fmt::format_to(o, "\n  heap         not analysed: {}\n", str(h, "error", "?"));
   }
 
   // Size classes by live bytes, with the lifetimes of their freed blocks and ages of live ones.
@@ -135,11 +136,8 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
   std::sort(classes.begin(), classes.end(), [](const json* a, const json* b) {
     return num(*a, "live_requested") > num(*b, "live_requested");
   });
-  std::vector<const json*> lifetimes(200, nullptr);
-  for (const auto& l : arr(sub(last, "lifetimes"), "by_class")) {
-    auto c = l.value("class", 0u);
-    if (c < lifetimes.size()) lifetimes[c] = &l;
-  }
+  std::map<std::uint64_t, const json*> lifetimes;  // by class number
+  for (const auto& l : arr(sub(last, "lifetimes"), "by_class")) lifetimes[whole(num(l, "class"))] = &l;
   fmt::format_to(o, "\n  size classes by live bytes\n");
   fmt::format_to(o, "    {:<20} {:>10} {:>11} {:>12} {:>12} {:>11} {:>15} {:>15}\n", "class", "live", "live bytes",
                  "allocs", "frees", "peak live", "median life", "median live age");
@@ -147,7 +145,8 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
   for (const json* c : classes) {
     if (shown++ == opt.top_classes) break;
     std::string life = "-", age = "-";
-    if (const json* l = lifetimes[c->value("class", 0u)]) {
+    if (auto it = lifetimes.find(whole(num(*c, "class"))); it != lifetimes.end()) {
+      const json* l = it->second;
       double n = 0;
       double m = median_lower(arr(*l, "freed"), &n);
       if (n > 0) life = ">= " + human_ns(m);
@@ -155,15 +154,15 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
       if (n > 0) age = ">= " + human_ns(m);
     }
     fmt::format_to(o, "    {:<20} {:>10} {:>11} {:>12} {:>12} {:>11} {:>15} {:>15}\n", range(*c),
-                   static_cast<std::uint64_t>(num(*c, "live_blocks")), human_bytes(num(*c, "live_requested")),
-                   static_cast<std::uint64_t>(num(*c, "allocs")), static_cast<std::uint64_t>(num(*c, "frees")),
+                   whole(num(*c, "live_blocks")), human_bytes(num(*c, "live_requested")),
+                   whole(num(*c, "allocs")), whole(num(*c, "frees")),
                    human_bytes(num(*c, "peak_live_requested")), life, age);
   }
   const json& sizes = arr(last, "top_sizes");
   if (!sizes.empty()) {
     fmt::format_to(o, "\n  most frequent request sizes:");
     for (unsigned i = 0; i < sizes.size() && i < opt.top_sizes; ++i)
-      fmt::format_to(o, "{} {} B x{}", i ? "," : "", sizes[i].value("size", 0), sizes[i].value("allocs", 0));
+      fmt::format_to(o, "{} {} B x{}", i ? "," : "", whole(num(sizes[i], "size")), whole(num(sizes[i], "allocs")));
     fmt::format_to(o, "\n");
   }
   if (!sites.empty()) {
@@ -189,8 +188,8 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
   }
   const json& mm = sub(last, "mmap");
   fmt::format_to(o, "  mmap         {} live anonymous mappings of the application, {}; {} mmap calls, {} mremap moves\n",
-                 static_cast<std::uint64_t>(num(mm, "live_anon_mappings")), human_bytes(num(mm, "live_anon_bytes")),
-                 static_cast<std::uint64_t>(num(mm, "calls")), static_cast<std::uint64_t>(num(mm, "mremap_moves")));
+                 whole(num(mm, "live_anon_mappings")), human_bytes(num(mm, "live_anon_bytes")),
+                 whole(num(mm, "calls")), whole(num(mm, "mremap_moves")));
   // Pools: the application's (fragscope::pools, through the bridge) and the preload remedy's.
   // Pools are often destroyed before the final snapshot: take the last snapshot that lists them.
   auto last_with = [&f](const char* key) -> const json* {
@@ -202,18 +201,18 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
     const double committed = num(p, "committed_bytes");
     const double used = num(p, "live") * num(p, "stride");
     fmt::format_to(o, "  {:<12} {}{} B slots: {} live (peak {}), {} chunks, {} committed, fragmentation {:.0f}%\n", label,
-                   name, static_cast<std::uint64_t>(num(p, size_key)), static_cast<std::uint64_t>(num(p, "live")),
-                   static_cast<std::uint64_t>(num(p, "peak")), static_cast<std::uint64_t>(num(p, "chunks")),
+                   name, whole(num(p, size_key)), whole(num(p, "live")),
+                   whole(num(p, "peak")), whole(num(p, "chunks")),
                    human_bytes(committed), committed > 0 ? 100 * (1 - used / committed) : 0.0);
   };
   if (const json* snap = last_with("pools")) {
     const json& pools = sub(*snap, "pools");
     for (const auto& p : arr(pools, "list")) {
-      const std::string name = p.value("name", "");
+      const std::string name = str(p, "name");
       pool_line("pool", name.empty() ? std::string("(unnamed) ") : "'" + name + "' ", p, "slot_size");
     }
     if (num(pools, "unlisted") > 0)
-      fmt::format_to(o, "  pool         ... and {} more not listed\n", static_cast<std::uint64_t>(num(pools, "unlisted")));
+      fmt::format_to(o, "  pool         ... and {} more not listed\n", whole(num(pools, "unlisted")));
   }
   if (const json* snap = last_with("pool_remedy")) {
     for (const auto& p : arr(*snap, "pool_remedy")) pool_line("pool remedy", "FRAGSCOPE_POOL_SIZES ", p, "size");
@@ -226,31 +225,31 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
     std::string frag;
     for (const auto& z : arr(sys, "buddyinfo")) {
       const json& ui = arr(z, "unusable_index");
-      if (ui.size() > 9 && z.value("zone", "") == "Normal")
+      if (ui.size() > 9 && str(z, "zone") == "Normal")
         frag += fmt::format("{}node {} Normal unusable index at order 9 (2 MiB) {:.3f}", frag.empty() ? "; " : ", ",
-                            z.value("node", 0), ui[9].get<double>() / 1000);
+                            whole(num(z, "node")), num_at(ui, 9) / 1000);
     }
     fmt::format_to(o, "  system       MemAvailable {} of {}, slab {} (unreclaimable {}){}   [/proc/meminfo, buddyinfo]\n",
                    human_bytes(num(mi, "mem_available")), human_bytes(num(mi, "mem_total")), human_bytes(num(mi, "slab")),
                    human_bytes(num(mi, "s_unreclaim")), frag);
     const json& v0 = sub(sub(first, "system"), "vmstat");
     const json& v1 = sub(sys, "vmstat");
-    auto delta = [&](const char* k) { return static_cast<std::int64_t>(num(v1, k) - num(v0, k)); };
+    auto delta = [&](const char* k) { return num(v1, k) - num(v0, k); };
     if (f.snapshots.size() > 1)
-      fmt::format_to(o, "               during the run: {} compaction stalls, {} THP fault fallbacks, {} allocation stalls, "
-                     "{} pages swapped out   [/proc/vmstat deltas]\n",
+      fmt::format_to(o, "               during the run: {:.0f} compaction stalls, {:.0f} THP fault fallbacks, {:.0f} allocation "
+                     "stalls, {:.0f} pages swapped out   [/proc/vmstat deltas]\n",
                      delta("compact_stall"), delta("thp_fault_fallback"), delta("allocstall"), delta("pswpout"));
   }
   const json& ov = sub(last, "overhead");
   fmt::format_to(o, "  overhead     live table {} ({:.1f} B per live block), {} thread blocks\n",
                  human_bytes(num(ov, "live_table_bytes")), num(ov, "bytes_per_live_block"),
-                 static_cast<std::uint64_t>(num(ov, "thread_blocks")));
+                 whole(num(ov, "thread_blocks")));
   const json& an = sub(last, "anomalies");
   if (num(an, "untracked_frees") + num(an, "missed_frees") + num(an, "dropped") > 0)
     fmt::format_to(o, "  note         {} frees of blocks allocated before the shim started, {} missed frees, {} unrecorded\n",
-                   static_cast<std::uint64_t>(num(an, "untracked_frees")), static_cast<std::uint64_t>(num(an, "missed_frees")),
-                   static_cast<std::uint64_t>(num(an, "dropped")));
-  for (const auto& w : arr(last, "warnings")) fmt::format_to(o, "  warning      {}\n", w.get<std::string>());
+                   whole(num(an, "untracked_frees")), whole(num(an, "missed_frees")),
+                   whole(num(an, "dropped")));
+  for (const auto& w : arr(last, "warnings")) fmt::format_to(o, "  warning      {}\n", w.is_string() ? w.get<std::string>() : w.dump());
   if (!f.errors.empty())
     fmt::format_to(o, "  {} line{} of {} skipped (first: line {}: {})\n", f.errors.size(), f.errors.size() == 1 ? "" : "s",
                    f.path, f.errors.front().line, f.errors.front().message);

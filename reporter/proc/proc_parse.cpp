@@ -220,14 +220,18 @@ BuddyInfo parse_buddyinfo(std::string_view text, ParseError* err) noexcept {
 }
 
 namespace {
+// The kernel's sums, in 128 bits: with counts from damaged text (up to 2^64 - 1 blocks of up to
+// 2^15 pages in 16 orders, times 1000) 64 bits would wrap and put the indices out of their ranges;
+// counts a real kernel shows give the same results either way.
+__extension__ typedef unsigned __int128 Wide;
 struct ContigPageInfo {
-  std::uint64_t free_pages = 0, free_blocks_total = 0, free_blocks_suitable = 0;
+  Wide free_pages = 0, free_blocks_total = 0, free_blocks_suitable = 0;
 };
 // mm/vmstat.c fill_contig_page_info().
 ContigPageInfo contig_page_info(const BuddyZone& z, int suitable_order) {
   ContigPageInfo info;
   for (int order = 0; order < z.orders; ++order) {
-    const std::uint64_t blocks = z.free[order];
+    const Wide blocks = z.free[order];
     info.free_blocks_total += blocks;
     info.free_pages += blocks << order;
     if (order >= suitable_order) info.free_blocks_suitable += blocks << (order - suitable_order);
@@ -239,16 +243,16 @@ ContigPageInfo contig_page_info(const BuddyZone& z, int suitable_order) {
 int unusable_free_index(const BuddyZone& z, int order) noexcept {
   const ContigPageInfo info = contig_page_info(z, order);
   if (info.free_pages == 0) return 1000;
-  return static_cast<int>((info.free_pages - (info.free_blocks_suitable << order)) * 1000ULL / info.free_pages);
+  return static_cast<int>((info.free_pages - (info.free_blocks_suitable << order)) * 1000 / info.free_pages);
 }
 
 int fragmentation_index(const BuddyZone& z, int order) noexcept {
   const ContigPageInfo info = contig_page_info(z, order);
-  const std::uint64_t requested = std::uint64_t{1} << order;
+  const Wide requested = Wide{1} << order;
   if (order >= z.orders) return 0;  // the kernel warns and returns 0 beyond its largest order
   if (info.free_blocks_total == 0) return 0;
   if (info.free_blocks_suitable != 0) return -1000;
-  return 1000 - static_cast<int>((1000 + info.free_pages * 1000ULL / requested) / info.free_blocks_total);
+  return 1000 - static_cast<int>((1000 + info.free_pages * 1000 / requested) / info.free_blocks_total);
 }
 
 

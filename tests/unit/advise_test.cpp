@@ -43,6 +43,19 @@ TEST(Advise, PoolsTheClassOfOldBlocksAmongShortLivedOnes) {
   EXPECT_NE(render_advice(r).find("not assessed: kernel knobs"), std::string::npos);
 }
 
+// The smallest class holds malloc(0): a pool size is 1..4096 (FRAGSCOPE_POOL_SIZES refuses a
+// list with a 0 in it, and then pools nothing), so size 0 is served by the 16-byte pool.
+TEST(Advise, PoolSizesAreNeverZero) {
+  std::string s = snapshot(4.0, 0);
+  auto edit = [&s](std::string_view from, std::string_view to) { s.replace(s.find(from), from.size(), to); };
+  edit(R"("class":20,"lo":49,"hi":64)", R"("class":0,"lo":0,"hi":8)");
+  edit(R"({"class":20,"freed")", R"({"class":0,"freed")");
+  edit(R"("size":56)", R"("size":0)");
+  AdviseResult r = advise(parse_snapshot_text(s));
+  ASSERT_FALSE(r.advice.empty());
+  EXPECT_EQ(r.pool_sizes, "16");
+}
+
 TEST(Advise, AHealthyHeapGetsNothing) {
   AdviseResult r = advise(parse_snapshot_text(snapshot(1.05, 0, "glibc", 2)));
   EXPECT_TRUE(r.advice.empty());

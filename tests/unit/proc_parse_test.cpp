@@ -129,6 +129,25 @@ TEST(ProcParse, FragmentationIndexWhenNoBlockIsLargeEnough) {
   EXPECT_EQ(fragmentation_index(z, 11), 0);  // beyond the largest order, as the kernel answers
 }
 
+// Found by fuzz_buddyinfo: free counts this large (damaged text) wrapped the 64-bit sums of
+// fill_contig_page_info, giving an unusable index of 148 (for 999) and a fragmentation index of
+// 1000 (for 500). The sums are exact now, for any count.
+TEST(ProcParse, FragmentationIndicesOfHugeCountsStayExact) {
+  ParseError err;
+  BuddyInfo b = parse_buddyinfo("Node 0, zone    DMA32   43333333333166666 1      1      3 \n"
+                                "Node 0, zone   Normal 18446744073709551615 0\n",
+                                &err);
+  EXPECT_FALSE(err);
+  ASSERT_EQ(b.zones, 2);
+  EXPECT_EQ(unusable_free_index(b.zone[0], 0), 0);
+  for (int order = 1; order < 4; ++order) {
+    EXPECT_EQ(unusable_free_index(b.zone[0], order), 999) << order;  // 30, 28, 24 of 4.3e16 pages usable
+    EXPECT_EQ(fragmentation_index(b.zone[0], order), -1000) << order;
+  }
+  EXPECT_EQ(unusable_free_index(b.zone[1], 1), 1000);  // every free page is an order-0 block
+  EXPECT_EQ(fragmentation_index(b.zone[1], 1), 500);   // 1000 - (1000 + F * 1000 / 2) / F, F = 2^64 - 1
+}
+
 TEST(ProcParse, DamagedBuddyinfoKeepsTheGoodZones) {
   ParseError err;
   BuddyInfo b = parse_buddyinfo("Node 0, zone DMA 1 2 3\ngarbage here\nNode 0, zone Normal 4 x 6\nNode 1, zone Normal 7 8\n", &err);

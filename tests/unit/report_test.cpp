@@ -7,8 +7,10 @@
 #include <regex>
 #include <string>
 
+#include "advise.hpp"
 #include "balance.hpp"
 #include "html_report.hpp"
+#include "machine_formats.hpp"
 #include "recorder.hpp"
 #include "snapshot.hpp"
 #include "snapshot_file.hpp"
@@ -67,6 +69,22 @@ TEST(SnapshotFile, UnsupportedVersionIsRefused) {
   EXPECT_NE(f.errors[0].message.find("version"), std::string::npos);
 }
 
+// Found by fuzz_snapshot_file: a "final" that is not a boolean made final_snapshot() throw
+// (fragscope report, check and advise died in std::terminate), and a version of 2^32 + 1 was read
+// as version 1. A schema that is not a string is a foreign line, not an exception.
+TEST(SnapshotFile, MistypedFieldsAreNotExceptions) {
+  auto f = report::parse_snapshot_text(
+      "{\"schema\":\"fragscope.snapshot\",\"version\":1,\"final\":[]}\n"
+      "{\"schema\":\"fragscope.snapshot\",\"version\":4294967297,\"final\":true}\n"
+      "{\"schema\":1,\"version\":1}\n");
+  ASSERT_EQ(f.snapshots.size(), 1u);
+  ASSERT_EQ(f.errors.size(), 2u);
+  EXPECT_NE(f.errors[0].message.find("version"), std::string::npos);
+  EXPECT_EQ(f.errors[1].line, 3u);
+  EXPECT_EQ(f.final_snapshot(), nullptr);
+  EXPECT_EQ(f.steady_snapshot(true), nullptr);
+}
+
 TEST(SnapshotFile, UnreadableFileThrowsWithThePath) {
   EXPECT_THROW(
       {
@@ -115,4 +133,46 @@ TEST(HtmlReport, IsSelfContainedHasEveryChartAndEscapesText) {
   // Nothing is fetched: no src= or href= attributes, no url(...) in the CSS.
   EXPECT_FALSE(std::regex_search(html, std::regex(R"((src|href)\s*=|url\()")));
   EXPECT_NE(html.find("</html>"), std::string::npos);
+}
+
+// Found by fuzz_report_pipeline: the reports read whatever valid JSON a damaged snapshot holds
+// without throwing or reading out of bounds — a histogram bucket with one element (read past the
+// end of the array), a size class numbered past the table of lifetimes, mistyped strings and
+// numbers (nlohmann's value() and get<>() throw), counts out of an integer's range (converting
+// them was undefined behaviour), call-site frames that are not [module, offset, symbol], a "sites"
+// without "list" — and the exposition escapes a zone label as it does the exe label.
+TEST(Reports, DamagedButValidSnapshotsStillRender) {
+  const std::string damaged =
+      R"({"schema":"fragscope.snapshot","version":1,"final":true,"exe":5,"pid":-1e300,"seq":"x","uptime_ns":1e300,)"
+      R"("totals":{"live_requested":1e300,"live_blocks":-7,"allocs":"many"},)"
+      R"("size_classes":[{"class":300,"lo":-16,"hi":-1,"live_blocks":100,"live_requested":5},)"
+      R"({"class":1e30,"hi":64,"live_blocks":1e9,"live_requested":4,"peak_live_requested":-1},7],)"
+      R"("lifetimes":{"by_class":[{"class":300,"freed":[[1],[],5,[2,"x"]],"live_age":[[1e18]]},3]},)"
+      R"("top_sizes":[{"size":-5,"allocs":1e40},"x"],)"
+      R"("heap":{"heap_rss":1,"page_size":0,"page_occupancy":[1,"a",null,-1,1e300,[],{},true,2],)"
+      R"("holes":{"hist":[[64],7]},"top_pinned_by":[5],"error":3},)"
+      R"("sites":{"modules":[1,"/nonexistent/libc.so.6"],"top_pinned_sites":["a"],)"
+      R"("list":[{"id":-3,"frames":[[0],[1,2,3],"f",[1e9,1],[-1,5,"sym"]],"live_bytes":"x"},4]},)"
+      R"("system":{"meminfo":{"mem_total":1},"buddyinfo":[{"zone":"Nor\"mal\n","node":"x",)"
+      R"("unusable_index":[1,2,"3",4,5,6,7,8,9,null]},1],"vmstat":[]},)"
+      R"("warnings":[1,"w"],"pools":{"list":[3]},"pool_remedy":[{"size":-1}]})"
+      "\n";
+  const std::string no_site_list = R"({"schema":"fragscope.snapshot","version":1,"sites":{"modules":[]}})" "\n";
+  for (const std::string& text : {damaged, no_site_list, no_site_list + damaged}) {
+    auto f = report::parse_snapshot_text(text, "damaged.jsonl");
+    ASSERT_FALSE(f.snapshots.empty());
+    EXPECT_TRUE(f.errors.empty());
+    std::string out;
+    EXPECT_NO_THROW(out = report::render_text_report(f));
+    EXPECT_EQ(out.rfind("fragscope report: ", 0), 0u) << out;
+    EXPECT_NO_THROW(out = report::render_report_json(f).dump());
+    EXPECT_NO_THROW(out = report::render_prometheus(f));
+    if (text == damaged) {
+      EXPECT_NE(out.find(R"(zone="Nor\"mal\n")"), std::string::npos) << out;
+    }
+    EXPECT_NO_THROW(out = report::render_html_report(f));
+    EXPECT_EQ(out.find("<script"), std::string::npos);
+    EXPECT_NO_THROW(out = report::render_advice(report::advise(f)));
+    EXPECT_NO_THROW(report::check_balance(f.snapshots.back()));
+  }
 }
