@@ -64,6 +64,7 @@ struct Scratch {
     std::size_t ncap = bytes + bytes / 2;
     void* np = core::os_map(ncap, tag);
     if (np == nullptr) return false;
+    if (p != nullptr) std::memcpy(np, p, cap);  // read_proc grows it in the middle of a file
     core::os_unmap(p, cap);
     p = np;
     cap = ncap;
@@ -375,6 +376,18 @@ void snapshot_locked(bool final) {
       std::snprintf(line, sizeof(line), "fragscope: %s; process memory figures from it are left out", rollup_err);
       warn_once(line);
     }
+  }
+  // Resident memory by mapping kind (heap, anon, stack, file, shmem, ours): smaps, summed here
+  // and not kept (it is the largest /proc file we read: ~1 KB per mapping).
+  static proc::SmapsByKind by_kind;
+  static char by_kind_err[160];
+  n = read_proc("smaps", g_proctext);
+  if (n >= 0) {
+    by_kind = proc::sum_smaps_by_kind(std::string_view(static_cast<const char*>(g_proctext.p), static_cast<std::size_t>(n)));
+    m.by_kind = &by_kind;
+  } else {
+    std::snprintf(by_kind_err, sizeof(by_kind_err), "cannot read %.80s/self/smaps: %s", g_cfg.proc_dir, strerror(static_cast<int>(-n)));
+    m.by_kind_error = by_kind_err;
   }
   m.page_size = core::page_size();
   if (ranges == nullptr) {

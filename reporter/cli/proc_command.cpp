@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -21,22 +20,9 @@
 namespace fragscope::cli {
 namespace {
 
-using proc::MappingKind;
-constexpr std::array kKinds = {MappingKind::heap, MappingKind::anon,  MappingKind::stack, MappingKind::file,
-                               MappingKind::shmem, MappingKind::ours, MappingKind::other};
-
-struct Totals {
-  std::uint64_t mappings = 0, rss = 0, pss = 0, uss = 0, swap = 0, swap_pss = 0;
-  void add(const proc::SmapsEntry& e) {
-    ++mappings, rss += e.rss, pss += e.pss, uss += e.uss(), swap += e.swap, swap_pss += e.swap_pss;
-  }
-};
-
-struct Sample {
-  std::array<Totals, kKinds.size()> by_kind{};
-  Totals total;
-  int bad_lines = 0;
-};
+using Totals = proc::SmapsTotals;
+using Sample = proc::SmapsByKind;
+constexpr std::size_t kKinds = proc::kMappingKinds;
 
 // Reads and sums /proc/PID/smaps (or `from`); an error message (and no sample) when it cannot.
 bool take_sample(long pid, const std::string& from, Sample* s, std::string* error) {
@@ -58,15 +44,7 @@ bool take_sample(long pid, const std::string& from, Sample* s, std::string* erro
     *error = fmt::format("{} is empty (a kernel thread, or the process is exiting)", path);
     return false;
   }
-  *s = Sample{};
-  proc::ParseError err;
-  s->bad_lines = proc::for_each_smaps_entry(
-      text,
-      [&](const proc::SmapsEntry& e) {
-        s->by_kind[static_cast<std::size_t>(proc::classify(e.map))].add(e);
-        s->total.add(e);
-      },
-      &err);
+  *s = proc::sum_smaps_by_kind(text);
   return true;
 }
 
@@ -92,8 +70,8 @@ void print_table(long pid, const Sample& s, const Sample* prev, double t) {
                report::human_bytes(static_cast<double>(x.swap)),
                p ? fmt::format(" {:>11} {:>11}", growth(x.pss, p->pss), growth(x.uss, p->uss)) : "");
   };
-  for (std::size_t k = 0; k < kKinds.size(); ++k)
-    row(proc::to_string(kKinds[k]), s.by_kind[k], prev ? &prev->by_kind[k] : nullptr);
+  for (std::size_t k = 0; k < kKinds; ++k)
+    row(proc::to_string(proc::kAllMappingKinds[k]), s.kind[k], prev ? &prev->kind[k] : nullptr);
   row("total", s.total, prev ? &prev->total : nullptr);
   fmt::print("  [/proc/{}/smaps; USS = Private_Clean + Private_Dirty; PSS shares each page among the processes "
              "mapping it]\n",
@@ -108,7 +86,7 @@ void print_json(long pid, const Sample& s, double t) {
   };
   nlohmann::json j = {{"pid", pid}, {"exe", exe_of(pid)}, {"t_s", t}, {"source", fmt::format("/proc/{}/smaps", pid)},
                       {"total", obj(s.total)}, {"bad_lines", s.bad_lines}};
-  for (std::size_t k = 0; k < kKinds.size(); ++k) j["by_kind"][proc::to_string(kKinds[k])] = obj(s.by_kind[k]);
+  for (std::size_t k = 0; k < kKinds; ++k) j["by_kind"][proc::to_string(proc::kAllMappingKinds[k])] = obj(s.kind[k]);
   fmt::print("{}\n", j.dump());
 }
 

@@ -77,6 +77,15 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
     if (sr.contains("pss"))
       fmt::format_to(o, "               PSS {}, USS {}, AnonHugePages {}   [/proc/self/smaps_rollup]\n",
                      human_bytes(num(sr, "pss")), human_bytes(num(sr, "uss")), human_bytes(num(sr, "anon_huge_pages")));
+    const json& bk = sub(sub(last, "process"), "by_kind");
+    if (bk.contains("source")) {
+      std::string kinds;
+      for (const char* k : {"heap", "anon", "stack", "file", "shmem", "ours", "other"}) {
+        const double rss_k = num(sub(bk, k), "rss");
+        if (rss_k > 0) kinds += fmt::format("{}{} {}", kinds.empty() ? "" : ", ", k, human_bytes(rss_k));
+      }
+      fmt::format_to(o, "               RSS by mapping: {}   [/proc/self/smaps]\n", kinds.empty() ? "none" : kinds);
+    }
     if (live_req > 0)
       fmt::format_to(o, "  anon RSS / live requested   {:.2f}x ({} resident anonymous for {} of live data)\n",
                      num(st, "rss_anon") / live_req, human_bytes(num(st, "rss_anon")), human_bytes(live_req));

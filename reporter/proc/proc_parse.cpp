@@ -340,6 +340,18 @@ const char* to_string(MappingKind kind) noexcept {
   return "other";
 }
 
+SmapsByKind sum_smaps_by_kind(std::string_view text, ParseError* err) noexcept {
+  SmapsByKind s;
+  s.bad_lines = for_each_smaps_entry(
+      text,
+      [&](const SmapsEntry& e) {
+        s.kind[static_cast<std::size_t>(classify(e.map))].add(e);
+        s.total.add(e);
+      },
+      err);
+  return s;
+}
+
 MappingKind classify(const Mapping& m) noexcept {
   const std::string_view n = m.name;
   if (n == "[heap]") return MappingKind::heap;

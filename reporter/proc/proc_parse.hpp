@@ -3,6 +3,7 @@
 // a malformed line is reported with its line number and the rest of the text is still parsed.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -63,8 +64,29 @@ struct SmapsEntry {
 /// file, other anonymous memory (malloc's mmaps and arenas, jemalloc's chunks, ...), or other
 /// ([vdso], [vvar], [vsyscall]).
 enum class MappingKind { heap, anon, stack, file, shmem, ours, other };
+inline constexpr std::size_t kMappingKinds = 7;
+inline constexpr MappingKind kAllMappingKinds[kMappingKinds] = {
+    MappingKind::heap, MappingKind::anon, MappingKind::stack, MappingKind::file,
+    MappingKind::shmem, MappingKind::ours, MappingKind::other};
 const char* to_string(MappingKind kind) noexcept;
 MappingKind classify(const Mapping& m) noexcept;
+
+/// Sums of smaps entries: smem's figures (PSS, USS, swap) for a set of mappings.
+struct SmapsTotals {
+  std::uint64_t mappings = 0, rss = 0, pss = 0, uss = 0, swap = 0, swap_pss = 0, anon_huge_pages = 0;
+  void add(const SmapsEntry& e) noexcept {
+    ++mappings, rss += e.rss, pss += e.pss, uss += e.uss(), swap += e.swap, swap_pss += e.swap_pss,
+        anon_huge_pages += e.anon_huge_pages;
+  }
+};
+/// Totals by mapping kind (indexed by MappingKind) and in all.
+struct SmapsByKind {
+  SmapsTotals kind[kMappingKinds];
+  SmapsTotals total;
+  int bad_lines = 0;
+};
+/// Sums /proc/<pid>/smaps text by mapping kind.
+SmapsByKind sum_smaps_by_kind(std::string_view text, ParseError* err = nullptr) noexcept;
 
 /// Calls f(const SmapsEntry&) for each mapping of /proc/<pid>/smaps text. Returns the number of
 /// malformed lines (the first is named in *err); a mapping with malformed lines is still passed.

@@ -332,6 +332,20 @@ void SnapshotBuilder::encode(const SnapshotMeta& m, Recorder& r, TextBuffer& out
     json_string(out, m.rollup_error ? m.rollup_error : "not read");
     out.append("}");
   }
+  out.append(",\"by_kind\":");
+  if (m.by_kind) {
+    put(out, "{{\"source\":\"{}/self/smaps\"", m.proc_dir);
+    for (std::size_t k = 0; k < proc::kMappingKinds; ++k) {
+      const proc::SmapsTotals& t = m.by_kind->kind[k];
+      put(out, ",\"{}\":{{\"mappings\":{},\"rss\":{},\"pss\":{},\"uss\":{},\"swap\":{},\"anon_huge_pages\":{}}}",
+          proc::to_string(proc::kAllMappingKinds[k]), t.mappings, t.rss, t.pss, t.uss, t.swap, t.anon_huge_pages);
+    }
+    out.append("}");
+  } else {
+    out.append("{\"error\":");
+    json_string(out, m.by_kind_error ? m.by_kind_error : "not read");
+    out.append("}");
+  }
   out.append("}");
 
   const std::size_t table_bytes = r.table.memory_bytes();

@@ -37,6 +37,8 @@ struct SnapshotMeta {
   const char* status_error = nullptr;
   const proc::SmapsRollup* rollup = nullptr;
   const char* rollup_error = nullptr;
+  const proc::SmapsByKind* by_kind = nullptr;  // /proc/self/smaps summed by mapping kind
+  const char* by_kind_error = nullptr;
   const char* proc_dir = "/proc";
   const char* const* warnings = nullptr;  // lines said on stderr since the last snapshot
   std::size_t nwarnings = 0;

@@ -191,3 +191,35 @@ TEST(HeapLayout, UnderGlibcMallinfoAppears) {
   // Its system bytes cover at least the arena mallinfo2 reports (it counts the heap's whole extent).
   EXPECT_GE(a["native"]["malloc_info"]["system_current"].get<double>(), r.mallinfo.at("arena"));
 }
+
+// The snapshot's process view: resident memory by mapping kind, from /proc/self/smaps. 3000
+// two-page mappings make an smaps text of several megabytes, which must be read whole.
+TEST(ProcessView, ResidentMemoryByMappingKindCoversEveryMapping) {
+  const auto r = run_pattern({"--mappings", "3000"});
+  const auto& p = r.snapshot["process"];
+  ASSERT_TRUE(p.contains("by_kind")) << p.dump();
+  const auto& k = p["by_kind"];
+  ASSERT_FALSE(k.contains("error")) << k.dump();
+  EXPECT_EQ(k["source"], "/proc/self/smaps");
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  EXPECT_GE(k["anon"]["mappings"].get<double>(), 6000);
+  EXPECT_GE(k["anon"]["rss"].get<double>(), 3000 * 2 * page);
+  EXPECT_GT(k["heap"]["rss"].get<double>(), kBlocks * kChunk / 8);  // the pattern's survivors' pages at least
+  EXPECT_GE(k["stack"]["mappings"].get<double>(), 1);
+  EXPECT_GT(k["file"]["rss"].get<double>(), 0);  // the program and its libraries
+  double rss = 0;
+  for (const char* kind : {"heap", "anon", "stack", "file", "shmem", "ours", "other"}) {
+    const auto& t = k[kind];
+    EXPECT_LE(t["pss"].get<double>(), t["rss"].get<double>()) << kind;
+    EXPECT_LE(t["uss"].get<double>(), t["pss"].get<double>()) << kind;
+    rss += t["rss"].get<double>();
+  }
+  // smaps_rollup was read just before: the same memory, but for what our reading of smaps
+  // itself mapped in between (its text: a few megabytes, ours).
+  const double rollup = p["smaps_rollup"]["rss"].get<double>();
+  EXPECT_GE(rss, rollup - 1024 * 1024);
+  EXPECT_LE(rss, rollup + 16 * 1024 * 1024);
+  // Its maps text (~300 KB) is read whole too: the heap layout is the pattern's, as without them.
+  const double pattern_pages = kBlocks * kChunk / kPage;
+  EXPECT_NEAR(r.snapshot["heap"]["pinned_pages"].get<double>(), pattern_pages, 0.03 * pattern_pages);
+}

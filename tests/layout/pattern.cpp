@@ -1,9 +1,13 @@
 // A heap with a known layout, for the layout ground-truth test: 100,000 blocks of 64 bytes,
 // then every block but one in eight freed (interleaved), then one 32-byte block allocated above
 // everything. With `--threads N` each of N threads does the same in its own glibc arena.
+// With `--mappings N` it first makes N anonymous mappings of two pages each (the second page
+// read-only, so that none merge: 2N entries in smaps), all touched.
 // Prints glibc's own accounting (mallinfo2) as key=value lines, then exits normally so the
 // preloaded shim writes its final snapshot.
 #include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +48,15 @@ void make_pattern(std::vector<void*>& kept) {
 int main(int argc, char** argv) {
   int threads = 0;
   if (argc == 3 && std::strcmp(argv[1], "--threads") == 0) threads = std::atoi(argv[2]);
+  if (argc == 3 && std::strcmp(argv[1], "--mappings") == 0) {
+    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    for (int i = 0, n = std::atoi(argv[2]); i < n; ++i) {
+      auto* p = static_cast<char*>(mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+      if (p == MAP_FAILED) return 1;
+      std::memset(p, 1, 2 * page);
+      mprotect(p + page, page, PROT_READ);
+    }
+  }
   // Reserve before the pattern, so nothing else is allocated among or above its blocks.
   std::printf("pattern threads=%d\n", threads);  // stdio's buffer now sits below the pattern
   g_kept.resize(threads > 0 ? threads : 1);

@@ -42,6 +42,13 @@ std::string snapshot_line(std::uint64_t seq, bool final, const char* exe) {
   st.vm_rss = 8 << 20;
   st.rss_anon = 4 << 20;
   m.status = &st;
+  // Resident memory by mapping kind, summed from an smaps text as the shim does.
+  const proc::SmapsByKind kinds = proc::sum_smaps_by_kind(
+      "55d0a1a00000-55d0a1a21000 rw-p 00000000 00:00 0                          [heap]\n"
+      "Rss:                 132 kB\nPss:                 132 kB\nPrivate_Dirty:       132 kB\n"
+      "7f0000000000-7f0000400000 rw-p 00000000 00:00 0 \n"
+      "Rss:                3072 kB\nPss:                3072 kB\nPrivate_Dirty:      3072 kB\n");
+  m.by_kind = &kinds;
   b->encode(m, *rec, buf);
   return std::string(buf.data(), buf.size());
 }
@@ -117,6 +124,8 @@ TEST(TextReport, ShowsTheFiguresOfTheFinalSnapshot) {
   EXPECT_NE(text.find("300 blocks"), std::string::npos) << text;
   EXPECT_NE(text.find("41 B..48 B"), std::string::npos) << text;
   EXPECT_NE(text.find("48 B x400"), std::string::npos) << text;
+  EXPECT_NE(text.find("RSS by mapping: heap 132.0 KiB, anon 3.0 MiB   [/proc/self/smaps]"), std::string::npos) << text;
+  EXPECT_EQ(f.snapshots.back()["process"]["by_kind"]["anon"]["uss"], 3072 * 1024);
 }
 
 TEST(HtmlReport, IsSelfContainedHasEveryChartAndEscapesText) {
