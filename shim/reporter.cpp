@@ -350,25 +350,25 @@ void snapshot_locked(bool final) {
   m.clock = core::g_clock_source.load(std::memory_order_relaxed);
   m.proc_dir = g_cfg.proc_dir;
 
+  // The process's own view: each file parsed into a static, or the reason it could not be read.
+  auto read_self = [](const char* name, auto& into, auto parse, const char*& error, char (&msg)[160]) {
+    const long n = read_proc(name, g_proctext);
+    if (n < 0) {
+      std::snprintf(msg, sizeof(msg), "cannot read %.80s/self/%s: %s", g_cfg.proc_dir, name, strerror(static_cast<int>(-n)));
+      error = msg;
+      return false;
+    }
+    into = parse(std::string_view(static_cast<const char*>(g_proctext.p), static_cast<std::size_t>(n)), nullptr);
+    return true;
+  };
   static proc::Status status;
   static proc::SmapsRollup rollup;
-  static char status_err[160], rollup_err[160];
-  long n = read_proc("status", g_proctext);
-  if (n >= 0) {
-    status = proc::parse_status(std::string_view(static_cast<const char*>(g_proctext.p), static_cast<std::size_t>(n)));
-    m.status = &status;
-  } else {
-    std::snprintf(status_err, sizeof(status_err), "cannot read %.80s/self/status: %s", g_cfg.proc_dir, strerror(static_cast<int>(-n)));
-    m.status_error = status_err;
-  }
-  n = read_proc("smaps_rollup", g_proctext);
-  if (n >= 0) {
-    rollup = proc::parse_smaps_rollup(
-        std::string_view(static_cast<const char*>(g_proctext.p), static_cast<std::size_t>(n)));
+  static proc::SmapsByKind by_kind;  // smaps, the largest file we read (~1 KB per mapping), summed
+  static char status_err[160], rollup_err[160], by_kind_err[160];
+  if (read_self("status", status, proc::parse_status, m.status_error, status_err)) m.status = &status;
+  if (read_self("smaps_rollup", rollup, proc::parse_smaps_rollup, m.rollup_error, rollup_err)) {
     m.rollup = &rollup;
   } else {
-    std::snprintf(rollup_err, sizeof(rollup_err), "cannot read %.80s/self/smaps_rollup: %s", g_cfg.proc_dir, strerror(static_cast<int>(-n)));
-    m.rollup_error = rollup_err;
     static bool said = false;
     if (!said) {
       said = true;
@@ -377,18 +377,8 @@ void snapshot_locked(bool final) {
       warn_once(line);
     }
   }
-  // Resident memory by mapping kind (heap, anon, stack, file, shmem, ours): smaps, summed here
-  // and not kept (it is the largest /proc file we read: ~1 KB per mapping).
-  static proc::SmapsByKind by_kind;
-  static char by_kind_err[160];
-  n = read_proc("smaps", g_proctext);
-  if (n >= 0) {
-    by_kind = proc::sum_smaps_by_kind(std::string_view(static_cast<const char*>(g_proctext.p), static_cast<std::size_t>(n)));
-    m.by_kind = &by_kind;
-  } else {
-    std::snprintf(by_kind_err, sizeof(by_kind_err), "cannot read %.80s/self/smaps: %s", g_cfg.proc_dir, strerror(static_cast<int>(-n)));
-    m.by_kind_error = by_kind_err;
-  }
+  // Resident memory by mapping kind (heap, anon, stack, file, shmem, ours).
+  if (read_self("smaps", by_kind, proc::sum_smaps_by_kind, m.by_kind_error, by_kind_err)) m.by_kind = &by_kind;
   m.page_size = core::page_size();
   if (ranges == nullptr) {
     m.heap_error = "out of memory for the heap layout analysis";
