@@ -7,6 +7,10 @@
 //    random block, free it, allocate a new one — with (1) and without (0) the core recording
 //    each malloc and free (glibc underneath, called directly). The difference per iteration is
 //    what recording costs at that many live blocks.
+//  - BM_TimestampAmongMisses/clock: a loop of independent loads from 64 MiB at random (cache
+//    misses the CPU overlaps), with per load (0) nothing, (1) one TSC read (now_ticks(), RDTSC),
+//    (2) one HookClock::read, the hooks' timestamp. Where RDTSC waits for the loads in flight,
+//    (1) costs a whole miss per iteration and (2) almost nothing (see HookClock in clock.hpp).
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 
@@ -92,6 +96,27 @@ void BM_CoreChurn(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_CoreChurn)->ArgsProduct({{1000, 10000, 30000, 100000}, {0, 1}})->ArgNames({"live", "recorded"});
+
+void BM_TimestampAmongMisses(benchmark::State& state) {
+  const int clock = static_cast<int>(state.range(0));
+  std::vector<std::uint32_t> data((64u << 20) / sizeof(std::uint32_t));
+  std::mt19937 rng(1);
+  for (auto& x : data) x = rng();
+  g_clock_source.store(ClockSource::kTsc);  // the TSC, as the shim picks on this machine
+  HookClock hc;
+  hc.ticking = true;
+  std::uint32_t countdown = HookClock::kEvery;
+  std::uint64_t sum = 0;
+  std::uint32_t idx = 1;
+  for (auto _ : state) {
+    idx = idx * 1103515245u + 12345u;
+    sum += data[idx % data.size()];
+    if (clock == 1) sum += now_ticks();
+    if (clock == 2) sum += hc.read(countdown);
+  }
+  benchmark::DoNotOptimize(sum);
+}
+BENCHMARK(BM_TimestampAmongMisses)->Arg(0)->Arg(1)->Arg(2)->ArgName("clock");
 
 }  // namespace
 

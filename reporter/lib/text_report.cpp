@@ -98,6 +98,25 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
     fmt::format_to(o, "  over time    live {} -> {}, anon RSS {} -> {} (first to last snapshot)\n",
                    human_bytes(num(ft, "live_requested")), human_bytes(live_req), human_bytes(num(fs, "rss_anon")),
                    human_bytes(num(st, "rss_anon")));
+    // Fragmentation over time: up to kRows snapshots spread evenly, the first and last included.
+    constexpr std::size_t kRows = 12;
+    const std::size_t n = f.snapshots.size(), rows = std::min(n, kRows);
+    fmt::format_to(o, "\n  fragmentation over time ({} of {} snapshots)\n", rows, n);
+    fmt::format_to(o, "    {:>9} {:>11} {:>11} {:>11} {:>9} {:>8} {:>11} {:>8}\n", "time", "live", "anon RSS", "heap RSS",
+                   "RSS/live", "pinned", "in holes", "ext_frag");
+    for (std::size_t r = 0; r < rows; ++r) {
+      const json& s = f.snapshots[rows == 1 ? 0 : r * (n - 1) / (rows - 1)];
+      const json& sh = sub(s, "heap");
+      const double live = num(sub(s, "totals"), "live_requested");
+      const bool heap = sh.contains("heap_rss");
+      fmt::format_to(o, "    {:>9} {:>11} {:>11} {:>11} {:>9} {:>8} {:>11} {:>8}\n", human_ns(num(s, "uptime_ns")),
+                     human_bytes(live), human_bytes(num(sub(sub(s, "process"), "status"), "rss_anon")),
+                     heap ? human_bytes(num(sh, "heap_rss")) : "-",
+                     heap ? fmt::format("{:.2f}x", num(sh, "rss_over_live")) : "-",
+                     heap ? fmt::format("{}", whole(num(sh, "pinned_pages"))) : "-",
+                     heap ? human_bytes(num(sub(sh, "holes"), "total")) : "-",
+                     heap ? fmt::format("{:.3f}", num(sh, "ext_frag")) : "-");
+    }
   }
 
   const std::vector<NamedSite> sites = named_sites(last);
