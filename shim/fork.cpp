@@ -1,5 +1,5 @@
 // fork() handling, in one place. Lock order taken in prepare (and released in reverse):
-//   pool registry (the bridge) → remediation pools (FRAGSCOPE_POOL_SIZES) → live table (walk lock → every bucket → split → side list) → call sites → mmap tracker →
+//   event applier → pool registry (the bridge) → remediation pools (FRAGSCOPE_POOL_SIZES) → live table (walk lock → every bucket → split → side list) → call sites → mmap tracker →
 //   thread registry.
 // Holding every table lock across fork means no hook is half-way through an update, so the
 // child's table and counters agree exactly. The child then starts over as its own process: new
@@ -16,6 +16,7 @@ namespace {
 void prepare() {
   if (g_state.load(std::memory_order_acquire) != State::kReady) return;
   ++tls.guard;
+  g_applier.lock();  // no batch half-applied: the child's table and counters agree
   pool_registry_lock();
   remedy_lock_all();
   g_rec.table.lock_all();
@@ -32,6 +33,7 @@ void parent() {
   g_rec.table.unlock_all();
   remedy_unlock_all();
   pool_registry_unlock();
+  g_applier.unlock();
   --tls.guard;
 }
 
@@ -43,6 +45,8 @@ void child() {
   g_rec.table.unlock_all();
   remedy_unlock_all();
   pool_registry_unlock();
+  g_applier.unlock();  // events logged before fork are the child's too: applied with its own
+  on_fork_child_recording();
   reporter_on_fork_child();
   --tls.guard;
 }

@@ -44,13 +44,24 @@ inline void* real_realloc(void* p, std::size_t n) noexcept {
 inline void count(core::ThreadStats* t, Op op) noexcept { t->calls[static_cast<unsigned>(op)].add(1); }
 inline void fail(core::ThreadStats* t, Op op) noexcept { t->failures[static_cast<unsigned>(op)].add(1); }
 
+// Records a new live block: as an event while the process is batched, else at once.
+inline void record_new(core::ThreadStats* t, void* p, std::uint64_t req) noexcept {
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  if (fs::batched_enter(t)) [[likely]] {
+    const std::uint32_t site = core::sample_site(fs::g_rec, *t, req);  // the stack is this thread's, now
+    fs::g_applier.push(*t, core::Event::alloc(addr, fs::g_clock.read(t->clock_countdown), req, usable(p), site));
+    fs::batched_leave(t);
+    return;
+  }
+  fs::g_rec.table.prefetch(addr);  // overlaps with the two calls below
+  core::record_alloc(fs::g_rec, *t, p, req, usable(p), fs::g_clock.read(t->clock_countdown));
+}
+
 // Records a successful allocation (or a failure) made by a hook.
 inline void done_alloc(core::ThreadStats* t, Op op, void* p, std::uint64_t req) noexcept {
   count(t, op);
-  if (p != nullptr) [[likely]] {
-    fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));  // overlaps with the two calls below
-    core::record_alloc(fs::g_rec, *t, p, req, usable(p), fs::g_clock.read(t->clock_countdown));
-  }
+  if (p != nullptr) [[likely]]
+    record_new(t, p, req);
   else
     fail(t, op);
   fs::after_record();
@@ -107,6 +118,27 @@ void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
     return real();
   fs::Guard g;
   count(t, op);
+  if (fs::batched_enter(t)) [[likely]] {
+    // One thread: the old block's free and the new block as two events, after the real call.
+    const std::size_t old_usable = p != nullptr ? usable(p) : 0;
+    const std::uint64_t before = fs::g_clock.read(t->clock_countdown);
+    void* q = real();
+    const auto addr = reinterpret_cast<std::uintptr_t>(p);
+    if (q != nullptr) {
+      if (p != nullptr) fs::g_applier.push(*t, core::Event::free(addr, before, old_usable));
+      const std::uint32_t site = core::sample_site(fs::g_rec, *t, n);
+      fs::g_applier.push(*t, core::Event::alloc(reinterpret_cast<std::uintptr_t>(q), fs::g_clock.read(t->clock_countdown),
+                                                n, usable(q), site));
+      if (p != nullptr) (q == p ? t->realloc_in_place : t->realloc_moves).add(1);
+    } else if (n != 0 || p == nullptr) {
+      fail(t, op);  // p, if any, is still live
+    } else {
+      fs::g_applier.push(*t, core::Event::free(addr, before, old_usable));  // realloc(p, 0) freed p (glibc)
+    }
+    fs::batched_leave(t);
+    fs::after_record();
+    return q;
+  }
   const std::uint64_t now = fs::g_clock.read(t->clock_countdown);
   core::Block old;
   bool tracked = false;
@@ -159,9 +191,14 @@ FRAGSCOPE_EXPORT void free(void* p) {
     return;
   }
   fs::Guard g;
-  fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));
   count(t, Op::kFree);
-  core::record_free(fs::g_rec, *t, p, fs::g_clock.read(t->clock_countdown), usable);
+  if (fs::batched_enter(t)) [[likely]] {
+    fs::g_applier.push(*t, core::Event::free(reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), usable(p)));
+    fs::batched_leave(t);
+  } else {
+    fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));
+    core::record_free(fs::g_rec, *t, p, fs::g_clock.read(t->clock_countdown), usable);
+  }
   real_free(p);
   fs::after_record();
 }
@@ -222,7 +259,7 @@ FRAGSCOPE_EXPORT int posix_memalign(void** out, std::size_t al, std::size_t n) {
   fs::Guard g;
   int rc = fs::g_real.posix_memalign(out, al, n);
   count(t, Op::kPosixMemalign);
-  if (rc == 0) core::record_alloc(fs::g_rec, *t, *out, n, usable(*out), fs::g_clock.read(t->clock_countdown));
+  if (rc == 0) record_new(t, *out, n);
   else fail(t, Op::kPosixMemalign);
   fs::after_record();
   return rc;

@@ -297,6 +297,10 @@ SystemView g_sys;  // the system view of the last snapshot (for the metrics)
 // The snapshot sections only the running shim can write: the allocator's own view, the pools,
 // and the call sites with the pinned bytes of this snapshot's layout analysis.
 void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m) {
+  const core::EventApplier::Stats ev = g_applier.stats();
+  core::append_printf(out, ",\"recording\":{\"mode\":\"%s\",\"events_applied\":%llu,\"full_ring_drains\":%llu}",
+                      g_mode.load(std::memory_order_relaxed) == Mode::kBatched ? "batched" : "direct",
+                      static_cast<unsigned long long>(ev.applied), static_cast<unsigned long long>(ev.full_drains));
   encode_allocator_view(out);
   // The system's view, one file at a time through the same scratch.
   SystemView& sys = g_sys;
@@ -327,6 +331,7 @@ void snapshot_locked(bool final) {
     ~ReleaseOnReturn() { release_scratch(); }
   } release;
   if (!g_buf.reserve(8u << 20)) return;
+  g_applier.drain();  // every event logged so far is in the table and the counters
   std::uint64_t now = core::now_ticks();
   g_calib.update();
   // One walk of the live table gives the counts and the blocks the layout analysis needs.

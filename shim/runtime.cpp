@@ -3,6 +3,8 @@
 #include "remedy.hpp"
 
 #include <dlfcn.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
 #include <pthread.h>
 #include <sys/auxv.h>
 #include <fcntl.h>
@@ -28,11 +30,14 @@ std::atomic<bool> g_pending{false};
 // Constant-initialised: hooks may run before any constructor of ours.
 constinit core::Recorder g_rec;
 constinit core::HookClock g_clock;
+constinit core::EventApplier g_applier;
+constinit std::atomic<Mode> g_mode{Mode::kDirect};  // batched once ensure_init has set it up
 core::Config g_cfg;
 
 using core::Config;
 
 namespace {
+std::atomic<int> g_hook_threads{0};  // threads that attached a counter block (ever, since fork)
 pthread_key_t g_thread_key;
 bool g_have_key = false;
 
@@ -123,6 +128,11 @@ void ensure_init() noexcept {
     reporter_init();
     find_own_range();
     ok = g_rec.init(g_cfg.sample_bytes, capture_stack);
+    // Batched recording needs the asymmetric fence of the switch to direct (membarrier, Linux
+    // 4.14); without it, or without memory for the applier, calls are recorded directly.
+    if (ok && g_applier.init(g_rec) &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+      g_mode.store(Mode::kBatched, std::memory_order_relaxed);
   }
   // The preload remediation works with recording off too (FRAGSCOPE_ENABLE=0): that is how
   // `fragscope compare` times it.
@@ -156,11 +166,47 @@ core::ThreadStats* enter_slow() noexcept {
     int saved = errno;
     core::ThreadStats* ts = g_rec.threads.acquire();
     if (ts != nullptr && g_have_key) pthread_setspecific(g_thread_key, ts);
-    if (g_rec.threads.blocks() == 2) g_rec.table.set_min_depth(4);  // the process went multi-threaded
     t.stats = ts;
+    if (ts != nullptr && g_hook_threads.fetch_add(1, std::memory_order_relaxed) == 1) {
+      // A second thread: record directly from now on, and spread threads over 16 bucket locks.
+      g_rec.table.set_min_depth(4);
+      switch_to_direct();
+    }
     errno = saved;
   }
   return t.stats;
+}
+
+void wait_for_direct() noexcept {
+  while (g_mode.load(std::memory_order_acquire) == Mode::kSwitching) sched_yield();
+}
+
+void switch_to_direct() noexcept {
+  Mode m = Mode::kBatched;
+  if (!g_mode.compare_exchange_strong(m, Mode::kSwitching, std::memory_order_acq_rel)) {
+    wait_for_direct();  // another thread is switching: our calls wait until it is done
+    return;
+  }
+  const int saved = errno;
+  // After this, every thread either showed its in_async flag or sees the new mode.
+  syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+  g_rec.threads.for_each([](core::ThreadStats& t) {
+    while (t.in_async.load(std::memory_order_acquire)) sched_yield();
+  });
+  g_applier.drain();
+  g_mode.store(Mode::kDirect, std::memory_order_release);
+  errno = saved;
+}
+
+void on_fork_child_recording() noexcept {
+  // Only the forking thread lives on: no hook is half-way through logging, and the switch (if
+  // one was under way) finishes here.
+  g_rec.threads.for_each([](core::ThreadStats& t) { t.in_async.store(false, std::memory_order_relaxed); });
+  if (g_mode.load(std::memory_order_relaxed) == Mode::kSwitching) {
+    g_applier.drain();
+    g_mode.store(Mode::kDirect, std::memory_order_relaxed);
+  }
+  g_hook_threads.store(tls.stats != nullptr ? 1 : 0, std::memory_order_relaxed);
 }
 
 __attribute__((constructor)) static void fragscope_constructor() {

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "config.hpp"
+#include "applier.hpp"
 #include "recorder.hpp"
 
 namespace fragscope::shim {
@@ -29,6 +30,37 @@ extern std::atomic<State> g_state;
 extern std::atomic<bool> g_pending;  // work waits for a hook: the reporter is to be started
 extern core::Recorder g_rec;
 extern core::HookClock g_clock;  // the hooks' timestamps
+
+// How calls are recorded (core/event_log.hpp): batched while the process has one hook thread
+// (hooks log events, applied in batches), then directly for good (each call at once, ordered
+// across threads by the live table's locks). The switch (switch_to_direct) waits for any hook
+// half-way through logging — an asymmetric fence: the hook sets its in_async flag and reads the
+// mode with plain accesses; the switching thread changes the mode, runs membarrier() so that every
+// thread's flag is visible, waits for the flags, then applies every event logged.
+enum class Mode : int { kBatched = 0, kSwitching = 1, kDirect = 2 };
+extern std::atomic<Mode> g_mode;
+extern core::EventApplier g_applier;
+void wait_for_direct() noexcept;
+void switch_to_direct() noexcept;
+void on_fork_child_recording() noexcept;  // fork.cpp, after the locks are released
+
+/// Whether this call is to log an event (then call batched_leave once it is pushed) or be
+/// recorded at once.
+inline bool batched_enter(core::ThreadStats* t) noexcept {
+  if (g_mode.load(std::memory_order_relaxed) == Mode::kDirect) return false;
+  t->in_async.store(true, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  const Mode m = g_mode.load(std::memory_order_relaxed);
+  if (m == Mode::kBatched) [[likely]]
+    return true;
+  t->in_async.store(false, std::memory_order_release);
+  if (m == Mode::kSwitching) wait_for_direct();  // our own logged events are being applied
+  return false;
+}
+inline void batched_leave(core::ThreadStats* t) noexcept {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t->in_async.store(false, std::memory_order_release);
+}
 extern core::Config g_cfg;
 
 /// Holds the recursion guard for its scope. Nests.

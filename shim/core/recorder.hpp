@@ -87,14 +87,20 @@ inline void uncount_free(ThreadStats& t, const Block& b, std::size_t usable, std
 }
 }  // namespace detail
 
-/// Records a new live block `p` of `req` requested and `usable` usable bytes, allocated at `now`.
-inline void record_alloc(Recorder& r, ThreadStats& t, void* p, std::uint64_t req, std::size_t usable,
-                         std::uint64_t now) noexcept {
-  std::uint32_t site = 0;
+/// The call site of an allocation of `req` bytes when it is sampled (its stack is captured now,
+/// in the allocating thread), else 0.
+inline std::uint32_t sample_site(Recorder& r, ThreadStats& t, std::uint64_t req) noexcept {
   t.sample_countdown -= static_cast<std::int64_t>(req);
   if (t.sample_countdown < 0) [[unlikely]]
-    site = detail::take_sample(r, t);
-  Block b{reinterpret_cast<std::uintptr_t>(p), req, now, site != 0};
+    return detail::take_sample(r, t);
+  return 0;
+}
+
+/// Records a new live block at `addr` of `req` requested and `usable` usable bytes, allocated at
+/// `now`, whose call site (0: not sampled) was taken already.
+inline void record_alloc_sampled(Recorder& r, ThreadStats& t, std::uintptr_t addr, std::uint64_t req,
+                                 std::size_t usable, std::uint64_t now, std::uint32_t site) noexcept {
+  Block b{addr, req, now, site != 0};
   Block old;
   InsertResult res = r.table.insert(b, &old, [&](InsertResult ir) {
     if (ir == InsertResult::kDropped) [[unlikely]]
@@ -107,6 +113,12 @@ inline void record_alloc(Recorder& r, ThreadStats& t, void* p, std::uint64_t req
     detail::on_dropped(t);
   else if (site != 0) [[unlikely]]
     r.sites.on_alloc(b.addr, req, site);
+}
+
+/// Records a new live block `p` of `req` requested and `usable` usable bytes, allocated at `now`.
+inline void record_alloc(Recorder& r, ThreadStats& t, void* p, std::uint64_t req, std::size_t usable,
+                         std::uint64_t now) noexcept {
+  record_alloc_sampled(r, t, reinterpret_cast<std::uintptr_t>(p), req, usable, now, sample_site(r, t, req));
 }
 
 /// Records that live block `p` is about to be freed; returns false (and counts an untracked

@@ -35,7 +35,7 @@ ThreadStats* ThreadRegistry::acquire() noexcept {
   }
   void* mem = arena_.allocate(sizeof(ThreadStats), alignof(ThreadStats));
   if (mem == nullptr) return nullptr;
-  auto* t = new (mem) ThreadStats();
+  auto* t = new (mem) ThreadStats;  // default-init: the arena's memory is zero, and the ring's pages stay untouched
   t->in_use.store(true, std::memory_order_relaxed);
   ThreadStats* h = head_.load(std::memory_order_relaxed);
   do {

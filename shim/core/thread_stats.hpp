@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "event_log.hpp"
 #include "os_memory.hpp"
 #include "size_class.hpp"
 
@@ -61,6 +62,10 @@ struct alignas(64) ThreadStats {
   ClassStats cls[kNumSizeClasses];
   Counter lifetimes[kNumSizeClasses][kLifetimeBuckets];
   Counter exact[kExactSizes];
+  // While the process has one hook thread, its hooks log events here instead of recording each
+  // call at once (event_log.hpp), and set in_async while they do (see shim/runtime.hpp).
+  std::atomic<bool> in_async{false};
+  EventRing ring;
 };
 
 /// Tracks live requested bytes and their peak per class and in total, from the threads' flushes.

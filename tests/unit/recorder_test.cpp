@@ -11,6 +11,7 @@
 #include "balance.hpp"
 #include "recorder.hpp"
 #include "snapshot.hpp"
+#include "snapshot_json.hpp"
 
 using namespace fragscope::core;
 
@@ -20,22 +21,12 @@ struct Fixture {
   std::unique_ptr<Recorder> rec = std::make_unique<Recorder>();
   Fixture() { EXPECT_TRUE(rec->init()); }
   nlohmann::json snapshot(std::uint64_t now) {
-    auto b = std::make_unique<SnapshotBuilder>();
-    b->collect(*rec, now);
-    TextBuffer buf;
-    EXPECT_TRUE(buf.reserve(4 << 20));
     SnapshotMeta m;
-    m.final = true;
     fragscope::proc::Status st;
     st.vm_rss = 123;
     m.status = &st;
     m.rollup_error = "cannot read /proc/self/smaps_rollup: Permission denied";
-    b->encode(m, *rec, buf);
-    EXPECT_FALSE(buf.overflow());
-    std::string line(buf.data(), buf.size());
-    EXPECT_EQ(line.back(), '\n');
-    EXPECT_EQ(line.find('\n'), line.size() - 1) << "one object per line";
-    return nlohmann::json::parse(line);
+    return fragscope::test::snapshot_json(*rec, now, m);
   }
 };
 
