@@ -190,9 +190,18 @@ void switch_to_direct() noexcept {
   const int saved = errno;
   // After this, every thread either showed its in_async flag or sees the new mode.
   syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-  g_rec.threads.for_each([](core::ThreadStats& t) {
-    while (t.in_async.load(std::memory_order_acquire)) sched_yield();
+  // A hook logs an event in well under a microsecond (a full ring: a batch, milliseconds). One
+  // that never clears its flag left its hook by longjmp from a signal handler: after a second,
+  // go on without it (its last event, if any, may then be applied after a later call).
+  const std::uint64_t deadline = core::monotonic_ns() + 1000000000u;
+  bool stuck = false;
+  g_rec.threads.for_each([&](core::ThreadStats& t) {
+    while (!stuck && t.in_async.load(std::memory_order_acquire)) {
+      sched_yield();
+      stuck = core::monotonic_ns() > deadline;
+    }
   });
+  if (stuck) warn_once("fragscope: a hook never returned (longjmp out of a signal handler?); recording goes on");
   g_applier.drain();
   g_mode.store(Mode::kDirect, std::memory_order_release);
   errno = saved;

@@ -3,7 +3,9 @@
 // preloaded, and compare its final snapshot with what the pattern must produce and with glibc's
 // own accounting (mallinfo2). Tolerances are written next to each check.
 #include <fcntl.h>
+#include <linux/membarrier.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -74,6 +76,14 @@ PatternRun run_pattern(const std::vector<std::string>& args, const std::string& 
   return r;
 }
 
+// The recording mode a process with `threads` allocating threads ends in: batched while one
+// thread calls the hooks, when the kernel has membarrier's private expedited command.
+std::string expected_mode(int threads) {
+  const long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+  const bool fence = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0;
+  return fence && threads <= 1 ? "batched" : "direct";
+}
+
 double holes_in_bin(const nlohmann::json& holes, double lo) {
   for (const auto& b : holes["hist"])
     if (b[0].get<double>() == lo) return b[1].get<double>();
@@ -84,6 +94,7 @@ double holes_in_bin(const nlohmann::json& holes, double lo) {
 
 TEST(HeapLayout, MainArenaPatternGivesTheExpectedPagesAndHoles) {
   PatternRun r = run_pattern({});
+  EXPECT_EQ(r.snapshot["recording"]["mode"], expected_mode(1));  // its figures, checked below, come from events
   const auto& h = r.snapshot["heap"];
   ASSERT_TRUE(h.contains("pinned_pages")) << h.dump();
   // Every page of the pattern keeps ~6 of its ~51 blocks: ~10% live, so all ~1953 are pinned.
@@ -132,6 +143,9 @@ TEST(HeapLayout, MainArenaPatternGivesTheExpectedPagesAndHoles) {
 
 TEST(HeapLayout, SecondaryArenasAreFoundAsSegments) {
   PatternRun r = run_pattern({"--threads", "4"});
+  // The main thread's events up to the threads' start, then every call directly.
+  EXPECT_EQ(r.snapshot["recording"]["mode"], expected_mode(4));
+  EXPECT_GT(r.snapshot["recording"]["events_applied"].get<double>(), 0);
   const auto& h = r.snapshot["heap"];
   ASSERT_TRUE(h.contains("segments")) << h.dump();
   EXPECT_GE(h["segments"].get<int>(), 4);  // one arena heap per thread (and maybe [heap])
