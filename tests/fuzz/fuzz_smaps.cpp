@@ -74,5 +74,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const Field& f : kFields) FUZZ_CHECK(got[i].*f.field == want[i].*f.field);
     FUZZ_CHECK(got[i].uss() == got[i].private_clean + got[i].private_dirty);
   }
+  // The sums by mapping kind (the snapshots' process.by_kind, fragscope proc) are those entries'.
+  const proc::SmapsByKind sums = proc::sum_smaps_by_kind(text);
+  FUZZ_CHECK(sums.bad_lines == bad);
+  proc::SmapsTotals total, kind[proc::kMappingKinds];
+  for (const proc::SmapsEntry& e : got) {
+    total.add(e);
+    kind[static_cast<std::size_t>(proc::classify(e.map))].add(e);
+  }
+  auto same = [](const proc::SmapsTotals& a, const proc::SmapsTotals& b) {
+    return a.mappings == b.mappings && a.rss == b.rss && a.pss == b.pss && a.uss == b.uss && a.swap == b.swap &&
+           a.swap_pss == b.swap_pss && a.anon_huge_pages == b.anon_huge_pages;
+  };
+  FUZZ_CHECK(same(sums.total, total));
+  FUZZ_CHECK(sums.total.mappings == got.size());
+  for (std::size_t k = 0; k < proc::kMappingKinds; ++k) FUZZ_CHECK(same(sums.kind[k], kind[k]));
   return 0;
 }
