@@ -14,17 +14,25 @@ std::size_t class_alignment(std::size_t size) {
 }  // namespace
 
 PoolResource::PoolResource(PoolOptions options, std::pmr::memory_resource* upstream) : upstream_(upstream) {
-  pools_.reserve(kClassSizes.size());
-  for (std::size_t size : kClassSizes) {
-    pools_.push_back(std::make_unique<FixedPool>(size, class_alignment(size), options));
+  std::size_t built = 0;
+  try {
+    for (; built < kClasses; ++built) {
+      const std::size_t size = kClassSizes[built];
+      ::new (storage_ + built * sizeof(FixedPool)) FixedPool(size, class_alignment(size), options);
+    }
+  } catch (...) {
+    while (built > 0) pool_at(static_cast<std::uint32_t>(--built)).~FixedPool();
+    throw;
   }
 }
 
-PoolResource::~PoolResource() = default;
+PoolResource::~PoolResource() {
+  for (std::uint32_t c = 0; c < kClasses; ++c) pool_at(c).~FixedPool();
+}
 
 std::size_t PoolResource::trim() noexcept {
   std::size_t released = 0;
-  for (auto& pool : pools_) released += pool->trim();
+  for (std::uint32_t c = 0; c < kClasses; ++c) released += pool_at(c).trim();
   return released;
 }
 

@@ -12,7 +12,6 @@
 #include <memory>
 #include <memory_resource>
 #include <new>
-#include <vector>
 
 #include "fragscope/pools/detail/central.hpp"
 #include "fragscope/pools/fixed_pool.hpp"
@@ -49,7 +48,7 @@ class PoolResource final : public detail::ResourceBase<PoolResource> {
   void* allocate_bytes(std::size_t bytes, std::size_t alignment) {
     const std::uint32_t c = size_class_of(bytes, alignment);
     if (c == kNoClass) [[unlikely]] return upstream_->allocate(bytes, alignment);
-    return pools_[c]->allocate();
+    return pool_at(c).allocate();
   }
   // Requires: p came from allocate_bytes with the same bytes and alignment.
   void deallocate_bytes(void* p, std::size_t bytes, std::size_t alignment) noexcept {
@@ -58,17 +57,27 @@ class PoolResource final : public detail::ResourceBase<PoolResource> {
       upstream_->deallocate(p, bytes, alignment);
       return;
     }
-    pools_[c]->deallocate(p);
+    pool_at(c).deallocate(p);
   }
 
   // Returns every empty chunk of every class. Returns the bytes given back.
   std::size_t trim() noexcept;
   // The pool behind class `cls` (0..35), for stats.
-  const FixedPool& pool(std::uint32_t cls) const noexcept { return *pools_[cls]; }
+  const FixedPool& pool(std::uint32_t cls) const noexcept {
+    return const_cast<PoolResource*>(this)->pool_at(cls);
+  }
   std::pmr::memory_resource* upstream() const noexcept { return upstream_; }
 
  private:
-  std::vector<std::unique_ptr<FixedPool>> pools_;
+  static constexpr std::size_t kClasses = kClassSizes.size();
+  // The pools live inside the resource, one after the other: the pool of a class is at a fixed
+  // offset from `this`, with no pointer to follow on the fast path (a vector of unique_ptrs cost
+  // two dependent loads per call).
+  FixedPool& pool_at(std::uint32_t cls) noexcept {
+    return *std::launder(reinterpret_cast<FixedPool*>(storage_ + cls * sizeof(FixedPool)));
+  }
+
+  alignas(FixedPool) std::byte storage_[kClasses * sizeof(FixedPool)];
   std::pmr::memory_resource* upstream_;
 };
 

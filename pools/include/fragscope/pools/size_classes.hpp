@@ -31,20 +31,30 @@ inline constexpr std::array<std::size_t, 36> kClassSizes = detail::make_class_si
 // The smallest class holding `bytes` with a slot size that is a multiple of `alignment` (a
 // power of two), or kNoClass when none does (larger than 4096 bytes, or alignment > 4096).
 constexpr std::uint32_t size_class_of(std::size_t bytes, std::size_t alignment) noexcept {
-  if (bytes == 0) bytes = 1;
-  if (bytes > kMaxPooledSize || alignment > kMaxPooledSize) return kNoClass;
+  if (bytes > kMaxPooledSize || alignment > kMaxPooledSize) [[unlikely]] return kNoClass;
   std::uint32_t c;
   if (bytes <= 128) {
-    c = static_cast<std::uint32_t>((bytes + 7) / 8 - 1);
+    c = static_cast<std::uint32_t>((bytes - (bytes != 0)) >> 3);  // 0 and 1..8 → 0, ..., 121..128 → 15
   } else {
-    // 129..4096: classes start at 16; each power of two (128, 256, ...] has four.
+    // 129..4096: classes start at 16; each power of two (base, 2·base] has four, base/4 apart.
+    // base/4 is a power of two, so the quarter is a shift, not a division.
     const auto octave = static_cast<std::uint32_t>(std::bit_width(bytes - 1) - 8);  // (128,256] → 0
     const std::size_t base = std::size_t{128} << octave;
-    const auto quarter = static_cast<std::uint32_t>((bytes - base + base / 4 - 1) / (base / 4));  // 1..4
-    c = 16 + octave * 4 + quarter - 1;
+    c = 16 + octave * 4 + static_cast<std::uint32_t>((bytes - 1 - base) >> (octave + 5));
   }
-  while (c < kClassSizes.size() && (kClassSizes[c] & (alignment - 1)) != 0) ++c;
-  return c < kClassSizes.size() ? c : kNoClass;
+  // Every class size is a multiple of 8: larger alignments look for a class that is a multiple.
+  if (alignment > 8) [[unlikely]] {
+    while (c < kClassSizes.size() && (kClassSizes[c] & (alignment - 1)) != 0) ++c;
+    if (c == kClassSizes.size()) return kNoClass;
+  }
+  return c;
 }
+
+static_assert([] {
+  for (std::size_t c = 0; c < kClassSizes.size(); ++c) {
+    if (kClassSizes[c] % 8 != 0) return false;
+  }
+  return true;
+}());
 
 }  // namespace fragscope::pools
