@@ -1,6 +1,7 @@
 // FixedPool's rare paths: chunk changes, emptied chunks, debug checks, stats.
 #include "fragscope/pools/fixed_pool.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <stdexcept>
@@ -68,16 +69,27 @@ FixedPool::FixedPool(std::size_t slot_size, std::size_t alignment, PoolOptions o
   }
   alignment_ = alignment < alignof(void*) ? alignof(void*) : alignment;
   stride_ = round_up(slot_size < sizeof(void*) ? sizeof(void*) : slot_size, alignment_);
-  slots_offset_ = round_up(sizeof(detail::ChunkHeader), alignment_);
   chunk_size_ = options.chunk_size;
-  while (slots_offset_ + 8 * stride_ > chunk_size_) {
+  for (;;) {
+    // Room for the header at any of its colours (see chunk_of), and the slot bitmap after it.
+    const std::size_t colours = std::min<std::size_t>(chunk_size_ / 4096, 16);
+    colour_mask_ = colours - 1;
+    const std::size_t header_room = (colours - 1) * 64 + sizeof(detail::ChunkHeader);
+    const std::size_t most_slots = chunk_size_ > header_room ? (chunk_size_ - header_room) / stride_ : 0;
+    slots_offset_ = round_up(header_room + (most_slots + 63) / 64 * sizeof(std::uint64_t), alignment_);
+    if (slots_offset_ + 8 * stride_ <= chunk_size_) break;
     if (chunk_size_ >= (std::size_t{1} << 40)) {
       throw std::invalid_argument("fragscope::pools::FixedPool: slot size or alignment too large");
     }
     chunk_size_ *= 2;
   }
+  chunk_shift_ = static_cast<unsigned>(std::countr_zero(chunk_size_));
   capacity_ = (chunk_size_ - slots_offset_) / stride_;
   if (capacity_ > UINT32_MAX) capacity_ = UINT32_MAX;
+  stride_shift_ = static_cast<unsigned>(std::countr_zero(stride_));
+  const std::size_t odd = stride_ >> stride_shift_;
+  stride_inverse_ = odd;  // correct to 3 bits (odd² ≡ 1 mod 8); each Newton step doubles that
+  for (int i = 0; i < 5; ++i) stride_inverse_ *= 2 - odd * stride_inverse_;
 #ifdef FRAGSCOPE_POOLS_VALGRIND
   if (debug_) VALGRIND_CREATE_MEMPOOL(this, 0, 0);
 #endif
@@ -111,27 +123,23 @@ void FixedPool::list_remove(detail::ChunkHeader*& head, detail::ChunkHeader* c) 
 detail::ChunkHeader* FixedPool::new_chunk() noexcept {
   void* memory = source_->allocate_chunk(chunk_size_, chunk_size_);
   if (memory == nullptr) return nullptr;
-  std::uint64_t* bits = nullptr;
-  if (debug_) {
-    bits = new (std::nothrow) std::uint64_t[(capacity_ + 63) / 64]();
-    if (bits == nullptr) {
-      source_->deallocate_chunk(memory, chunk_size_, chunk_size_);
-      return nullptr;
-    }
-  }
   try {
     chunk_set_.insert(reinterpret_cast<std::uintptr_t>(memory));
   } catch (...) {
-    delete[] bits;
     source_->deallocate_chunk(memory, chunk_size_, chunk_size_);
     return nullptr;
   }
-  auto* c = new (memory) detail::ChunkHeader{};
+  auto* c = new (chunk_of(memory)) detail::ChunkHeader{};
+  // The bitmap follows the header (coloured with it): debug mode tracks the live slots in it,
+  // otherwise it holds the parked ones. A source need not give zeroed memory.
+  auto* bits = reinterpret_cast<std::uint64_t*>(c + 1);
+  std::memset(bits, 0, bitmap_words() * sizeof(std::uint64_t));
   c->slots = static_cast<char*>(memory) + slots_offset_;
   c->bump = c->slots;
   c->end = c->slots + capacity_ * stride_;
   c->owner = this;
-  c->allocated_bits = bits;
+  if (debug_) c->allocated_bits = bits;
+  else c->free_bits = bits;
   c->all_next = all_;
   if (all_ != nullptr) all_->all_prev = c;
   all_ = c;
@@ -143,17 +151,37 @@ void FixedPool::release_chunk(detail::ChunkHeader* c) noexcept {
   if (c->all_prev != nullptr) c->all_prev->all_next = c->all_next;
   else all_ = c->all_next;
   if (c->all_next != nullptr) c->all_next->all_prev = c->all_prev;
-  chunk_set_.erase(reinterpret_cast<std::uintptr_t>(c));
-  delete[] c->allocated_bits;
-  if (current_ == c) current_ = &g_exhausted;
+  void* const memory = chunk_base(c);
+  chunk_set_.erase(reinterpret_cast<std::uintptr_t>(memory));
+  if (current_ == c) set_current(&g_exhausted);
   chunks_.store(chunks_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   // The slots may be poisoned for ASan; the chunk leaves our hands clean.
-  detail::asan_unpoison(c, chunk_size_);
-  source_->deallocate_chunk(c, chunk_size_, chunk_size_);
+  detail::asan_unpoison(memory, chunk_size_);
+  source_->deallocate_chunk(memory, chunk_size_, chunk_size_);
+}
+
+// Moves the current chunk's next non-zero bitmap word to c->word, from which allocate_plain hands
+// out its slots without writing to them first.
+void FixedPool::refill_from_bits(detail::ChunkHeader* c) noexcept {
+  std::uint32_t w = c->scan;
+  while (c->free_bits[w] == 0) ++w;  // some slot is parked: some word at or above scan is not zero
+  c->word = c->free_bits[w];
+  c->word_base = c->slots + std::size_t{w} * 64 * stride_;
+  c->free_bits[w] = 0;
+  c->scan = w + 1;
 }
 
 void* FixedPool::allocate_slow() noexcept {
-  if (current_ != &g_exhausted) current_->state = detail::kFull;
+  // The current chunk has no free-list slot, no word and no bump room left: every slot that is
+  // not live is parked.
+  if (current_->free_bits != nullptr && current_->live < capacity_) {
+    refill_from_bits(current_);
+    return allocate_plain();
+  }
+  if (current_ != &g_exhausted) {
+    current_->state = detail::kFull;  // no free list, no parked slot, no bump room
+    current_->scan = 0;               // bits may be set anywhere from now on
+  }
   detail::ChunkHeader* c = nullptr;
   if (available_ != nullptr) {
     c = available_;
@@ -165,12 +193,12 @@ void* FixedPool::allocate_slow() noexcept {
   } else {
     c = new_chunk();
     if (c == nullptr) {
-      current_ = &g_exhausted;
+      set_current(&g_exhausted);
       return nullptr;
     }
   }
   c->state = detail::kCurrent;
-  current_ = c;
+  set_current(c);
   return allocate_plain();
 }
 
@@ -182,10 +210,26 @@ void FixedPool::make_empty(detail::ChunkHeader* c) noexcept {
   // Start the chunk over: every slot is free, so hand them out from the bump pointer again.
   c->free = nullptr;
   c->bump = c->slots;
+  if (c->free_bits != nullptr) {
+    std::memset(c->free_bits, 0, bitmap_words() * sizeof(std::uint64_t));
+    c->scan = 0;
+    c->word = 0;
+  }
   detail::asan_unpoison(c->slots, static_cast<std::size_t>(c->end - c->slots));
   c->state = detail::kEmpty;
   list_push(empty_, c);
   ++empty_count_;
+}
+
+// Debug mode's free: every slot goes on its chunk's free list, where allocate_debug checks its
+// poison when it is handed out again.
+void FixedPool::deallocate_listed(void* p) noexcept {
+  detail::ChunkHeader* c = chunk_of(p);
+  *static_cast<void**>(p) = c->free;
+  c->free = p;
+  detail::asan_poison(p, stride_);
+  live_.store(live_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  if ((--c->live == 0 && c != current_) || c->state == detail::kFull) deallocate_slow(c);
 }
 
 void FixedPool::deallocate_slow(detail::ChunkHeader* c) noexcept {
@@ -250,7 +294,7 @@ void FixedPool::deallocate_debug(void* p) noexcept {
   }
   word &= ~bit;
   std::memset(slot + sizeof(void*), kPoison, stride_ - sizeof(void*));
-  deallocate_plain(p);
+  deallocate_listed(p);
 #ifdef FRAGSCOPE_POOLS_VALGRIND
   VALGRIND_MEMPOOL_FREE(this, p);
 #endif
@@ -299,7 +343,9 @@ PoolStats FixedPool::stats() const noexcept {
 }
 
 void FixedPool::free_slot_bitmap(const detail::ChunkHeader* c, std::uint64_t* bits) const noexcept {
-  std::memset(bits, 0, (capacity_ + 63) / 64 * sizeof(std::uint64_t));
+  if (c->free_bits != nullptr) std::memcpy(bits, c->free_bits, bitmap_words() * sizeof(std::uint64_t));
+  else std::memset(bits, 0, bitmap_words() * sizeof(std::uint64_t));
+  if (c->word != 0) bits[static_cast<std::size_t>(c->word_base - c->slots) / stride_ / 64] |= c->word;
   for (void* p = c->free; p != nullptr; p = read_link(p, stride_, debug_)) {
     const std::size_t index = static_cast<std::size_t>(static_cast<char*>(p) - c->slots) / stride_;
     bits[index / 64] |= std::uint64_t{1} << (index % 64);

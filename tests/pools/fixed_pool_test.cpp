@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -89,7 +90,7 @@ TEST(FixedPool, ChunkOfAPointerIsItsAlignedBase) {
   std::vector<void*> slots;
   for (int i = 0; i < 10000; ++i) slots.push_back(pool.allocate());
   for (void* p : slots) {
-    const auto* chunk = reinterpret_cast<const char*>(pool.chunk_of(p));
+    const auto* chunk = static_cast<const char*>(pool.chunk_base(p));
     ASSERT_TRUE(source.outstanding.count(const_cast<char*>(chunk)));
     ASSERT_GE(static_cast<char*>(p), chunk);
     ASSERT_LT(static_cast<char*>(p) + 48, chunk + pool.chunk_size() + 1);
@@ -109,7 +110,7 @@ TEST(FixedPool, NoSlotIsWrittenBeforeItsFirstUse) {
   o.chunk_size = 1u << 20;
   FixedPool pool(64, 64, o);
   void* first = pool.allocate();
-  void* chunk = pool.chunk_of(first);
+  void* chunk = pool.chunk_base(first);
   std::vector<unsigned char> vec(pool.chunk_size() / 4096);
   ASSERT_EQ(mincore(chunk, pool.chunk_size(), vec.data()), 0);
   std::size_t resident = 0;
@@ -156,6 +157,63 @@ TEST(FixedPool, OutOfMemoryIsAnErrorNotACrash) {
   void* p = pool.allocate();  // the source works again
   EXPECT_NE(p, nullptr);
   pool.deallocate(p);
+}
+
+// Slots freed into chunks other than the current one are parked in a bitmap and handed out again
+// from it: every slot comes back exactly once, none that is live, and the walks see the parked
+// slots as free. Odd strides (the index is an exact division by the stride's odd part).
+TEST(FixedPool, SlotsFreedIntoOtherChunksComeBackOnceEach) {
+  for (std::size_t size : {8u, 24u, 40u, 96u, 1000u}) {
+    CheckingSource source;
+    PoolOptions o = with_source(&source);
+    o.max_empty_chunks = 1;
+    FixedPool pool(size, 8, o);
+    const std::size_t per_chunk = pool.capacity_per_chunk();
+    const std::size_t n = per_chunk * 5 + 7;
+    std::vector<void*> slots;
+    for (std::size_t i = 0; i < n; ++i) slots.push_back(pool.allocate());
+    // Free two thirds in a scrambled order: most go to chunks that are not current.
+    std::vector<void*> kept;
+    std::set<void*> freed;
+    for (std::size_t i = 0; i < n; ++i) {
+      void* p = slots[(i * 7919) % n];
+      if (i % 3 == 0) kept.push_back(p);
+      else {
+        pool.deallocate(p);
+        freed.insert(p);
+      }
+    }
+    ASSERT_EQ(pool.live(), kept.size()) << size;
+    ASSERT_EQ(pool.stats().live, kept.size());
+    std::set<void*> walked;
+    pool.for_each_allocated([&](void* p) { walked.insert(p); });
+    ASSERT_EQ(walked, std::set<void*>(kept.begin(), kept.end())) << size;
+    // Allocate as many again: every one is a slot that was freed, each once, while the chunks
+    // already mapped suffice.
+    const std::size_t chunks_before = source.outstanding.size();
+    std::set<void*> again;
+    for (std::size_t i = 0; i < freed.size(); ++i) {
+      void* p = pool.allocate();
+      std::memset(p, 0x5A, size);
+      ASSERT_TRUE(again.insert(p).second) << "handed out twice: " << size;
+    }
+    EXPECT_EQ(source.outstanding.size(), chunks_before);
+    const std::set<void*> kept_set(kept.begin(), kept.end());
+    for (void* p : again) ASSERT_EQ(kept_set.count(p), 0u) << "a live slot handed out: " << size;
+    ASSERT_EQ(pool.live(), n);
+    std::set<void*> all(kept.begin(), kept.end());
+    all.insert(again.begin(), again.end());
+    walked.clear();
+    pool.for_each_allocated([&](void* p) { walked.insert(p); });
+    ASSERT_EQ(walked, all) << "every slot live again, none still marked free: " << size;
+    // Everything back, in the opposite scramble: the chunks empty and go back beyond the cache.
+    for (void* p : again) pool.deallocate(p);
+    for (void* p : kept) pool.deallocate(p);
+    EXPECT_EQ(pool.live(), 0u);
+    EXPECT_EQ(pool.stats().live, 0u);
+    EXPECT_LE(source.outstanding.size(), 2u) << "the current chunk and one cached";
+    EXPECT_FALSE(source.bad_return);
+  }
 }
 
 TEST(FixedPool, StatsAddUp) {

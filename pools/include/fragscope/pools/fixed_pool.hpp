@@ -5,9 +5,17 @@
 // Memory layout. Chunks are `chunk_size` bytes, aligned to `chunk_size`, so the chunk of a slot
 // is its address with the low bits cleared. A chunk starts with its header; slots follow at a
 // multiple of the alignment. A new chunk is never written beyond its header: slots are handed
-// out from a bump pointer first, so pages are touched only when a slot on them is used. Freed
-// slots go on their chunk's free list (the link is stored in the slot), and a chunk whose last
-// slot is freed becomes empty: kept for reuse up to `max_empty_chunks`, otherwise returned.
+// out from a bump pointer first, so pages are touched only when a slot on them is used.
+//
+// Free slots. Allocations come from one chunk at a time, the current one. A slot freed into the
+// current chunk goes on its free list (the link is stored in the slot): the fast path, a pop and
+// a push. A slot freed into any other chunk only sets its bit in that chunk's bitmap (after
+// its header) and is not written: freeing many blocks in random order, typically an
+// ObjectPool whose objects die in any order, then touches a bitmap that stays in cache instead
+// of one cold line per block. When a chunk becomes current again its bitmap is turned back into
+// free-list entries a word (64 slots) at a time. A chunk whose last slot is freed becomes empty:
+// kept for reuse up to `max_empty_chunks`, otherwise returned. Debug mode keeps every free slot
+// on its chunk's free list instead, so that each one is poisoned and checked on reuse.
 //
 // Thread safety: none. One thread at a time per pool (see SharedFixedPool for threads); `stats`
 // counters `live`, `peak`, `chunks` and `committed_bytes` may be read from any thread through
@@ -15,6 +23,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -29,20 +38,26 @@ class FixedPool;
 
 namespace detail {
 
-// Per chunk. Invariant: live + |free list| + (end − bump) / stride == capacity.
+// Per chunk. Invariant: live + |free list| + parked + popcount(word) + (end − bump) / stride ==
+// capacity, where parked is the number of bits set in free_bits.
 struct ChunkHeader {
   void* free = nullptr;       // freed slots, linked through their first word
   char* bump = nullptr;       // first never-used slot
   char* end = nullptr;        // end of the last whole slot
   std::uint32_t live = 0;
   std::uint32_t state = 0;    // ChunkState
+  char* slots = nullptr;      // first slot
+  std::uint64_t* free_bits = nullptr;  // one bit per slot, set while the slot is parked (not debug mode)
+                                       // (both bitmaps are the words right after the header)
+  std::uint32_t scan = 0;     // while current: free_bits words below this one are all zero
+  std::uint64_t word = 0;     // while current: parked slots taken out of free_bits, handed out next
+  char* word_base = nullptr;  // the slot of word's bit 0
   ChunkHeader* prev = nullptr;  // links in the available or empty list (or the all-chunks ring)
   ChunkHeader* next = nullptr;
   ChunkHeader* all_prev = nullptr;  // every chunk of the pool, for owns / stats / destruction
   ChunkHeader* all_next = nullptr;
   FixedPool* owner = nullptr;
   std::uint64_t* allocated_bits = nullptr;  // debug mode: one bit per slot, set while live
-  char* slots = nullptr;      // first slot
 };
 
 enum ChunkState : std::uint32_t { kCurrent = 1, kAvailable = 2, kFull = 3, kEmpty = 4 };
@@ -113,18 +128,43 @@ class FixedPool {
   const char* name() const noexcept { return name_; }
   bool debug() const noexcept { return debug_; }
 
-  // The chunk a slot lies in (no check that it is ours).
+  // The start of the chunk a slot lies in (no check that it is ours).
+  void* chunk_base(const void* p) const noexcept {
+    return reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(p) & ~(chunk_size_ - 1));
+  }
+
+  // The header of the chunk a slot lies in (no check that it is ours). Headers are coloured: a
+  // chunk's header sits k·64 bytes into it, k taken from the chunk's address (k < 16, one colour
+  // per 4 KiB of chunk: a 4 KiB chunk has one, a 64 KiB chunk sixteen, costing 960 bytes of it).
+  // Chunk-aligned addresses all fall into the same few cache sets (two of the L2's, one of the
+  // L1's), so frees touching the headers of hundreds of chunks in random order would otherwise
+  // miss on them; coloured, they spread over sixteen times as many sets.
   detail::ChunkHeader* chunk_of(const void* p) const noexcept {
-    return reinterpret_cast<detail::ChunkHeader*>(reinterpret_cast<std::uintptr_t>(p) & ~(chunk_size_ - 1));
+    return header_at(reinterpret_cast<std::uintptr_t>(p) & ~(chunk_size_ - 1));
   }
 
  private:
+  void set_current(detail::ChunkHeader* c) noexcept {
+    current_ = c;
+    // The sentinel has no chunk: 1 is no chunk's base.
+    current_base_ = c->slots != nullptr ? reinterpret_cast<std::uintptr_t>(c) & ~(chunk_size_ - 1) : 1;
+  }
+
+  detail::ChunkHeader* header_at(std::uintptr_t base) const noexcept {
+    return reinterpret_cast<detail::ChunkHeader*>(base + (((base >> chunk_shift_) & colour_mask_) << 6));
+  }
+
   void* allocate_plain() noexcept {
     detail::ChunkHeader* c = current_;
     void* p = c->free;
     if (p != nullptr) {
       detail::asan_unpoison(p, stride_);
       c->free = *static_cast<void**>(p);
+    } else if (c->word != 0) {
+      // Parked slots, one bitmap word at a time: lowest address first.
+      p = c->word_base + static_cast<std::size_t>(std::countr_zero(c->word)) * stride_;
+      c->word &= c->word - 1;
+      detail::asan_unpoison(p, stride_);
     } else if (c->bump != c->end) {
       p = c->bump;
       c->bump += stride_;
@@ -139,16 +179,31 @@ class FixedPool {
   }
 
   void deallocate_plain(void* p) noexcept {
-    detail::ChunkHeader* c = chunk_of(p);
-    *static_cast<void**>(p) = c->free;
-    c->free = p;
-    detail::asan_poison(p, stride_);
+    const std::uintptr_t base = reinterpret_cast<std::uintptr_t>(p) & ~(chunk_size_ - 1);
     live_.store(live_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    // The current chunk emptying is the common case of a free right after an allocation: it
-    // stays current, nothing to do.
-    if ((--c->live == 0 && c != current_) || c->state == detail::kFull) [[unlikely]] deallocate_slow(c);
+    if (base == current_base_) {
+      // A free right after an allocation: back on the free list. The current chunk emptying
+      // needs nothing either: it stays current.
+      detail::ChunkHeader* c = current_;
+      *static_cast<void**>(p) = c->free;
+      c->free = p;
+      detail::asan_poison(p, stride_);
+      --c->live;
+      return;
+    }
+    // Another chunk: park the slot in the chunk's bitmap without writing to it. The index is an
+    // exact division by the stride: a shift, and a multiply by the inverse of its odd part.
+    detail::ChunkHeader* c = header_at(base);
+    const std::size_t index =
+        ((reinterpret_cast<std::uintptr_t>(p) - base - slots_offset_) >> stride_shift_) * stride_inverse_;
+    c->free_bits[index / 64] |= std::uint64_t{1} << (index % 64);
+    detail::asan_poison(p, stride_);
+    if (--c->live == 0 || c->state == detail::kFull) [[unlikely]] deallocate_slow(c);
   }
 
+  std::size_t bitmap_words() const noexcept { return (capacity_ + 63) / 64; }
+  void deallocate_listed(void* p) noexcept;
+  void refill_from_bits(detail::ChunkHeader* c) noexcept;
   void* allocate_slow() noexcept;
   void deallocate_slow(detail::ChunkHeader* c) noexcept;
   void* allocate_debug() noexcept;
@@ -162,15 +217,20 @@ class FixedPool {
 
   // Hot fields first.
   detail::ChunkHeader* current_;  // where allocations come from; a static exhausted sentinel at first
+  std::uintptr_t current_base_ = 1;  // the start of current_'s chunk (1 for the sentinel)
   std::size_t stride_;
   std::size_t chunk_size_;
   bool debug_;
   std::atomic<std::size_t> live_{0};
   std::atomic<std::size_t> peak_{0};
+  std::size_t slots_offset_;          // from chunk start to the first slot
+  unsigned chunk_shift_;              // log2(chunk_size_)
+  std::uintptr_t colour_mask_;        // header colours − 1 (see chunk_of)
+  unsigned stride_shift_;             // trailing zero bits of stride_
+  std::size_t stride_inverse_;        // inverse of stride_ >> stride_shift_, modulo 2^64
 
   std::size_t slot_size_;
   std::size_t alignment_;
-  std::size_t slots_offset_;  // from chunk start to the first slot
   std::size_t capacity_;      // slots per chunk
   std::size_t max_empty_;
   const char* name_;
@@ -186,8 +246,7 @@ class FixedPool {
 
 template <class F>
 void FixedPool::for_each_allocated(F&& f) const {
-  const std::size_t words = (capacity_ + 63) / 64;
-  auto* free_bits = new std::uint64_t[words];
+  auto* free_bits = new std::uint64_t[bitmap_words()];
   for (detail::ChunkHeader* c = all_; c != nullptr; c = c->all_next) {
     if (c->live == 0) continue;
     free_slot_bitmap(c, free_bits);

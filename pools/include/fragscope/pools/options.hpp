@@ -53,7 +53,8 @@ struct PoolOptions {
   // not map and unmap them each time.
   std::size_t max_empty_chunks = 4;
   // Debug checks: double free, foreign pointer, poisoning of freed slots (checked on reuse),
-  // Valgrind mempool annotations. Costs a bitmap per chunk and a branch per call.
+  // Valgrind mempool annotations. Costs a branch per call, and every freed slot is written (its
+  // poison) and kept on its chunk's free list instead of being parked in the chunk's bitmap.
   bool debug = kDebugByDefault;
   // Shown in error messages and in fragscope's snapshots. The string must outlive the pool.
   const char* name = nullptr;
