@@ -30,18 +30,25 @@ inline constexpr std::array<std::size_t, 36> kClassSizes = detail::make_class_si
 
 // The smallest class holding `bytes` with a slot size that is a multiple of `alignment` (a
 // power of two), or kNoClass when none does (larger than 4096 bytes, or alignment > 4096).
+namespace detail {
+// The class of every multiple of 8 up to kMaxPooledSize: kClassOf8[i] is the smallest class of
+// at least 8·i bytes. Every class size is a multiple of 8, so rounding a request up to one
+// loses nothing; a table load is cheaper than the arithmetic above 128 bytes.
+constexpr std::array<std::uint8_t, kMaxPooledSize / 8 + 1> make_class_of8() {
+  std::array<std::uint8_t, kMaxPooledSize / 8 + 1> table{};
+  std::size_t c = 0;
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    while (kClassSizes[c] < 8 * i) ++c;
+    table[i] = static_cast<std::uint8_t>(c);
+  }
+  return table;
+}
+inline constexpr std::array<std::uint8_t, kMaxPooledSize / 8 + 1> kClassOf8 = make_class_of8();
+}  // namespace detail
+
 constexpr std::uint32_t size_class_of(std::size_t bytes, std::size_t alignment) noexcept {
   if (bytes > kMaxPooledSize || alignment > kMaxPooledSize) [[unlikely]] return kNoClass;
-  std::uint32_t c;
-  if (bytes <= 128) {
-    c = static_cast<std::uint32_t>((bytes - (bytes != 0)) >> 3);  // 0 and 1..8 → 0, ..., 121..128 → 15
-  } else {
-    // 129..4096: classes start at 16; each power of two (base, 2·base] has four, base/4 apart.
-    // base/4 is a power of two, so the quarter is a shift, not a division.
-    const auto octave = static_cast<std::uint32_t>(std::bit_width(bytes - 1) - 8);  // (128,256] → 0
-    const std::size_t base = std::size_t{128} << octave;
-    c = 16 + octave * 4 + static_cast<std::uint32_t>((bytes - 1 - base) >> (octave + 5));
-  }
+  std::uint32_t c = detail::kClassOf8[(bytes + 7) / 8];
   // Every class size is a multiple of 8: larger alignments look for a class that is a multiple.
   if (alignment > 8) [[unlikely]] {
     while (c < kClassSizes.size() && (kClassSizes[c] & (alignment - 1)) != 0) ++c;
