@@ -174,7 +174,7 @@ void FixedPool::refill_from_bits(detail::ChunkHeader* c) noexcept {
 void* FixedPool::allocate_slow() noexcept {
   // The current chunk has no free-list slot, no word and no bump room left: every slot that is
   // not live is parked.
-  if (current_->free_bits != nullptr && current_->live < capacity_) {
+  if (current_->free_bits != nullptr && current_live() < capacity_) {
     refill_from_bits(current_);
     return allocate_plain();
   }
@@ -229,7 +229,9 @@ void FixedPool::deallocate_listed(void* p) noexcept {
   c->free = p;
   detail::asan_poison(p, stride_);
   live_.store(live_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-  if ((--c->live == 0 && c != current_) || c->state == detail::kFull) deallocate_slow(c);
+  if (c == current_) return;
+  --others_live_;
+  if (--c->live == 0 || c->state == detail::kFull) deallocate_slow(c);
 }
 
 void FixedPool::deallocate_slow(detail::ChunkHeader* c) noexcept {
@@ -317,7 +319,7 @@ std::size_t FixedPool::trim() noexcept {
     release_chunk(c);
     released += chunk_size_;
   }
-  if (current_ != &g_exhausted && current_->live == 0) {
+  if (current_ != &g_exhausted && current_live() == 0) {
     release_chunk(current_);  // resets current_ to the sentinel
     released += chunk_size_;
   }
@@ -335,7 +337,8 @@ PoolStats FixedPool::stats() const noexcept {
   s.empty_chunks = empty_count_;
   for (const detail::ChunkHeader* c = all_; c != nullptr; c = c->all_next) {
     ++s.chunks;
-    const std::size_t bucket = c->live == 0 ? 0 : (c->live * 8 + capacity_ - 1) / capacity_;
+    const std::size_t live = chunk_live(c);
+    const std::size_t bucket = live == 0 ? 0 : (live * 8 + capacity_ - 1) / capacity_;
     ++s.chunk_occupancy[bucket];
   }
   s.committed_bytes = s.chunks * chunk_size_;

@@ -38,7 +38,7 @@ class FixedPool;
 
 namespace detail {
 
-// Per chunk. Invariant: live + |free list| + parked + popcount(word) + (end − bump) / stride ==
+// Per chunk. Invariant (live: see FixedPool::current_live for the current chunk): live + |free list| + parked + popcount(word) + (end − bump) / stride ==
 // capacity, where parked is the number of bits set in free_bits.
 struct ChunkHeader {
   void* free = nullptr;       // freed slots, linked through their first word
@@ -144,7 +144,21 @@ class FixedPool {
   }
 
  private:
+  // The current chunk's live count is not kept on the fast path: it is the pool's live count
+  // minus the other chunks'. Written back to the header when the chunk stops being current.
+  std::size_t current_live() const noexcept { return live_.load(std::memory_order_relaxed) - others_live_; }
+  std::size_t chunk_live(const detail::ChunkHeader* c) const noexcept {
+    return c == current_ ? current_live() : c->live;
+  }
+
   void set_current(detail::ChunkHeader* c) noexcept {
+    if (current_ != c) {
+      if (current_->slots != nullptr) {
+        current_->live = static_cast<std::uint32_t>(current_live());
+        others_live_ += current_->live;
+      }
+      if (c->slots != nullptr) others_live_ -= c->live;
+    }
     current_ = c;
     // The sentinel has no chunk: 1 is no chunk's base.
     current_base_ = c->slots != nullptr ? reinterpret_cast<std::uintptr_t>(c) & ~(chunk_size_ - 1) : 1;
@@ -171,7 +185,6 @@ class FixedPool {
     } else {
       return allocate_slow();
     }
-    ++c->live;
     const std::size_t live = live_.load(std::memory_order_relaxed) + 1;
     live_.store(live, std::memory_order_relaxed);
     if (live > peak_.load(std::memory_order_relaxed)) peak_.store(live, std::memory_order_relaxed);
@@ -188,7 +201,6 @@ class FixedPool {
       *static_cast<void**>(p) = c->free;
       c->free = p;
       detail::asan_poison(p, stride_);
-      --c->live;
       return;
     }
     // Another chunk: park the slot in the chunk's bitmap without writing to it. The index is an
@@ -198,6 +210,7 @@ class FixedPool {
         ((reinterpret_cast<std::uintptr_t>(p) - base - slots_offset_) >> stride_shift_) * stride_inverse_;
     c->free_bits[index / 64] |= std::uint64_t{1} << (index % 64);
     detail::asan_poison(p, stride_);
+    --others_live_;
     if (--c->live == 0 || c->state == detail::kFull) [[unlikely]] deallocate_slow(c);
   }
 
@@ -218,6 +231,7 @@ class FixedPool {
   // Hot fields first.
   detail::ChunkHeader* current_;  // where allocations come from; a static exhausted sentinel at first
   std::uintptr_t current_base_ = 1;  // the start of current_'s chunk (1 for the sentinel)
+  std::size_t others_live_ = 0;      // live slots in chunks other than current_
   std::size_t stride_;
   std::size_t chunk_size_;
   bool debug_;
@@ -248,7 +262,7 @@ template <class F>
 void FixedPool::for_each_allocated(F&& f) const {
   auto* free_bits = new std::uint64_t[bitmap_words()];
   for (detail::ChunkHeader* c = all_; c != nullptr; c = c->all_next) {
-    if (c->live == 0) continue;
+    if (chunk_live(c) == 0) continue;
     free_slot_bitmap(c, free_bits);
     const std::size_t used = static_cast<std::size_t>(c->bump - c->slots) / stride_;
     for (std::size_t i = 0; i < used; ++i) {
