@@ -21,7 +21,9 @@
 //                  pre-drawn random keys out of 2000, per operation;
 //   producer_consumer  thread 1 allocates 64-byte blocks and passes them through a bounded
 //                  lock-free SPSC ring to thread 2, which frees them; wall time per block.
-//                  `ring_only` passes preallocated blocks: the transport's own cost.
+//                  `ring_only` passes preallocated blocks: the transport's own cost;
+//   chunk_return   giving a touched 64 KiB chunk back to the kernel: munmap (/0) against
+//                  madvise(MADV_DONTNEED) (/1), per chunk — what emptied chunks cost a pool.
 // `FixedPool+keep_empty` is FixedPool with max_empty_chunks = 64 instead of the default, to show
 // what giving emptied chunks back costs when a round empties several chunks (bulk at 256 B).
 // Every pool is built with PoolOptions::debug = false (debug checks default on without NDEBUG)
@@ -38,11 +40,14 @@
 #include <boost/pool/pool_alloc.hpp>
 #include <boost/pool/singleton_pool.hpp>
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <list>
 #include <map>
 #include <memory_resource>
@@ -377,6 +382,38 @@ struct NewDeleteD {
   void destroy(Obj32* p) { delete p; }
 };
 
+// chunk_return: what giving a pool chunk back to the kernel costs, per 64 KiB chunk whose 16
+// pages were all touched: munmap (what os_chunk_source does) against madvise(MADV_DONTNEED)
+// (which keeps the mapping). Only the returns are timed. This is what a pool with the default
+// empty-chunk cache pays inside a burst of frees that empties many chunks (`destroy`).
+void BM_chunk_return(benchmark::State& state) {
+  const bool dontneed = state.range(0) == 1;
+  constexpr std::size_t kChunk = 64 * 1024;
+  std::vector<void*> chunks(256);
+  fp::ChunkSource& source = fp::os_chunk_source();
+  for (auto _ : state) {
+    for (void*& c : chunks) {
+      c = source.allocate_chunk(kChunk, kChunk);
+      if (c == nullptr) {
+        state.SkipWithError("mmap failed");
+        return;
+      }
+      std::memset(c, 1, kChunk);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    for (void* c : chunks) {
+      if (dontneed) madvise(c, kChunk, MADV_DONTNEED);
+      else source.deallocate_chunk(c, kChunk, kChunk);
+    }
+    const auto stop = std::chrono::steady_clock::now();
+    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
+    if (dontneed) {
+      for (void* c : chunks) source.deallocate_chunk(c, kChunk, kChunk);
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * chunks.size()));
+}
+
 template <class Pool>
 void BM_destroy(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
@@ -638,6 +675,8 @@ void register_all() {
       ->Arg(100'000)->UseManualTime()->Iterations(1)->Repetitions(1);
   benchmark::RegisterBenchmark("destroy/new_delete", &BM_destroy<NewDeleteD>)
       ->Arg(10'000)->Arg(100'000)->Arg(1'000'000)->UseManualTime();
+  // Arg 0: munmap, 1: madvise(MADV_DONTNEED).
+  benchmark::RegisterBenchmark("chunk_return", &BM_chunk_return)->Arg(0)->Arg(1)->UseManualTime();
 
   register_containers<StdAllocatorC>("std::allocator");
   register_containers<PoolAllocatorC>("PoolAllocator");
