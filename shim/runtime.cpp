@@ -24,7 +24,7 @@
 
 namespace fragscope::shim {
 
-thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, 0, nullptr};
+constinit thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, 0, nullptr};
 std::atomic<State> g_state{State::kUninit};
 std::atomic<bool> g_pending{false};
 // Constant-initialised: hooks may run before any constructor of ours.

@@ -24,7 +24,9 @@ struct Tls {
   unsigned pending_countdown;  // calls until this thread next checks pending work
   core::ThreadStats* stats;
 };
-extern thread_local Tls tls __attribute__((tls_model("initial-exec")));
+// constinit: statically initialised, so an access is a plain %fs-relative load; without it every
+// access from another file first tests for a TLS init function (_ZTH...) that does not exist.
+extern constinit thread_local Tls tls __attribute__((tls_model("initial-exec")));
 
 extern std::atomic<State> g_state;
 extern std::atomic<bool> g_pending;  // work waits for a hook: the reporter is to be started

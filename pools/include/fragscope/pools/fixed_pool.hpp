@@ -4,18 +4,19 @@
 //
 // Memory layout. Chunks are `chunk_size` bytes, aligned to `chunk_size`, so the chunk of a slot
 // is its address with the low bits cleared. A chunk starts with its header; slots follow at a
-// multiple of the alignment. A new chunk is never written beyond its header: slots are handed
-// out from a bump pointer first, so pages are touched only when a slot on them is used.
+// multiple of the alignment. A new chunk is never written beyond its header and its slot bitmap
+// (1 bit per slot): slots are handed out from a bump pointer first, so pages are touched only
+// when a slot on them is used.
 //
 // Free slots. Allocations come from one chunk at a time, the current one. A slot freed into the
 // current chunk goes on its free list (the link is stored in the slot): the fast path, a pop and
-// a push. A slot freed into any other chunk only sets its bit in that chunk's bitmap (after
-// its header) and is not written: freeing many blocks in random order, typically an
-// ObjectPool whose objects die in any order, then touches a bitmap that stays in cache instead
-// of one cold line per block. When a chunk becomes current again its bitmap is turned back into
-// free-list entries a word (64 slots) at a time. A chunk whose last slot is freed becomes empty:
-// kept for reuse up to `max_empty_chunks`, otherwise returned. Debug mode keeps every free slot
-// on its chunk's free list instead, so that each one is poisoned and checked on reuse.
+// a push. A slot freed into any other chunk is parked: it only sets its bit in that chunk's
+// bitmap and is not written, so freeing many blocks in random order (an ObjectPool whose objects
+// die in any order) touches bitmaps that stay in cache instead of one cold line per block. When
+// a chunk becomes current again its parked slots are handed out straight from the bitmap, a word
+// (64 slots) at a time. A chunk whose last slot is freed becomes empty: kept for reuse up to
+// `max_empty_chunks`, otherwise returned. Debug mode keeps every free slot on its chunk's free
+// list instead, so that each one is poisoned and checked on reuse.
 //
 // Thread safety: none. One thread at a time per pool (see SharedFixedPool for threads); `stats`
 // counters `live`, `peak`, `chunks` and `committed_bytes` may be read from any thread through
@@ -38,8 +39,9 @@ class FixedPool;
 
 namespace detail {
 
-// Per chunk. Invariant (live: see FixedPool::current_live for the current chunk): live + |free list| + parked + popcount(word) + (end − bump) / stride ==
-// capacity, where parked is the number of bits set in free_bits.
+// Per chunk. Invariant: live + |free list| + parked + popcount(word) + (end − bump) / stride ==
+// capacity, where parked is the number of bits set in free_bits; for the current chunk, `live`
+// is not kept up to date (FixedPool::current_live gives it).
 struct ChunkHeader {
   void* free = nullptr;       // freed slots, linked through their first word
   char* bump = nullptr;       // first never-used slot

@@ -28,8 +28,6 @@ constexpr std::array<std::size_t, 36> make_class_sizes() {
 
 inline constexpr std::array<std::size_t, 36> kClassSizes = detail::make_class_sizes();
 
-// The smallest class holding `bytes` with a slot size that is a multiple of `alignment` (a
-// power of two), or kNoClass when none does (larger than 4096 bytes, or alignment > 4096).
 namespace detail {
 // The class of every multiple of 8 up to kMaxPooledSize: kClassOf8[i] is the smallest class of
 // at least 8·i bytes. Every class size is a multiple of 8, so rounding a request up to one
@@ -46,6 +44,8 @@ constexpr std::array<std::uint8_t, kMaxPooledSize / 8 + 1> make_class_of8() {
 inline constexpr std::array<std::uint8_t, kMaxPooledSize / 8 + 1> kClassOf8 = make_class_of8();
 }  // namespace detail
 
+// The smallest class holding `bytes` with a slot size that is a multiple of `alignment` (a
+// power of two), or kNoClass when none does (larger than 4096 bytes, or alignment > 4096).
 constexpr std::uint32_t size_class_of(std::size_t bytes, std::size_t alignment) noexcept {
   if (bytes > kMaxPooledSize || alignment > kMaxPooledSize) [[unlikely]] return kNoClass;
   std::uint32_t c = detail::kClassOf8[(bytes + 7) / 8];
