@@ -22,6 +22,8 @@
 //   producer_consumer  thread 1 allocates 64-byte blocks and passes them through a bounded
 //                  lock-free SPSC ring to thread 2, which frees them; wall time per block.
 //                  `ring_only` passes preallocated blocks: the transport's own cost;
+//   destroy_ordered  the same destroys in creation order, with emptied chunks returned 16 at a
+//                  time (default) or one at a time (release_batch=1);
 //   chunk_return   giving a touched 64 KiB chunk back to the kernel: munmap (/0) against
 //                  madvise(MADV_DONTNEED) (/1), per chunk — what emptied chunks cost a pool.
 // `FixedPool+keep_empty` is FixedPool with max_empty_chunks = 64 instead of the default, to show
@@ -372,6 +374,18 @@ struct ObjectPoolD {
 struct ObjectPoolKeepD : ObjectPoolD {
   ObjectPoolKeepD() : ObjectPoolD(SIZE_MAX) {}
 };
+// The default pool, but each chunk beyond the cache returned as soon as it empties (one munmap
+// each) instead of 16 at a time (one munmap per run of adjacent chunks).
+struct ObjectPoolBatch1D {
+  static fp::PoolOptions options() {
+    fp::PoolOptions o = fast_options();
+    o.release_batch = 1;
+    return o;
+  }
+  Obj32* create(std::uint64_t v) { return pool.create(v); }
+  void destroy(Obj32* p) { pool.destroy(p); }
+  fp::ObjectPool<Obj32> pool{options()};
+};
 struct BoostObjectPoolD {
   Obj32* create(std::uint64_t v) { return pool.construct(v); }
   void destroy(Obj32* p) { pool.destroy(p); }
@@ -414,10 +428,16 @@ void BM_chunk_return(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * chunks.size()));
 }
 
-template <class Pool>
+// Ordered: destroyed in creation order instead (the chunks empty one after the other).
+template <class Pool, bool Ordered = false>
 void BM_destroy(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
-  const std::vector<std::uint32_t>& order = shuffled(n);
+  static std::vector<std::uint32_t> identity;
+  if (Ordered && identity.size() != n) {
+    identity.resize(n);
+    for (std::size_t i = 0; i < n; ++i) identity[i] = static_cast<std::uint32_t>(i);
+  }
+  const std::vector<std::uint32_t>& order = Ordered ? identity : shuffled(n);
   std::vector<Obj32*> objects(n);
   std::vector<Obj32*> victims(n);  // objects in destroy order: the timed loop reads it sequentially
   Pool pool;
@@ -675,6 +695,12 @@ void register_all() {
       ->Arg(100'000)->UseManualTime()->Iterations(1)->Repetitions(1);
   benchmark::RegisterBenchmark("destroy/new_delete", &BM_destroy<NewDeleteD>)
       ->Arg(10'000)->Arg(100'000)->Arg(1'000'000)->UseManualTime();
+  // The same pools destroying in creation order, with emptied chunks returned 16 at a time (the
+  // default) and one at a time.
+  benchmark::RegisterBenchmark("destroy_ordered/ObjectPool", &BM_destroy<ObjectPoolD, true>)
+      ->Arg(1'000'000)->UseManualTime();
+  benchmark::RegisterBenchmark("destroy_ordered/ObjectPool+release_batch=1", &BM_destroy<ObjectPoolBatch1D, true>)
+      ->Arg(1'000'000)->UseManualTime();
   // Arg 0: munmap, 1: madvise(MADV_DONTNEED).
   benchmark::RegisterBenchmark("chunk_return", &BM_chunk_return)->Arg(0)->Arg(1)->UseManualTime();
 

@@ -96,6 +96,7 @@ const char* remedy_init(const core::Config& cfg) noexcept {
     pools::PoolOptions options;
     options.chunk_size = kChunk;
     options.max_empty_chunks = 4;
+    options.release_batch = 1;  // the RSS the remediation shows is what the pools hold: no lag
     options.debug = false;
     options.name = "FRAGSCOPE_POOL_SIZES";
     options.publish = false;  // reported in its own section, pool_remedy

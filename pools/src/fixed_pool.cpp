@@ -58,6 +58,7 @@ FixedPool::FixedPool(std::size_t slot_size, std::size_t alignment, PoolOptions o
       debug_(options.debug),
       slot_size_(slot_size),
       max_empty_(options.max_empty_chunks),
+      release_batch_(std::clamp<std::size_t>(options.release_batch, 1, 64)),
       name_(options.name),
       source_(options.source != nullptr ? options.source : &os_chunk_source()) {
   if (slot_size == 0) throw std::invalid_argument("fragscope::pools::FixedPool: slot size 0");
@@ -148,6 +149,12 @@ detail::ChunkHeader* FixedPool::new_chunk() noexcept {
 }
 
 void FixedPool::release_chunk(detail::ChunkHeader* c) noexcept {
+  void* const memory = detach_chunk(c);
+  source_->deallocate_chunk(memory, chunk_size_, chunk_size_);
+}
+
+// Everything of releasing a chunk but handing it to the source. Returns the chunk's start.
+void* FixedPool::detach_chunk(detail::ChunkHeader* c) noexcept {
   if (c->all_prev != nullptr) c->all_prev->all_next = c->all_next;
   else all_ = c->all_next;
   if (c->all_next != nullptr) c->all_next->all_prev = c->all_prev;
@@ -157,7 +164,7 @@ void FixedPool::release_chunk(detail::ChunkHeader* c) noexcept {
   chunks_.store(chunks_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   // The slots may be poisoned for ASan; the chunk leaves our hands clean.
   detail::asan_unpoison(memory, chunk_size_);
-  source_->deallocate_chunk(memory, chunk_size_, chunk_size_);
+  return memory;
 }
 
 // Moves the current chunk's next non-zero bitmap word to c->word, from which allocate_plain hands
@@ -203,8 +210,8 @@ void* FixedPool::allocate_slow() noexcept {
 }
 
 void FixedPool::make_empty(detail::ChunkHeader* c) noexcept {
-  if (empty_count_ >= max_empty_) {
-    release_chunk(c);
+  if (release_batch_ == 1 && empty_count_ >= max_empty_) {
+    release_chunk(c);  // not worth starting it over
     return;
   }
   // Start the chunk over: every slot is free, so hand them out from the bump pointer again.
@@ -219,6 +226,23 @@ void FixedPool::make_empty(detail::ChunkHeader* c) noexcept {
   c->state = detail::kEmpty;
   list_push(empty_, c);
   ++empty_count_;
+  if (empty_count_ >= release_batch_ && empty_count_ - release_batch_ >= max_empty_) release_empty(release_batch_);
+}
+
+// Gives up to n empty chunks back to the source in one call (the most recently emptied first:
+// the cache keeps the others). Returns the bytes given back.
+std::size_t FixedPool::release_empty(std::size_t n) noexcept {
+  constexpr std::size_t kMax = 64;
+  void* bases[kMax];
+  std::size_t k = 0;
+  while (k < n && k < kMax && empty_ != nullptr) {
+    detail::ChunkHeader* c = empty_;
+    list_remove(empty_, c);
+    --empty_count_;
+    bases[k++] = detach_chunk(c);
+  }
+  if (k != 0) source_->deallocate_chunks(bases, k, chunk_size_, chunk_size_);
+  return k * chunk_size_;
 }
 
 // Debug mode's free: every slot goes on its chunk's free list, where allocate_debug checks its
@@ -312,13 +336,7 @@ bool FixedPool::owns(const void* p) const noexcept {
 
 std::size_t FixedPool::trim() noexcept {
   std::size_t released = 0;
-  while (empty_ != nullptr) {
-    detail::ChunkHeader* c = empty_;
-    list_remove(empty_, c);
-    --empty_count_;
-    release_chunk(c);
-    released += chunk_size_;
-  }
+  while (empty_ != nullptr) released += release_empty(SIZE_MAX);
   if (current_ != &g_exhausted && current_live() == 0) {
     release_chunk(current_);  // resets current_ to the sentinel
     released += chunk_size_;

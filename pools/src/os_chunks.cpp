@@ -3,6 +3,7 @@
 // touched, which is why a pool never writes to a slot before handing it out.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "fragscope/pools/options.hpp"
@@ -30,6 +31,25 @@ class OsChunkSource final : public ChunkSource {
   }
   void deallocate_chunk(void* chunk, std::size_t bytes, std::size_t) noexcept override {
     munmap(chunk, bytes);
+  }
+  // One munmap per run of adjacent chunks: the kernel's cost is mostly per call.
+  void deallocate_chunks(void* const* chunks, std::size_t n, std::size_t bytes, std::size_t alignment) noexcept override {
+    constexpr std::size_t kMax = 64;
+    std::uintptr_t sorted[kMax];
+    while (n > 0) {
+      const std::size_t k = n < kMax ? n : kMax;
+      for (std::size_t i = 0; i < k; ++i) sorted[i] = reinterpret_cast<std::uintptr_t>(chunks[i]);
+      std::sort(sorted, sorted + k);
+      for (std::size_t i = 0; i < k;) {
+        std::size_t j = i + 1;
+        while (j < k && sorted[j] == sorted[j - 1] + bytes) ++j;
+        munmap(reinterpret_cast<void*>(sorted[i]), (j - i) * bytes);
+        i = j;
+      }
+      chunks += k;
+      n -= k;
+    }
+    (void)alignment;
   }
 };
 

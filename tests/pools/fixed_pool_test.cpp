@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -40,6 +41,11 @@ class CheckingSource final : public ChunkSource {
     outstanding.erase(it);
     os_chunk_source().deallocate_chunk(chunk, bytes, alignment);
   }
+  void deallocate_chunks(void* const* chunks, std::size_t n, std::size_t bytes, std::size_t alignment) noexcept override {
+    batches.push_back(n);
+    for (std::size_t i = 0; i < n; ++i) deallocate_chunk(chunks[i], bytes, alignment);
+  }
+  std::vector<std::size_t> batches;  // sizes of the deallocate_chunks calls
   std::map<void*, std::size_t> outstanding;
   std::size_t allocated = 0;
   bool alignment_ok = true;
@@ -124,6 +130,7 @@ TEST(FixedPool, EmptyChunksGoBackBeyondTheCache) {
   CheckingSource source;
   PoolOptions o = with_source(&source);
   o.max_empty_chunks = 2;
+  o.release_batch = 1;  // each at once
   {
     FixedPool pool(64, 16, o);
     const std::size_t per_chunk = pool.capacity_per_chunk();
@@ -147,6 +154,61 @@ TEST(FixedPool, EmptyChunksGoBackBeyondTheCache) {
   EXPECT_FALSE(source.bad_return);
 }
 
+// Beyond the cache, empty chunks go back release_batch at a time, in one call each batch, and
+// wait (reusable) until their batch is full; trim() returns the rest.
+TEST(FixedPool, EmptyChunksGoBackInBatches) {
+  CheckingSource source;
+  PoolOptions o = with_source(&source);
+  o.max_empty_chunks = 2;
+  o.release_batch = 4;
+  FixedPool pool(64, 16, o);
+  const std::size_t per_chunk = pool.capacity_per_chunk();
+  std::vector<void*> slots;
+  for (std::size_t i = 0; i < per_chunk * 20; ++i) slots.push_back(pool.allocate());
+  ASSERT_EQ(source.outstanding.size(), 20u);
+  for (void* p : slots) pool.deallocate(p);
+  // 19 chunks emptied around the current one: whenever 2 + 4 were waiting, 4 went back at once.
+  ASSERT_FALSE(source.batches.empty());
+  for (std::size_t n : source.batches) EXPECT_EQ(n, 4u);
+  EXPECT_EQ(source.batches.size(), 4u);  // 16 of the 19
+  EXPECT_EQ(source.outstanding.size(), 4u);  // the current chunk, 2 cached, 1 waiting
+  EXPECT_EQ(pool.stats().empty_chunks, 3u);
+  // The waiting chunks are reused before any new one is mapped.
+  const std::size_t mapped = source.allocated;
+  for (std::size_t i = 0; i < per_chunk * 4; ++i) slots[i] = pool.allocate();
+  EXPECT_EQ(source.allocated, mapped);
+  for (std::size_t i = 0; i < per_chunk * 4; ++i) pool.deallocate(slots[i]);
+  EXPECT_EQ(pool.trim(), 4 * pool.chunk_size());
+  EXPECT_TRUE(source.outstanding.empty());
+  EXPECT_FALSE(source.bad_return);
+}
+
+// The OS source unmaps a batch whatever its order and adjacency: afterwards no page of any of
+// the chunks is mapped.
+TEST(OsChunkSource, ABatchOfChunksIsUnmappedWhole) {
+  ChunkSource& os = os_chunk_source();
+  constexpr std::size_t kChunk = 64 * 1024;
+  std::vector<void*> chunks;
+  for (int i = 0; i < 40; ++i) {
+    void* c = os.allocate_chunk(kChunk, kChunk);
+    ASSERT_NE(c, nullptr);
+    static_cast<char*>(c)[0] = 1;
+    chunks.push_back(c);
+  }
+  // Every other one first (no two adjacent), then the rest reversed.
+  std::vector<void*> order;
+  for (std::size_t i = 0; i < chunks.size(); i += 2) order.push_back(chunks[i]);
+  for (std::size_t i = chunks.size(); i-- > 0;) if (i % 2 == 1) order.push_back(chunks[i]);
+  os.deallocate_chunks(order.data(), 20, kChunk, kChunk);
+  os.deallocate_chunks(order.data() + 20, order.size() - 20, kChunk, kChunk);
+  unsigned char vec[kChunk / 4096];
+  for (void* c : chunks) {
+    errno = 0;
+    EXPECT_EQ(mincore(c, kChunk, vec), -1) << c;
+    EXPECT_EQ(errno, ENOMEM) << "still mapped: " << c;
+  }
+}
+
 TEST(FixedPool, OutOfMemoryIsAnErrorNotACrash) {
   CheckingSource source;
   FixedPool pool(64, 16, with_source(&source));
@@ -167,6 +229,7 @@ TEST(FixedPool, SlotsFreedIntoOtherChunksComeBackOnceEach) {
     CheckingSource source;
     PoolOptions o = with_source(&source);
     o.max_empty_chunks = 1;
+    o.release_batch = 1;
     FixedPool pool(size, 8, o);
     const std::size_t per_chunk = pool.capacity_per_chunk();
     const std::size_t n = per_chunk * 5 + 7;

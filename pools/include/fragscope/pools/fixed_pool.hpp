@@ -15,7 +15,7 @@
 // die in any order) touches bitmaps that stay in cache instead of one cold line per block. When
 // a chunk becomes current again its parked slots are handed out straight from the bitmap, a word
 // (64 slots) at a time. A chunk whose last slot is freed becomes empty: kept for reuse up to
-// `max_empty_chunks`, otherwise returned. Debug mode keeps every free slot on its chunk's free
+// `max_empty_chunks`; beyond that, empty chunks go back `release_batch` at a time. Debug mode keeps every free slot on its chunk's free
 // list instead, so that each one is poisoned and checked on reuse.
 //
 // Thread safety: none. One thread at a time per pool (see SharedFixedPool for threads); `stats`
@@ -225,6 +225,8 @@ class FixedPool {
   void deallocate_debug(void* p) noexcept;
   detail::ChunkHeader* new_chunk() noexcept;
   void release_chunk(detail::ChunkHeader* c) noexcept;
+  void* detach_chunk(detail::ChunkHeader* c) noexcept;
+  std::size_t release_empty(std::size_t n) noexcept;
   void list_push(detail::ChunkHeader*& head, detail::ChunkHeader* c) noexcept;
   void list_remove(detail::ChunkHeader*& head, detail::ChunkHeader* c) noexcept;
   void make_empty(detail::ChunkHeader* c) noexcept;
@@ -249,6 +251,7 @@ class FixedPool {
   std::size_t alignment_;
   std::size_t capacity_;      // slots per chunk
   std::size_t max_empty_;
+  std::size_t release_batch_;  // empty chunks beyond max_empty_ go back this many at a time
   const char* name_;
   ChunkSource* source_;
   detail::ChunkHeader* available_ = nullptr;  // chunks with a free slot, not current

@@ -17,6 +17,12 @@ class ChunkSource {
   virtual void* allocate_chunk(std::size_t bytes, std::size_t alignment) noexcept = 0;
   // Takes back a chunk returned by allocate_chunk with the same bytes and alignment.
   virtual void deallocate_chunk(void* chunk, std::size_t bytes, std::size_t alignment) noexcept = 0;
+  // Takes back n chunks at once (a pool's batched release; see PoolOptions::release_batch). By
+  // default one deallocate_chunk each; the OS source unmaps each run of adjacent chunks at once.
+  virtual void deallocate_chunks(void* const* chunks, std::size_t n, std::size_t bytes,
+                                 std::size_t alignment) noexcept {
+    for (std::size_t i = 0; i < n; ++i) deallocate_chunk(chunks[i], bytes, alignment);
+  }
 };
 
 // The process-wide source that maps chunks with mmap (never written before first use) and
@@ -52,6 +58,12 @@ struct PoolOptions {
   // (trim() returns them all). Enough that a pool whose use rises and falls by a few chunks does
   // not map and unmap them each time.
   std::size_t max_empty_chunks = 4;
+  // Empty chunks beyond max_empty_chunks go back to the source `release_batch` at a time (1 to
+  // 64): the OS source unmaps each run of adjacent chunks with one munmap, and unmapping 64 KiB
+  // costs about as much as unmapping 256 KiB (bench/README.md, "chunk_return"). So up to
+  // release_batch − 1 empty chunks beyond the cache wait for the rest of their batch, still
+  // reusable; trim() returns them all. 1 returns each chunk as soon as it empties.
+  std::size_t release_batch = 16;
   // Debug checks: double free, foreign pointer, poisoning of freed slots (checked on reuse),
   // Valgrind mempool annotations. Costs a branch per call, and every freed slot is written (its
   // poison) and kept on its chunk's free list instead of being parked in the chunk's bitmap.
