@@ -53,6 +53,13 @@ class CheckingSource final : public ChunkSource {
   bool fail_next = false;
 };
 
+// Fills `chunks` whole chunks of the pool; returns their slots in allocation order.
+std::vector<void*> fill_chunks(FixedPool& pool, std::size_t chunks) {
+  std::vector<void*> slots;
+  for (std::size_t i = 0; i < pool.capacity_per_chunk() * chunks; ++i) slots.push_back(pool.allocate());
+  return slots;
+}
+
 PoolOptions with_source(ChunkSource* source, bool debug = false) {
   PoolOptions o;
   o.source = source;
@@ -133,9 +140,7 @@ TEST(FixedPool, EmptyChunksGoBackBeyondTheCache) {
   o.release_batch = 1;  // each at once
   {
     FixedPool pool(64, 16, o);
-    const std::size_t per_chunk = pool.capacity_per_chunk();
-    std::vector<void*> slots;
-    for (std::size_t i = 0; i < per_chunk * 10; ++i) slots.push_back(pool.allocate());
+    std::vector<void*> slots = fill_chunks(pool, 10);
     EXPECT_EQ(source.outstanding.size(), 10u);
     for (void* p : slots) pool.deallocate(p);
     // The current chunk stays, two empty ones are cached, the rest went back.
@@ -163,8 +168,7 @@ TEST(FixedPool, EmptyChunksGoBackInBatches) {
   o.release_batch = 4;
   FixedPool pool(64, 16, o);
   const std::size_t per_chunk = pool.capacity_per_chunk();
-  std::vector<void*> slots;
-  for (std::size_t i = 0; i < per_chunk * 20; ++i) slots.push_back(pool.allocate());
+  std::vector<void*> slots = fill_chunks(pool, 20);
   ASSERT_EQ(source.outstanding.size(), 20u);
   for (void* p : slots) pool.deallocate(p);
   // 19 chunks emptied around the current one: whenever 2 + 4 were waiting, 4 went back at once.
