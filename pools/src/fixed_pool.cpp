@@ -56,9 +56,9 @@ void report_to_shim(const void* pool, fragscope_pool_report* out) {
 FixedPool::FixedPool(std::size_t slot_size, std::size_t alignment, PoolOptions options)
     : current_(&g_exhausted),
       debug_(options.debug),
+      release_batch_(static_cast<std::uint32_t>(std::clamp<std::size_t>(options.release_batch, 1, 64))),
       slot_size_(slot_size),
       max_empty_(options.max_empty_chunks),
-      release_batch_(std::clamp<std::size_t>(options.release_batch, 1, 64)),
       name_(options.name),
       source_(options.source != nullptr ? options.source : &os_chunk_source()) {
   if (slot_size == 0) throw std::invalid_argument("fragscope::pools::FixedPool: slot size 0");

@@ -18,7 +18,7 @@ PoolResource::PoolResource(PoolOptions options, std::pmr::memory_resource* upstr
   try {
     for (; built < kClasses; ++built) {
       const std::size_t size = kClassSizes[built];
-      ::new (storage_ + built * sizeof(FixedPool)) FixedPool(size, class_alignment(size), options);
+      ::new (storage_ + built * kPoolStride) FixedPool(size, class_alignment(size), options);
     }
   } catch (...) {
     while (built > 0) pool_at(static_cast<std::uint32_t>(--built)).~FixedPool();

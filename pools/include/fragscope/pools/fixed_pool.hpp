@@ -238,20 +238,21 @@ class FixedPool {
   std::size_t others_live_ = 0;      // live slots in chunks other than current_
   std::size_t stride_;
   std::size_t chunk_size_;
-  bool debug_;
   std::atomic<std::size_t> live_{0};
   std::atomic<std::size_t> peak_{0};
   std::size_t slots_offset_;          // from chunk start to the first slot
-  unsigned chunk_shift_;              // log2(chunk_size_)
   std::uintptr_t colour_mask_;        // header colours − 1 (see chunk_of)
-  unsigned stride_shift_;             // trailing zero bits of stride_
   std::size_t stride_inverse_;        // inverse of stride_ >> stride_shift_, modulo 2^64
+  unsigned chunk_shift_;              // log2(chunk_size_)
+  unsigned stride_shift_;             // trailing zero bits of stride_
+  bool debug_;
+  bool published_ = false;            // registered with fragscope's shim (bridge.h)
+  std::uint32_t release_batch_;       // empty chunks beyond max_empty_ go back this many at a time
 
   std::size_t slot_size_;
   std::size_t alignment_;
   std::size_t capacity_;      // slots per chunk
   std::size_t max_empty_;
-  std::size_t release_batch_;  // empty chunks beyond max_empty_ go back this many at a time
   const char* name_;
   ChunkSource* source_;
   detail::ChunkHeader* available_ = nullptr;  // chunks with a free slot, not current
@@ -260,7 +261,6 @@ class FixedPool {
   std::size_t empty_count_ = 0;
   std::atomic<std::size_t> chunks_{0};
   std::unordered_set<std::uintptr_t> chunk_set_;  // chunk addresses, for owns() and debug checks
-  bool published_ = false;  // registered with fragscope's shim (bridge.h)
 };
 
 template <class F>
