@@ -15,8 +15,9 @@
 // die in any order) touches bitmaps that stay in cache instead of one cold line per block. When
 // a chunk becomes current again its parked slots are handed out straight from the bitmap, a word
 // (64 slots) at a time. A chunk whose last slot is freed becomes empty: kept for reuse up to
-// `max_empty_chunks`; beyond that, empty chunks go back `release_batch` at a time. Debug mode keeps every free slot on its chunk's free
-// list instead, so that each one is poisoned and checked on reuse.
+// `max_empty_chunks`; beyond that, empty chunks go back `release_batch` at a time. Debug mode
+// keeps every free slot on its chunk's free list instead, so that each one is poisoned and
+// checked on reuse.
 //
 // Thread safety: none. One thread at a time per pool (see SharedFixedPool for threads); `stats`
 // counters `live`, `peak`, `chunks` and `committed_bytes` may be read from any thread through

@@ -59,8 +59,8 @@ struct PoolOptions {
   // not map and unmap them each time.
   std::size_t max_empty_chunks = 4;
   // Empty chunks beyond max_empty_chunks go back to the source `release_batch` at a time (1 to
-  // 64): the OS source unmaps each run of adjacent chunks with one munmap, and unmapping 64 KiB
-  // costs about as much as unmapping 256 KiB (bench/README.md, "chunk_return"). So up to
+  // 64): the OS source unmaps each run of adjacent chunks with one munmap, and the kernel's cost
+  // is mostly per call (bench/README.md, "The second round", 5.). So up to
   // release_batch − 1 empty chunks beyond the cache wait for the rest of their batch, still
   // reusable; trim() returns them all. 1 returns each chunk as soon as it empties.
   std::size_t release_batch = 16;
