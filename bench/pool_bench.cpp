@@ -25,7 +25,8 @@
 //   destroy_ordered  the same destroys in creation order, with emptied chunks returned 16 at a
 //                  time (default) or one at a time (release_batch=1);
 //   chunk_return   giving a touched 64 KiB chunk back to the kernel: munmap (/0) against
-//                  madvise(MADV_DONTNEED) (/1), per chunk — what emptied chunks cost a pool.
+//                  madvise(MADV_DONTNEED) (/1) and the batched munmap of adjacent runs (/2),
+//                  per chunk — what emptied chunks cost a pool.
 // `FixedPool+keep_empty` is FixedPool with max_empty_chunks = 64 instead of the default, to show
 // what giving emptied chunks back costs when a round empties several chunks (bulk at 256 B).
 // Every pool is built with PoolOptions::debug = false (debug checks default on without NDEBUG)
@@ -397,11 +398,12 @@ struct NewDeleteD {
 };
 
 // chunk_return: what giving a pool chunk back to the kernel costs, per 64 KiB chunk whose 16
-// pages were all touched: munmap (what os_chunk_source does) against madvise(MADV_DONTNEED)
-// (which keeps the mapping). Only the returns are timed. This is what a pool with the default
+// pages were all touched: munmap one chunk at a time (/0), madvise(MADV_DONTNEED) (/1, keeps
+// the mapping), and the pools' batched path (/2: os_chunk_source().deallocate_chunks on all 256,
+// one munmap per run of adjacent chunks). Only the returns are timed. This is what a pool with the default
 // empty-chunk cache pays inside a burst of frees that empties many chunks (`destroy`).
 void BM_chunk_return(benchmark::State& state) {
-  const bool dontneed = state.range(0) == 1;
+  const auto how = state.range(0);
   constexpr std::size_t kChunk = 64 * 1024;
   std::vector<void*> chunks(256);
   fp::ChunkSource& source = fp::os_chunk_source();
@@ -415,13 +417,17 @@ void BM_chunk_return(benchmark::State& state) {
       std::memset(c, 1, kChunk);
     }
     const auto start = std::chrono::steady_clock::now();
-    for (void* c : chunks) {
-      if (dontneed) madvise(c, kChunk, MADV_DONTNEED);
-      else source.deallocate_chunk(c, kChunk, kChunk);
+    if (how == 2) {
+      source.deallocate_chunks(chunks.data(), chunks.size(), kChunk, kChunk);
+    } else {
+      for (void* c : chunks) {
+        if (how == 1) madvise(c, kChunk, MADV_DONTNEED);
+        else source.deallocate_chunk(c, kChunk, kChunk);
+      }
     }
     const auto stop = std::chrono::steady_clock::now();
     state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
-    if (dontneed) {
+    if (how == 1) {
       for (void* c : chunks) source.deallocate_chunk(c, kChunk, kChunk);
     }
   }
@@ -701,8 +707,8 @@ void register_all() {
       ->Arg(1'000'000)->UseManualTime();
   benchmark::RegisterBenchmark("destroy_ordered/ObjectPool+release_batch=1", &BM_destroy<ObjectPoolBatch1D, true>)
       ->Arg(1'000'000)->UseManualTime();
-  // Arg 0: munmap, 1: madvise(MADV_DONTNEED).
-  benchmark::RegisterBenchmark("chunk_return", &BM_chunk_return)->Arg(0)->Arg(1)->UseManualTime();
+  // Arg 0: munmap each, 1: madvise(MADV_DONTNEED) each, 2: deallocate_chunks on the batch.
+  benchmark::RegisterBenchmark("chunk_return", &BM_chunk_return)->Arg(0)->Arg(1)->Arg(2)->UseManualTime();
 
   register_containers<StdAllocatorC>("std::allocator");
   register_containers<PoolAllocatorC>("PoolAllocator");

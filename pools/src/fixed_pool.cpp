@@ -131,16 +131,12 @@ detail::ChunkHeader* FixedPool::new_chunk() noexcept {
     return nullptr;
   }
   auto* c = new (chunk_of(memory)) detail::ChunkHeader{};
-  // The bitmap follows the header (coloured with it): debug mode tracks the live slots in it,
-  // otherwise it holds the parked ones. A source need not give zeroed memory.
-  auto* bits = reinterpret_cast<std::uint64_t*>(c + 1);
-  std::memset(bits, 0, bitmap_words() * sizeof(std::uint64_t));
+  // The bitmap follows the header (coloured with it). A source need not give zeroed memory.
+  std::memset(c->bits(), 0, bitmap_words() * sizeof(std::uint64_t));
   c->slots = static_cast<char*>(memory) + slots_offset_;
   c->bump = c->slots;
   c->end = c->slots + capacity_ * stride_;
   c->owner = this;
-  if (debug_) c->allocated_bits = bits;
-  else c->free_bits = bits;
   c->all_next = all_;
   if (all_ != nullptr) all_->all_prev = c;
   all_ = c;
@@ -171,17 +167,18 @@ void* FixedPool::detach_chunk(detail::ChunkHeader* c) noexcept {
 // out its slots without writing to them first.
 void FixedPool::refill_from_bits(detail::ChunkHeader* c) noexcept {
   std::uint32_t w = c->scan;
-  while (c->free_bits[w] == 0) ++w;  // some slot is parked: some word at or above scan is not zero
-  c->word = c->free_bits[w];
+  std::uint64_t* const bits = c->bits();
+  while (bits[w] == 0) ++w;  // some slot is parked: some word at or above scan is not zero
+  c->word = bits[w];
   c->word_base = c->slots + std::size_t{w} * 64 * stride_;
-  c->free_bits[w] = 0;
+  bits[w] = 0;
   c->scan = w + 1;
 }
 
 void* FixedPool::allocate_slow() noexcept {
   // The current chunk has no free-list slot, no word and no bump room left: every slot that is
   // not live is parked.
-  if (current_->free_bits != nullptr && current_live() < capacity_) {
+  if (!debug_ && current_ != &g_exhausted && current_live() < capacity_) {
     refill_from_bits(current_);
     return allocate_plain();
   }
@@ -217,11 +214,10 @@ void FixedPool::make_empty(detail::ChunkHeader* c) noexcept {
   // Start the chunk over: every slot is free, so hand them out from the bump pointer again.
   c->free = nullptr;
   c->bump = c->slots;
-  if (c->free_bits != nullptr) {
-    std::memset(c->free_bits, 0, bitmap_words() * sizeof(std::uint64_t));
-    c->scan = 0;
-    c->word = 0;
-  }
+  // No slot is parked any more (in debug mode, none is live: the bitmap is already clear).
+  std::memset(c->bits(), 0, bitmap_words() * sizeof(std::uint64_t));
+  c->scan = 0;
+  c->word = 0;
   detail::asan_unpoison(c->slots, static_cast<std::size_t>(c->end - c->slots));
   c->state = detail::kEmpty;
   list_push(empty_, c);
@@ -292,7 +288,7 @@ void* FixedPool::allocate_debug() noexcept {
       }
     }
   }
-  c->allocated_bits[index / 64] |= std::uint64_t{1} << (index % 64);
+  c->bits()[index / 64] |= std::uint64_t{1} << (index % 64);
 #ifdef FRAGSCOPE_POOLS_VALGRIND
   VALGRIND_MEMPOOL_ALLOC(this, p, slot_size_);
 #endif
@@ -312,7 +308,7 @@ void FixedPool::deallocate_debug(void* p) noexcept {
     return;
   }
   const std::size_t index = static_cast<std::size_t>(slot - c->slots) / stride_;
-  std::uint64_t& word = c->allocated_bits[index / 64];
+  std::uint64_t& word = c->bits()[index / 64];
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
   if ((word & bit) == 0) {
     detail::report_error(PoolError::double_free, p, name_);
@@ -364,7 +360,7 @@ PoolStats FixedPool::stats() const noexcept {
 }
 
 void FixedPool::free_slot_bitmap(const detail::ChunkHeader* c, std::uint64_t* bits) const noexcept {
-  if (c->free_bits != nullptr) std::memcpy(bits, c->free_bits, bitmap_words() * sizeof(std::uint64_t));
+  if (!debug_) std::memcpy(bits, c->bits(), bitmap_words() * sizeof(std::uint64_t));
   else std::memset(bits, 0, bitmap_words() * sizeof(std::uint64_t));
   if (c->word != 0) bits[static_cast<std::size_t>(c->word_base - c->slots) / stride_ / 64] |= c->word;
   for (void* p = c->free; p != nullptr; p = read_link(p, stride_, debug_)) {

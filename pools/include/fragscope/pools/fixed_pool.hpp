@@ -41,8 +41,8 @@ class FixedPool;
 namespace detail {
 
 // Per chunk. Invariant: live + |free list| + parked + popcount(word) + (end − bump) / stride ==
-// capacity, where parked is the number of bits set in free_bits; for the current chunk, `live`
-// is not kept up to date (FixedPool::current_live gives it).
+// capacity, where parked is the number of bits set in bits() (not debug mode); for the current
+// chunk, `live` is not kept up to date (FixedPool::current_live gives it).
 struct ChunkHeader {
   void* free = nullptr;       // freed slots, linked through their first word
   char* bump = nullptr;       // first never-used slot
@@ -50,17 +50,19 @@ struct ChunkHeader {
   std::uint32_t live = 0;
   std::uint32_t state = 0;    // ChunkState
   char* slots = nullptr;      // first slot
-  std::uint64_t* free_bits = nullptr;  // one bit per slot, set while the slot is parked (not debug mode)
-                                       // (both bitmaps are the words right after the header)
-  std::uint32_t scan = 0;     // while current: free_bits words below this one are all zero
-  std::uint64_t word = 0;     // while current: parked slots taken out of free_bits, handed out next
+  std::uint32_t scan = 0;     // while current: bitmap words below this one are all zero
+  std::uint64_t word = 0;     // while current: parked slots taken out of the bitmap, handed out next
   char* word_base = nullptr;  // the slot of word's bit 0
   ChunkHeader* prev = nullptr;  // links in the available or empty list (or the all-chunks ring)
   ChunkHeader* next = nullptr;
   ChunkHeader* all_prev = nullptr;  // every chunk of the pool, for owns / stats / destruction
   ChunkHeader* all_next = nullptr;
   FixedPool* owner = nullptr;
-  std::uint64_t* allocated_bits = nullptr;  // debug mode: one bit per slot, set while live
+
+  // The chunk's bitmap, the words right after the header, one bit per slot: set while the slot
+  // is parked, or in debug mode set while the slot is live.
+  std::uint64_t* bits() noexcept { return reinterpret_cast<std::uint64_t*>(this + 1); }
+  const std::uint64_t* bits() const noexcept { return reinterpret_cast<const std::uint64_t*>(this + 1); }
 };
 
 enum ChunkState : std::uint32_t { kCurrent = 1, kAvailable = 2, kFull = 3, kEmpty = 4 };
@@ -211,7 +213,7 @@ class FixedPool {
     detail::ChunkHeader* c = header_at(base);
     const std::size_t index =
         ((reinterpret_cast<std::uintptr_t>(p) - base - slots_offset_) >> stride_shift_) * stride_inverse_;
-    c->free_bits[index / 64] |= std::uint64_t{1} << (index % 64);
+    c->bits()[index / 64] |= std::uint64_t{1} << (index % 64);
     detail::asan_poison(p, stride_);
     --others_live_;
     if (--c->live == 0 || c->state == detail::kFull) [[unlikely]] deallocate_slow(c);
