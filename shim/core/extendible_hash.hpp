@@ -200,16 +200,18 @@ void HashTable<C>::place(Bucket* b, const Slot& s, std::uint64_t h) noexcept {
 
 template <class C>
 bool HashTable<C>::find(Bucket* b, std::uint64_t h, std::uintptr_t addr, unsigned* gi, unsigned* si) noexcept {
+  const std::uint64_t key = C::key(addr);
   unsigned g = home(h);
   for (unsigned n = 0; n < kGroups; ++n) {
     const Group& grp = b->g[g];
-    for (unsigned m = grp.mask; m != 0; m &= m - 1) {
-      const unsigned i = static_cast<unsigned>(__builtin_ctz(m));
-      if (C::addr(grp.slots[i]) == addr) {
-        *gi = g;
-        *si = i;
-        return true;
-      }
+    // Every slot compared at once, without a branch per slot; empty slots are masked out after.
+    unsigned hits = 0;
+    for (unsigned i = 0; i < kPerGroup; ++i) hits |= static_cast<unsigned>(C::matches(grp.slots[i], key)) << i;
+    hits &= grp.mask;
+    if (hits != 0) {
+      *gi = g;
+      *si = static_cast<unsigned>(__builtin_ctz(hits));
+      return true;
     }
     if (grp.overflow == 0) return false;
     g = next_group(g);

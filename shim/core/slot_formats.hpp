@@ -41,6 +41,9 @@ struct CompactSlots {
   }
   static std::uint64_t lo(const Slot& s) noexcept { return s.w[0] | (std::uint64_t{s.w[1]} << 32); }
   static std::uintptr_t addr(const Slot& s) noexcept { return (lo(s) & ((std::uint64_t{1} << 45) - 1)) << 3; }
+  /// What matches() compares: the address as stored.
+  static std::uint64_t key(std::uintptr_t a) noexcept { return a >> 3; }
+  static bool matches(const Slot& s, std::uint64_t k) noexcept { return (lo(s) & ((std::uint64_t{1} << 45) - 1)) == k; }
   static Slot encode(const Block& b) noexcept {
     std::uint64_t l = (b.addr >> 3) | (b.size << 45) | (std::uint64_t{b.sampled} << 62);
     return Slot{{static_cast<std::uint32_t>(l), static_cast<std::uint32_t>(l >> 32),
@@ -78,6 +81,8 @@ struct WideSlots {
     return b.addr != 0 && b.addr < (std::uint64_t{1} << 48) && b.size < (std::uint64_t{1} << 35);
   }
   static std::uintptr_t addr(const Slot& s) noexcept { return s.w0 & ((std::uint64_t{1} << 48) - 1); }
+  static std::uint64_t key(std::uintptr_t a) noexcept { return a; }
+  static bool matches(const Slot& s, std::uint64_t k) noexcept { return addr(s) == k; }
   static Slot encode(const Block& b) noexcept {
     return Slot{b.addr | ((b.size >> 19) << 48),
                 (b.time & kTimeMask) | (std::uint64_t{b.sampled} << 44) | ((b.size & 0x7ffff) << 45)};
