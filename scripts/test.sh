@@ -17,13 +17,16 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=
 "$asan/tests/fragscope_unit_tests" --gtest_brief=1
 "$asan/tests/pools/fragscope_pool_tests" --gtest_brief=1
 
-# The pools again under ThreadSanitizer: their thread caches and cross-thread frees.
+# The pools and the recording core again under ThreadSanitizer: the pools' thread caches and
+# cross-thread frees; the live table's locks, and the event applier that drops them while it is
+# the table's only user.
 tsan="${build}-tsan"
 cmake -S "$root" -B "$tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFRAGSCOPE_SANITIZE=thread \
-  -DFRAGSCOPE_BUILD_SHIM=OFF -DFRAGSCOPE_BUILD_REPORTER=OFF -DFRAGSCOPE_BUILD_BENCH=OFF \
+  -DFRAGSCOPE_BUILD_SHIM=ON -DFRAGSCOPE_BUILD_REPORTER=ON -DFRAGSCOPE_BUILD_BENCH=OFF \
   -DFRAGSCOPE_BUILD_EXAMPLES=OFF >/dev/null
-cmake --build "$tsan" -j"$(nproc)" --target fragscope_pool_tests
+cmake --build "$tsan" -j"$(nproc)" --target fragscope_pool_tests fragscope_unit_tests
 TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/pools/fragscope_pool_tests" --gtest_brief=1
+TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/fragscope_unit_tests" --gtest_brief=1
 
 # The /proc parsers, the snapshot reader and the reports under libFuzzer (ASan + UBSan, clang,
 # build-fuzz/): 15 s per target, as many at a time as there are cores.

@@ -10,11 +10,20 @@
 namespace fragscope::shim {
 
 RealFunctions g_real;
+alignas(64) char g_boot[kBootstrapBytes];
+std::atomic<UsableMode> g_usable_mode{UsableMode::kCall};
 
 namespace {
-constexpr std::size_t kBootstrapBytes = 256 * 1024;
-alignas(64) char g_boot[kBootstrapBytes];
 std::atomic<std::size_t> g_boot_used{0};
+std::atomic<unsigned> g_usable_agreed{0};
+
+bool from_libc(void* fn) {
+  Dl_info info{};
+  if (fn == nullptr || dladdr(fn, &info) == 0 || info.dli_fname == nullptr) return false;
+  const char* base = std::strrchr(info.dli_fname, '/');
+  base = base ? base + 1 : info.dli_fname;
+  return std::strncmp(base, "libc.so", 7) == 0;
+}
 
 template <class F>
 void lookup(F& fn, const char* name) {
@@ -63,9 +72,24 @@ void* bootstrap_alloc(std::size_t n, std::size_t align) noexcept {
   }
 }
 
-bool is_bootstrap(const void* p) noexcept {
-  auto a = reinterpret_cast<std::uintptr_t>(p), b = reinterpret_cast<std::uintptr_t>(g_boot);
-  return a >= b && a < b + kBootstrapBytes;
+void select_usable_mode() noexcept {
+  const RealFunctions& r = g_real;
+  const bool glibc = from_libc(reinterpret_cast<void*>(r.malloc)) && from_libc(reinterpret_cast<void*>(r.free)) &&
+                     from_libc(reinterpret_cast<void*>(r.malloc_usable_size));
+  g_usable_agreed.store(0, std::memory_order_relaxed);
+  g_usable_mode.store(glibc ? UsableMode::kChecking : UsableMode::kCall, std::memory_order_relaxed);
+}
+
+std::size_t real_usable_slow(void* p) noexcept {
+  const std::size_t n = g_real.malloc_usable_size(p);
+  if (g_usable_mode.load(std::memory_order_relaxed) == UsableMode::kChecking) {
+    UsableMode expected = UsableMode::kChecking;
+    if (glibc_usable(p) != n)
+      g_usable_mode.compare_exchange_strong(expected, UsableMode::kCall, std::memory_order_relaxed);
+    else if (g_usable_agreed.fetch_add(1, std::memory_order_relaxed) + 1 >= kUsableChecks)
+      g_usable_mode.compare_exchange_strong(expected, UsableMode::kInline, std::memory_order_relaxed);
+  }
+  return n;
 }
 
 std::size_t bootstrap_size(const void* p) noexcept {

@@ -6,6 +6,8 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -37,8 +39,38 @@ extern RealFunctions g_real;
 bool resolve_real_functions() noexcept;
 
 /// The bootstrap buffer: 16-byte aligned blocks with their size stored just before them.
+inline constexpr std::size_t kBootstrapBytes = 256 * 1024;
+extern char g_boot[kBootstrapBytes];
 void* bootstrap_alloc(std::size_t n, std::size_t align) noexcept;
-bool is_bootstrap(const void* p) noexcept;
+inline bool is_bootstrap(const void* p) noexcept {  // inline: every free asks
+  return reinterpret_cast<std::uintptr_t>(p) - reinterpret_cast<std::uintptr_t>(g_boot) < kBootstrapBytes;
+}
 std::size_t bootstrap_size(const void* p) noexcept;
+
+/// Every recorded allocation and free needs the block's usable size. When the allocator
+/// underneath is glibc's, it is read from the chunk header in place of a call to
+/// malloc_usable_size: kChecking while the first kUsableChecks blocks are compared with the call
+/// (the program's own blocks: allocating some of ours would change the heap we measure), then
+/// kInline, or kCall for good after one disagreement or when malloc is not glibc's.
+enum class UsableMode : int { kCall = 0, kChecking = 1, kInline = 2 };
+inline constexpr unsigned kUsableChecks = 256;
+extern std::atomic<UsableMode> g_usable_mode;
+/// glibc's musable() for a block known to be in use (so its `inuse` test, which reads the next
+/// chunk's header, is skipped): the chunk size less one header word, or two for an mmapped chunk.
+inline std::size_t glibc_usable(const void* p) noexcept {
+  const std::size_t head = static_cast<const std::size_t*>(p)[-1];
+  return (head & ~std::size_t{7}) - ((head & 2) != 0 ? 16 : 8);
+}
+/// Sets g_usable_mode to kChecking when malloc, free and malloc_usable_size all come from
+/// libc.so, else kCall. Requires resolve_real_functions().
+void select_usable_mode() noexcept;
+/// The call, and while checking, the comparison with glibc_usable.
+std::size_t real_usable_slow(void* p) noexcept;
+/// The usable size of live block `p` from the allocator underneath.
+inline std::size_t real_usable(void* p) noexcept {
+  if (g_usable_mode.load(std::memory_order_relaxed) == UsableMode::kInline) [[likely]]
+    return glibc_usable(p);
+  return real_usable_slow(p);
+}
 
 }  // namespace fragscope::shim

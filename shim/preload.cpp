@@ -23,7 +23,7 @@ using core::Op;
 namespace {
 
 inline std::size_t usable(void* p) noexcept {
-  return fs::remedy_owns(p) ? fs::remedy_usable(p) : fs::g_real.malloc_usable_size(p);
+  return fs::remedy_owns(p) ? fs::remedy_usable(p) : fs::real_usable(p);
 }
 
 // The real allocator, or the pools of the preload remediation (FRAGSCOPE_POOL_SIZES) for the
@@ -44,26 +44,39 @@ inline void* real_realloc(void* p, std::size_t n) noexcept {
 inline void count(core::ThreadStats* t, Op op) noexcept { t->calls[static_cast<unsigned>(op)].add(1); }
 inline void fail(core::ThreadStats* t, Op op) noexcept { t->failures[static_cast<unsigned>(op)].add(1); }
 
-// Records a new live block: as an event while the process is batched, else at once.
-inline void record_new(core::ThreadStats* t, void* p, std::uint64_t req) noexcept {
-  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+// The batched paths below are what almost every call runs, and on a program that waits on cache
+// misses every instruction of a hook counts, not just its memory accesses: it fills the window in
+// which the CPU overlaps the program's own misses (bench/README.md, "What a hook may cost"). So
+// they stay small and the direct paths are out of line.
+
+// Records a new live block at once, and counts the call (the process is no longer batched).
+__attribute__((noinline)) void record_new_direct(core::ThreadStats* t, void* p, std::uint64_t req, Op op) noexcept {
+  count(t, op);
+  fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));  // overlaps with the two calls below
+  core::record_alloc(fs::g_rec, *t, p, req, usable(p), fs::g_clock.read(t->clock_countdown));
+}
+
+// Records a new live block made by call `op`: as an event while the process is batched (the event
+// counts the call), else at once.
+inline void record_new(core::ThreadStats* t, void* p, std::uint64_t req, Op op) noexcept {
   if (fs::batched_enter(t)) [[likely]] {
     const std::uint32_t site = core::sample_site(fs::g_rec, *t, req);  // the stack is this thread's, now
-    fs::g_applier.push(*t, core::Event::alloc(addr, fs::g_clock.read(t->clock_countdown), req, usable(p), site));
+    fs::g_applier.push_alloc(*t, reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), req,
+                             usable(p), site, static_cast<unsigned>(op) + 1);
     fs::batched_leave(t);
     return;
   }
-  fs::g_rec.table.prefetch(addr);  // overlaps with the two calls below
-  core::record_alloc(fs::g_rec, *t, p, req, usable(p), fs::g_clock.read(t->clock_countdown));
+  record_new_direct(t, p, req, op);
 }
 
 // Records a successful allocation (or a failure) made by a hook.
 inline void done_alloc(core::ThreadStats* t, Op op, void* p, std::uint64_t req) noexcept {
-  count(t, op);
-  if (p != nullptr) [[likely]]
-    record_new(t, p, req);
-  else
+  if (p != nullptr) [[likely]] {
+    record_new(t, p, req, op);
+  } else {
+    count(t, op);
     fail(t, op);
+  }
   fs::after_record();
 }
 
@@ -169,6 +182,13 @@ void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
   return q;
 }
 
+// Records that live block p is about to be freed, at once, and counts the call.
+__attribute__((noinline)) void record_free_direct(core::ThreadStats* t, void* p) noexcept {
+  count(t, Op::kFree);
+  fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));
+  core::record_free(fs::g_rec, *t, p, fs::g_clock.read(t->clock_countdown), usable);
+}
+
 }  // namespace
 
 FRAGSCOPE_EXPORT void* malloc(std::size_t n) {
@@ -191,13 +211,12 @@ FRAGSCOPE_EXPORT void free(void* p) {
     return;
   }
   fs::Guard g;
-  count(t, Op::kFree);
   if (fs::batched_enter(t)) [[likely]] {
-    fs::g_applier.push(*t, core::Event::free(reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), usable(p)));
+    fs::g_applier.push_free(*t, reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), usable(p),
+                            static_cast<unsigned>(Op::kFree) + 1);
     fs::batched_leave(t);
   } else {
-    fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));
-    core::record_free(fs::g_rec, *t, p, fs::g_clock.read(t->clock_countdown), usable);
+    record_free_direct(t, p);
   }
   real_free(p);
   fs::after_record();
@@ -258,9 +277,12 @@ FRAGSCOPE_EXPORT int posix_memalign(void** out, std::size_t al, std::size_t n) {
   }
   fs::Guard g;
   int rc = fs::g_real.posix_memalign(out, al, n);
-  count(t, Op::kPosixMemalign);
-  if (rc == 0) record_new(t, *out, n);
-  else fail(t, Op::kPosixMemalign);
+  if (rc == 0) {
+    record_new(t, *out, n, Op::kPosixMemalign);
+  } else {
+    count(t, Op::kPosixMemalign);
+    fail(t, Op::kPosixMemalign);
+  }
   fs::after_record();
   return rc;
 }

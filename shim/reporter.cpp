@@ -225,10 +225,12 @@ const char* analyse_heap(core::LiveRange* ranges, std::size_t n) {
   g_layout.segments_skipped = skipped;
   // Ages of the top-pinning blocks, from the live table (still live unless freed meanwhile).
   const std::uint64_t now = core::now_ticks();
+  g_applier.begin_shared();
   for (unsigned i = 0; i < g_layout.ntop_pinned; ++i) {
     core::Block b;
     if (g_rec.table.find(g_layout.top_pinned[i].addr, now, &b)) g_layout.top_pinned[i].age = now - b.time;
   }
+  g_applier.end_shared();
   return nullptr;
 }
 
@@ -338,7 +340,9 @@ void snapshot_locked(bool final) {
   std::size_t cap = g_rec.table.entries() + g_rec.table.entries() / 4 + 1024, nranges = 0;
   core::LiveRange* ranges = nullptr;
   if (g_ranges.ensure(cap * sizeof(core::LiveRange), "heap-blocks")) ranges = static_cast<core::LiveRange*>(g_ranges.p);
+  g_applier.begin_shared();  // the walk takes bucket locks: so do drains meanwhile
   g_builder.collect(g_rec, now, ranges, ranges ? cap : 0, &nranges);
+  g_applier.end_shared();
 
   core::SnapshotMeta m;
   m.seq = g_seq++;

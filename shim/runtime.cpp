@@ -121,6 +121,7 @@ void ensure_init() noexcept {
   int saved = errno;
   Guard g;
   bool ok = resolve_real_functions();
+  if (ok) select_usable_mode();
   core::parse_config(g_cfg, getenv_raw, getauxval(AT_SECURE) != 0);
   if (!g_cfg.follow_exec) stop_following_exec();
   if (ok && g_cfg.enabled) {
@@ -131,8 +132,10 @@ void ensure_init() noexcept {
     // Batched recording needs the asymmetric fence of the switch to direct (membarrier, Linux
     // 4.14); without it, or without memory for the applier, calls are recorded directly.
     if (ok && g_applier.init(g_rec) &&
-        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
       g_mode.store(Mode::kBatched, std::memory_order_relaxed);
+      g_applier.set_exclusive(true);  // no hook updates the table itself while batched
+    }
   }
   // The preload remediation works with recording off too (FRAGSCOPE_ENABLE=0): that is how
   // `fragscope compare` times it.
@@ -202,6 +205,7 @@ void switch_to_direct() noexcept {
     }
   });
   if (stuck) warn_once("fragscope: a hook never returned (longjmp out of a signal handler?); recording goes on");
+  g_applier.set_exclusive(false);  // hooks are about to update the table themselves
   g_applier.drain();
   g_mode.store(Mode::kDirect, std::memory_order_release);
   errno = saved;
@@ -212,6 +216,7 @@ void on_fork_child_recording() noexcept {
   // one was under way) finishes here.
   g_rec.threads.for_each([](core::ThreadStats& t) { t.in_async.store(false, std::memory_order_relaxed); });
   if (g_mode.load(std::memory_order_relaxed) == Mode::kSwitching) {
+    g_applier.set_exclusive(false);
     g_applier.drain();
     g_mode.store(Mode::kDirect, std::memory_order_relaxed);
   }

@@ -25,6 +25,9 @@ std::size_t EventApplier::drain() noexcept {
 
 std::size_t EventApplier::drain_locked() noexcept {
   std::size_t applied = 0;
+  // Read under lock_: begin_shared() increments shared_ and then waits for lock_, so either this
+  // drain sees the reader, or the reader waits for it to finish.
+  const bool exclusive = exclusive_.load(std::memory_order_acquire) && shared_.load(std::memory_order_acquire) == 0;
   r_->threads.for_each([&](ThreadStats& t) {
     EventRing& ring = t.ring;
     const std::uint64_t end = ring.head(), begin = ring.tail();
@@ -35,7 +38,8 @@ std::size_t EventApplier::drain_locked() noexcept {
     for (std::uint64_t i = begin; i < end && i < begin + kAhead; ++i) r_->table.prefetch(ring.at(i).addr);
     for (std::uint64_t i = begin; i < end; ++i) {
       if (i + kAhead < end) r_->table.prefetch(ring.at(i + kAhead).addr);
-      apply(ring.at(i));
+      if (exclusive) apply<false>(ring.at(i));
+      else apply<true>(ring.at(i));
     }
     ring.release_to(end);
     applied += end - begin;
@@ -44,11 +48,13 @@ std::size_t EventApplier::drain_locked() noexcept {
   return applied;
 }
 
+template <bool kLocked>
 void EventApplier::apply(const Event& e) noexcept {
+  if (const unsigned call = e.call(); call != 0) c_->calls[call - 1].add(1);
   if (e.is_alloc()) {
-    record_alloc_sampled(*r_, *c_, e.addr, e.size, e.usable(), e.tick, e.site());
+    record_alloc_sampled<kLocked>(*r_, *c_, e.addr, e.size, e.usable(), e.tick, e.site());
   } else {
-    record_free(*r_, *c_, reinterpret_cast<void*>(e.addr), e.tick, [&](void*) { return e.size; });
+    record_free<kLocked>(*r_, *c_, reinterpret_cast<void*>(e.addr), e.tick, [&](void*) { return e.size; });
   }
 }
 

@@ -22,24 +22,31 @@ namespace fragscope::core {
 
 struct Event {
   enum Kind : std::uint32_t { kAlloc = 1u << 30, kFree = 2u << 30 };
-  static constexpr std::uint32_t kSiteMask = (1u << 30) - 1;
+  static constexpr unsigned kCallShift = 26;
+  static constexpr std::uint32_t kSiteMask = (1u << kCallShift) - 1;
   std::uintptr_t addr;
   std::uint64_t tick;
   std::uint64_t size;   // alloc: requested bytes; free: the block's usable bytes
   std::uint32_t slack;  // alloc: usable - requested bytes (saturated at 2^32 - 1)
-  std::uint32_t tag;    // Kind | call-site id (alloc; 0 = not sampled)
+  std::uint32_t tag;    // Kind | call << kCallShift | call-site id (alloc; 0 = not sampled)
 
   bool is_alloc() const noexcept { return (tag & kAlloc) != 0; }
   std::uint32_t site() const noexcept { return tag & kSiteMask; }
+  /// The hooked call this event counts, as its Op + 1 (0: the hook counted its call itself), so
+  /// that a hook's own counter update moves into the applier.
+  unsigned call() const noexcept { return (tag >> kCallShift) & 15; }
   std::uint64_t usable() const noexcept { return size + slack; }
 
-  static Event alloc(std::uintptr_t a, std::uint64_t t, std::uint64_t req, std::uint64_t usable,
-                     std::uint32_t site) noexcept {
+  static std::uint32_t slack_of(std::uint64_t req, std::uint64_t usable) noexcept {
     const std::uint64_t s = usable > req ? usable - req : 0;
-    return Event{a, t, req, s > 0xffffffffu ? 0xffffffffu : static_cast<std::uint32_t>(s), kAlloc | (site & kSiteMask)};
+    return s > 0xffffffffu ? 0xffffffffu : static_cast<std::uint32_t>(s);
   }
-  static Event free(std::uintptr_t a, std::uint64_t t, std::uint64_t usable) noexcept {
-    return Event{a, t, usable, 0, kFree};
+  static Event alloc(std::uintptr_t a, std::uint64_t t, std::uint64_t req, std::uint64_t usable,
+                     std::uint32_t site, unsigned call = 0) noexcept {
+    return Event{a, t, req, slack_of(req, usable), kAlloc | (call << kCallShift) | (site & kSiteMask)};
+  }
+  static Event free(std::uintptr_t a, std::uint64_t t, std::uint64_t usable, unsigned call = 0) noexcept {
+    return Event{a, t, usable, 0, kFree | (call << kCallShift)};
   }
 };
 static_assert(sizeof(Event) == 32);
@@ -58,6 +65,25 @@ class EventRing {
       if (h - tail_seen_ >= kCapacity) return false;
     }
     events_[h & (kCapacity - 1)] = e;
+    head_.store(h + 1, std::memory_order_release);
+    return true;
+  }
+  /// Producer: as try_push(Event{addr, tick, size, slack, tag}), written field by field into the
+  /// ring. (An Event built first is copied through the stack with 16-byte loads that cannot take
+  /// their data from the 8-byte stores just made: a store-forwarding stall in every hook.)
+  bool try_emplace(std::uintptr_t addr, std::uint64_t tick, std::uint64_t size, std::uint32_t slack,
+                   std::uint32_t tag) noexcept {
+    const std::uint64_t h = head_.load(std::memory_order_relaxed);
+    if (h - tail_seen_ >= kCapacity) [[unlikely]] {
+      tail_seen_ = tail_.load(std::memory_order_acquire);
+      if (h - tail_seen_ >= kCapacity) return false;
+    }
+    Event& e = events_[h & (kCapacity - 1)];
+    e.addr = addr;
+    e.tick = tick;
+    e.size = size;
+    e.slack = slack;
+    e.tag = tag;
     head_.store(h + 1, std::memory_order_release);
     return true;
   }

@@ -28,10 +28,12 @@ class HashTable {
 
   bool init() noexcept;
   /// Requires Codec::fits(b). Runs then(result) with the bucket still locked.
-  template <class Then>
+  /// kLocked = false: the caller is the table's only user for the call (no other thread inserts,
+  /// removes, walks or looks up meanwhile), so bucket locks are not taken (EventApplier).
+  template <bool kLocked = true, class Then>
   InsertResult insert(const Block& b, Block* replaced, Then&& then) noexcept;
   /// Runs then(removed block) with the bucket still locked; false if `addr` is not here.
-  template <class Then>
+  template <bool kLocked = true, class Then>
   bool remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept;
   /// Copies the entry for `addr` into *out (time = now - age); false if absent. Thread-safe.
   bool find_entry(std::uintptr_t addr, std::uint64_t now, Block* out) noexcept {
@@ -104,8 +106,14 @@ class HashTable {
   static void reset(Bucket* b) noexcept { std::memset(b->g, 0, sizeof(b->g)), b->h.count = 0; }
   // Finds addr: its group and slot (true), or false.
   static bool find(Bucket* b, std::uint64_t h, std::uintptr_t addr, unsigned* gi, unsigned* si) noexcept;
+  template <bool kLocked = true>
   Bucket* lock_bucket_for(std::uint64_t h) noexcept;
+  template <bool kLocked>
+  static void unlock(Bucket* b) noexcept {
+    if constexpr (kLocked) b->h.lock.unlock();
+  }
   Split split(Bucket* b) noexcept;
+  template <bool kLocked>
   Full on_full(Bucket* b) noexcept;
   Bucket* new_bucket() noexcept;  // returned locked; requires split_lock_ (or init)
   Dir* new_dir(std::uint32_t depth) noexcept;
@@ -174,10 +182,12 @@ typename HashTable<C>::Bucket* HashTable<C>::new_bucket() noexcept {
 }
 
 template <class C>
+template <bool kLocked>
 typename HashTable<C>::Bucket* HashTable<C>::lock_bucket_for(std::uint64_t h) noexcept {
   for (;;) {
     Dir* d = dir_.load(std::memory_order_acquire);
     Bucket* b = d->slots[h & ((std::uint64_t{1} << d->depth) - 1)].load(std::memory_order_acquire);
+    if constexpr (!kLocked) return b;  // nobody else splits meanwhile
     b->h.lock.lock();
     if ((h & ((std::uint64_t{1} << b->h.depth) - 1)) == b->h.pattern) return b;
     b->h.lock.unlock();  // split under our feet: read the directory again
@@ -206,6 +216,7 @@ bool HashTable<C>::find(Bucket* b, std::uint64_t h, std::uintptr_t addr, unsigne
     const Group& grp = b->g[g];
     // Every slot compared at once, without a branch per slot; empty slots are masked out after.
     unsigned hits = 0;
+#pragma GCC unroll 8
     for (unsigned i = 0; i < kPerGroup; ++i) hits |= static_cast<unsigned>(C::matches(grp.slots[i], key)) << i;
     hits &= grp.mask;
     if (hits != 0) {
@@ -269,63 +280,64 @@ typename HashTable<C>::Split HashTable<C>::split(Bucket* b) noexcept {
 }
 
 template <class C>
+template <bool kLocked>
 typename HashTable<C>::Full HashTable<C>::on_full(Bucket* b) noexcept {
   Split r = split(b);
   if (r == Split::kDone) {
-    b->h.lock.unlock();
+    unlock<kLocked>(b);
     return Full::kRetry;  // the key may now belong to the new bucket
   }
-  b->h.lock.unlock();
+  unlock<kLocked>(b);
   if (r == Split::kNoMemory) return Full::kDrop;
   sched_yield();  // a walk is running; it never waits for us, so it will finish
   return Full::kRetry;
 }
 
 template <class C>
-template <class Then>
+template <bool kLocked, class Then>
 InsertResult HashTable<C>::insert(const Block& blk, Block* replaced, Then&& then) noexcept {
   const std::uint64_t h = hash_addr(blk.addr);
   for (;;) {
-    Bucket* b = lock_bucket_for(h);
+    Bucket* b = lock_bucket_for<kLocked>(h);
     unsigned gi, si;
     if (find(b, h, blk.addr, &gi, &si)) [[unlikely]] {
       Slot& slot = b->g[gi].slots[si];
       if (replaced) *replaced = C::decode(slot, blk.time);
       slot = C::encode(blk);
       then(InsertResult::kReplaced);
-      b->h.lock.unlock();
+      unlock<kLocked>(b);
       return InsertResult::kReplaced;
     }
     if (b->h.count >= kSplitAt || b->h.depth < min_depth_.load(std::memory_order_relaxed)) [[unlikely]] {
       if (b->h.count < kSplitAt) {  // only shallow: split if we can, else insert here
         if (split(b) == Split::kDone) {
-          b->h.lock.unlock();
+          unlock<kLocked>(b);
           continue;
         }
         place(b, C::encode(blk), h);
         then(InsertResult::kInserted);
-        b->h.lock.unlock();
+        unlock<kLocked>(b);
         return InsertResult::kInserted;
       }
-      if (on_full(b) == Full::kRetry) continue;  // split done, or a walk must finish: look again
+      if (on_full<kLocked>(b) == Full::kRetry) continue;  // split done, or a walk must finish: look again
       then(InsertResult::kDropped);
       return InsertResult::kDropped;
     }
     place(b, C::encode(blk), h);
     then(InsertResult::kInserted);
-    b->h.lock.unlock();
+    unlock<kLocked>(b);
     return InsertResult::kInserted;
   }
 }
 
 template <class C>
-template <class Then>
+template <bool kLocked, class Then>
 bool HashTable<C>::remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept {
   const std::uint64_t h = hash_addr(addr);
-  Bucket* b = lock_bucket_for(h);
+  Bucket* b = lock_bucket_for<kLocked>(h);
   unsigned gi, si;
   if (!find(b, h, addr, &gi, &si)) {
-    b->h.lock.unlock();
+    unlock<kLocked>(b);
     return false;
   }
   Group& grp = b->g[gi];
@@ -335,7 +347,7 @@ bool HashTable<C>::remove(std::uintptr_t addr, std::uint64_t now, Block* out, Th
     if (b->g[g].overflow != 255) --b->g[g].overflow;
   --b->h.count;
   then(blk);
-  b->h.lock.unlock();
+  unlock<kLocked>(b);
   if (out) *out = blk;
   return true;
 }

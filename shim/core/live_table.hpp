@@ -51,14 +51,15 @@ class LiveTable {
 
   /// Records a live block. Thread-safe. `then(result)` runs while the entry's lock is held, so
   /// counters updated there always agree with the table at fork() (lock_all holds every lock).
-  template <class Then>
+  /// kLocked = false: see HashTable::insert (the caller is the table's only user meanwhile).
+  template <bool kLocked = true, class Then>
   InsertResult insert(const Block& b, Block* replaced, Then&& then) noexcept;
   InsertResult insert(const Block& b, Block* replaced) noexcept {
     return insert(b, replaced, [](InsertResult) {});
   }
   /// Removes `addr`; false if it is not live here. On success *out (if given) holds the entry,
   /// with `time` = now - its age, and then(entry) has run under the entry's lock. Thread-safe.
-  template <class Then>
+  template <bool kLocked = true, class Then>
   bool remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept;
   bool remove(std::uintptr_t addr, std::uint64_t now, Block* out) noexcept {
     return remove(addr, now, out, [](const Block&) {});
@@ -110,15 +111,15 @@ class LiveTable {
 
 // ---- LiveTable ---------------------------------------------------------------------------
 
-template <class Then>
+template <bool kLocked, class Then>
 InsertResult LiveTable::insert(const Block& b, Block* replaced, Then&& then) noexcept {
   if (CompactSlots::fits(b)) [[likely]]
-    return compact_.insert(b, replaced, static_cast<Then&&>(then));
+    return compact_.insert<kLocked>(b, replaced, static_cast<Then&&>(then));
   if (WideSlots::fits(b)) {
     // Rare: the address may still sit in the compact table if its free bypassed us.
     Block stale;
-    bool had_stale = compact_.remove(b.addr, b.time, &stale, [](const Block&) {});
-    InsertResult r = wide_.insert(b, replaced, [&](InsertResult ir) {
+    bool had_stale = compact_.remove<kLocked>(b.addr, b.time, &stale, [](const Block&) {});
+    InsertResult r = wide_.insert<kLocked>(b, replaced, [&](InsertResult ir) {
       if (ir == InsertResult::kInserted && had_stale) {
         if (replaced) *replaced = stale;
         ir = InsertResult::kReplaced;
@@ -134,13 +135,13 @@ InsertResult LiveTable::insert(const Block& b, Block* replaced, Then&& then) noe
   return r;
 }
 
-template <class Then>
+template <bool kLocked, class Then>
 bool LiveTable::remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept {
   if ((addr & 7) == 0 && addr != 0 && addr < (std::uint64_t{1} << 48)) [[likely]] {
-    if (compact_.remove(addr, now, out, then)) return true;
+    if (compact_.remove<kLocked>(addr, now, out, then)) return true;
   }
   if (wide_live_.load(std::memory_order_relaxed) != 0 && addr != 0 && addr < (std::uint64_t{1} << 48)) {
-    if (wide_.remove(addr, now, out, then)) {
+    if (wide_.remove<kLocked>(addr, now, out, then)) {
       wide_live_.fetch_sub(1, std::memory_order_relaxed);
       return true;
     }

@@ -97,12 +97,13 @@ inline std::uint32_t sample_site(Recorder& r, ThreadStats& t, std::uint64_t req)
 }
 
 /// Records a new live block at `addr` of `req` requested and `usable` usable bytes, allocated at
-/// `now`, whose call site (0: not sampled) was taken already.
+/// `now`, whose call site (0: not sampled) was taken already. kLocked: see LiveTable::insert.
+template <bool kLocked = true>
 inline void record_alloc_sampled(Recorder& r, ThreadStats& t, std::uintptr_t addr, std::uint64_t req,
                                  std::size_t usable, std::uint64_t now, std::uint32_t site) noexcept {
   Block b{addr, req, now, site != 0};
   Block old;
-  InsertResult res = r.table.insert(b, &old, [&](InsertResult ir) {
+  InsertResult res = r.table.insert<kLocked>(b, &old, [&](InsertResult ir) {
     if (ir == InsertResult::kDropped) [[unlikely]]
       return;
     if (ir == InsertResult::kReplaced) [[unlikely]]
@@ -123,11 +124,12 @@ inline void record_alloc(Recorder& r, ThreadStats& t, void* p, std::uint64_t req
 
 /// Records that live block `p` is about to be freed; returns false (and counts an untracked
 /// free) if we never saw it allocated. `usable_of(p)` is called only for tracked blocks.
-template <class UsableOf>
+/// kLocked: see LiveTable::remove.
+template <bool kLocked = true, class UsableOf>
 inline bool record_free(Recorder& r, ThreadStats& t, void* p, std::uint64_t now, UsableOf&& usable_of,
                         Block* removed = nullptr) noexcept {
   Block b;
-  bool found = r.table.remove(reinterpret_cast<std::uintptr_t>(p), now, &b, [&](const Block& blk) {
+  bool found = r.table.remove<kLocked>(reinterpret_cast<std::uintptr_t>(p), now, &b, [&](const Block& blk) {
     detail::count_free(r, t, blk, usable_of(p), now, true);
   });
   if (!found) [[unlikely]] {

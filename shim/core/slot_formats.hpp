@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace fragscope::core {
 
@@ -39,7 +40,11 @@ struct CompactSlots {
   static bool fits(const Block& b) noexcept {
     return (b.addr & 7) == 0 && b.addr != 0 && b.addr < (std::uint64_t{1} << 48) && b.size < (1u << 17);
   }
-  static std::uint64_t lo(const Slot& s) noexcept { return s.w[0] | (std::uint64_t{s.w[1]} << 32); }
+  static std::uint64_t lo(const Slot& s) noexcept {  // one 8-byte load, not two 4-byte ones and a shift
+    std::uint64_t v;
+    std::memcpy(&v, s.w, sizeof v);
+    return v;
+  }
   static std::uintptr_t addr(const Slot& s) noexcept { return (lo(s) & ((std::uint64_t{1} << 45) - 1)) << 3; }
   /// What matches() compares: the address as stored.
   static std::uint64_t key(std::uintptr_t a) noexcept { return a >> 3; }
