@@ -34,10 +34,13 @@ std::size_t EventApplier::drain_locked() noexcept {
     if (begin == end) return;
     // The table lines of the events a few ahead are loaded while these are applied: the misses
     // overlap instead of following one another.
-    constexpr std::uint64_t kAhead = 8;
+    // Slots go back to the producer every kRelease events, so that a drain from another thread
+    // (the reporter's) does not leave the producer facing a full ring until it ends.
+    constexpr std::uint64_t kAhead = 8, kRelease = 256;
     for (std::uint64_t i = begin; i < end && i < begin + kAhead; ++i) r_->table.prefetch(ring.at(i).addr);
     for (std::uint64_t i = begin; i < end; ++i) {
       if (i + kAhead < end) r_->table.prefetch(ring.at(i + kAhead).addr);
+      if (((i - begin) & (kRelease - 1)) == kRelease - 1) ring.release_to(i);
       if (exclusive) apply<false>(ring.at(i));
       else apply<true>(ring.at(i));
     }
