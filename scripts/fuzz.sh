@@ -25,6 +25,7 @@ seeds_of() {
   case "$1" in
     status | smaps_rollup | meminfo | vmstat | buddyinfo) printf '%s\n' "$proc/$1".* ;;
     maps) printf '%s\n' "$corpus"/maps/* ;;
+    cgroup) printf '%s\n' "$corpus"/cgroup/* ;;
     smaps) printf '%s\n' "$corpus"/smaps/* "$corpus"/maps/* ;;
     system_text) printf '%s\n' "$proc"/{slabinfo,pagetypeinfo,buddyinfo,meminfo,vmstat}.* "$corpus"/system_text/* ;;
     snapshot_file | report_pipeline) printf '%s\n' "$corpus"/snapshot/* ;;
@@ -36,7 +37,7 @@ dict_of() {
   esac
 }
 
-targets=(${FRAGSCOPE_FUZZ_TARGETS:-status smaps_rollup meminfo vmstat buddyinfo maps smaps system_text snapshot_file report_pipeline})
+targets=(${FRAGSCOPE_FUZZ_TARGETS:-status smaps_rollup meminfo vmstat buddyinfo maps smaps cgroup system_text snapshot_file report_pipeline})
 
 if ! command -v clang++ >/dev/null; then
   echo "fuzz: clang++ not found (scripts/install-deps.sh installs clang and libclang-rt-14-dev)" >&2

@@ -8,6 +8,7 @@
 // multi-threaded by us. It also ticks the hooks' clock (HookClock).
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <signal.h>
@@ -134,9 +135,7 @@ FileId g_fd_id;  // identity of g_fd
 // Reads `<proc_dir>/self/<name>` (or `<proc_dir>/<name>` for the system's files) whole into
 // `buf`, NUL-terminated; returns its length or -errno. If the host took the descriptor from
 // under us, what was read may be someone else's: it is dropped, and the file read once more.
-long read_proc(const char* name, Scratch& buf, bool self = true) {
-  char path[core::Config::kPathMax + 32];
-  std::snprintf(path, sizeof(path), self ? "%s/self/%s" : "%s/%s", g_cfg.proc_dir, name);
+long read_path(const char* path, Scratch& buf) {
   for (int attempt = 0;; ++attempt) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return -errno;
@@ -167,6 +166,78 @@ long read_proc(const char* name, Scratch& buf, bool self = true) {
     static_cast<char*>(buf.p)[len] = '\0';
     return static_cast<long>(len);
   }
+}
+
+long read_proc(const char* name, Scratch& buf, bool self = true) {
+  char path[core::Config::kPathMax + 32];
+  std::snprintf(path, sizeof(path), self ? "%s/self/%s" : "%s/%s", g_cfg.proc_dir, name);
+  return read_path(path, buf);
+}
+
+// Calls f(dir, file) with `dir` = root + path and then each directory above it up to root;
+// `file` points at the end of dir's text, for the caller to append a file name.
+template <class F>
+void for_each_cgroup_level(const char* root, std::string_view path, F&& f) {
+  char dir[1024];
+  const std::size_t root_len = std::strlen(root);
+  if (path.empty() || path[0] != '/' || root_len + path.size() + 64 > sizeof(dir)) return;
+  std::memcpy(dir, root, root_len);
+  std::memcpy(dir + root_len, path.data(), path.size());
+  std::size_t len = path.size();
+  while (len > 0 && dir[root_len + len - 1] == '/') --len;  // "/" is the root itself
+  for (;;) {
+    dir[root_len + len] = '\0';
+    f(dir, dir + root_len + len);
+    if (len == 0) return;
+    while (len > 0 && dir[root_len + len - 1] != '/') --len;  // the parent: drop the last component
+    if (len > 0) --len;
+  }
+}
+
+// Reads a small file whole into out (NUL-terminated); its length, or -1.
+long read_small(const char* path, char* out, std::size_t cap) {
+  const long n = read_path(path, g_proctext);
+  if (n < 0) return -1;
+  const std::size_t len = std::min(static_cast<std::size_t>(n), cap - 1);
+  std::memcpy(out, g_proctext.p, len);
+  out[len] = '\0';
+  return static_cast<long>(len);
+}
+
+// The CPUs this process can use at once: its affinity mask, capped by the CPU quotas of its
+// cgroup and of the cgroups above it (cgroup v2 cpu.max; cgroup v1 cpu.cfs_quota_us over
+// cpu.cfs_period_us). 0 when the mask cannot be read and no quota is set.
+double usable_cpus() {
+  cpu_set_t set;
+  double cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 0;
+  const auto cap = [&](std::optional<double> quota) {
+    if (quota && *quota > 0 && (cpus == 0 || *quota < cpus)) cpus = *quota;
+  };
+  char cgroups[4096], quota[64], period[64];
+  char path[core::Config::kPathMax + 32];
+  std::snprintf(path, sizeof(path), "%s/self/cgroup", g_cfg.proc_dir);
+  const long n = read_small(path, cgroups, sizeof(cgroups));
+  if (n <= 0) return cpus;
+  const std::string_view text(cgroups, static_cast<std::size_t>(n));
+  if (const auto v2 = proc::parse_cgroup_v2_path(text)) {
+    for_each_cgroup_level("/sys/fs/cgroup", *v2, [&](char* dir, char* end) {
+      std::memcpy(end, "/cpu.max", sizeof("/cpu.max"));
+      const long q = read_small(dir, quota, sizeof(quota));
+      if (q > 0) cap(proc::parse_cpu_max(std::string_view(quota, static_cast<std::size_t>(q))));
+    });
+  }
+  if (const auto v1 = proc::parse_cgroup_v1_path(text, "cpu")) {
+    for_each_cgroup_level("/sys/fs/cgroup/cpu", *v1, [&](char* dir, char* end) {
+      std::memcpy(end, "/cpu.cfs_quota_us", sizeof("/cpu.cfs_quota_us"));
+      const long q = read_small(dir, quota, sizeof(quota));
+      std::memcpy(end, "/cpu.cfs_period_us", sizeof("/cpu.cfs_period_us"));
+      const long p = q > 0 ? read_small(dir, period, sizeof(period)) : -1;
+      if (p > 0)
+        cap(proc::parse_cfs_quota(std::string_view(quota, static_cast<std::size_t>(q)),
+                                  std::string_view(period, static_cast<std::size_t>(p))));
+    });
+  }
+  return cpus;
 }
 
 bool mincore_residency(std::uintptr_t start, std::size_t pages, unsigned char* out, void*) {
@@ -296,14 +367,21 @@ bool ensure_output() {
 }
 
 SystemView g_sys;  // the system view of the last snapshot (for the metrics)
+// The CPUs the process can use (usable_cpus; 0 = unknown or not checked yet), and whether the
+// reporter applies a busy hook thread's events (reporter_main). Under g_mu.
+double g_cpus = 0;
+bool g_reporter_applies = false;
 
 // The snapshot sections only the running shim can write: the allocator's own view, the pools,
 // and the call sites with the pinned bytes of this snapshot's layout analysis.
 void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m) {
   const core::EventApplier::Stats ev = g_applier.stats();
-  core::append_printf(out, ",\"recording\":{\"mode\":\"%s\",\"events_applied\":%llu,\"full_ring_drains\":%llu}",
+  core::append_printf(out,
+                      ",\"recording\":{\"mode\":\"%s\",\"events_applied\":%llu,\"full_ring_drains\":%llu,"
+                      "\"cpus\":%.6g,\"reporter_applies\":%s}",
                       g_mode.load(std::memory_order_relaxed) == Mode::kBatched ? "batched" : "direct",
-                      static_cast<unsigned long long>(ev.applied), static_cast<unsigned long long>(ev.full_drains));
+                      static_cast<unsigned long long>(ev.applied), static_cast<unsigned long long>(ev.full_drains),
+                      g_cpus, g_reporter_applies ? "true" : "false");
   encode_allocator_view(out);
   // The system's view, one file at a time through the same scratch.
   SystemView& sys = g_sys;
@@ -328,12 +406,15 @@ void release_scratch() {
     if (sc->p != nullptr) madvise(sc->p, sc->cap, MADV_DONTNEED);
 }
 
+void check_cpus();
+
 // Requires g_mu.
 void snapshot_locked(bool final) {
   struct ReleaseOnReturn {
     ~ReleaseOnReturn() { release_scratch(); }
   } release;
   if (!g_buf.reserve(8u << 20)) return;
+  check_cpus();  // the process's affinity or cgroup may have changed since the last snapshot
   g_applier.drain();  // every event logged so far is in the table and the counters
   std::uint64_t now = core::now_ticks();
   g_calib.update();
@@ -455,15 +536,29 @@ void snapshot_locked(bool final) {
 // process that allocates little is not woken tens of thousands of times a second. The thread asks
 // for a timer slack of kSlackNs so that short waits are not stretched by the default 50 us. A
 // ring that fills anyway is applied by its own thread, as before.
+//
+// Only while the process may run on two CPUs or more (usable_cpus, checked at each snapshot): on
+// one, the drains would only take turns with the hook thread on the same CPU, waking it out of
+// the program every few tens of microseconds (wl_churn under `taskset -c 0`: 3.94-4.26 s with the
+// reporter draining, 2.66-3.00 s without, 0.84-0.94 s plain; bench/README.md, "One CPU").
 constexpr std::uint64_t kTickNs = 1000000, kIdleAfterNs = 100000000, kIdleWaitNs = 10000000;
 constexpr std::uint64_t kApplyMinNs = 30000, kSlackNs = 1000;
 constexpr std::size_t kApplyMany = 1024, kApplyFew = 256;
+
+// Requires g_mu. Whether the reporter may apply events: the process can use two CPUs or more
+// (or we cannot tell).
+void check_cpus() {
+  g_cpus = usable_cpus();
+  g_reporter_applies = g_cpus == 0 || g_cpus >= 2;
+}
 
 void* reporter_main(void*) {
   ++tls.guard;  // for the thread's whole life: our allocations are not the host's
   prctl(PR_SET_TIMERSLACK, kSlackNs, 0, 0, 0);  // a failure only makes the waits longer
   const std::uint64_t interval = std::uint64_t{g_cfg.interval_ms} * 1000000u;
   pthread_mutex_lock(&g_mu);
+  check_cpus();
+  release_scratch();
   std::uint64_t now = core::monotonic_ns(), next = g_start_ns + interval, busy_at = now, mine = 0, ticked = 0;
   std::uint64_t apply_wait = kTickNs;
   while (!g_stop && !g_final_done) {
@@ -477,7 +572,7 @@ void* reporter_main(void*) {
     const bool busy = now - busy_at < kIdleAfterNs;
     if (busy && now - ticked >= kTickNs) mine = g_clock.refresh(), ticked = now;
     g_clock.ticking.store(busy, std::memory_order_relaxed);
-    const bool applying = busy && g_mode.load(std::memory_order_relaxed) == Mode::kBatched;
+    const bool applying = busy && g_reporter_applies && g_mode.load(std::memory_order_relaxed) == Mode::kBatched;
     const std::uint64_t wake = std::min(next, now + (applying ? apply_wait : busy ? kTickNs : kIdleWaitNs));
     timespec deadline{static_cast<time_t>(wake / 1000000000u), static_cast<long>(wake % 1000000000u)};
     while (!g_stop && pthread_cond_timedwait(&g_cv, &g_mu, &deadline) != ETIMEDOUT) {

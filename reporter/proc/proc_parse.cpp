@@ -366,4 +366,72 @@ MappingKind classify(const Mapping& m) noexcept {
   return MappingKind::anon;
 }
 
+std::optional<std::string_view> parse_cgroup_v2_path(std::string_view text) noexcept {
+  while (!text.empty()) {
+    const std::string_view line = take_line(text);
+    if (line.substr(0, 3) == "0::") return line.substr(3);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> parse_cgroup_v1_path(std::string_view text, std::string_view controller) noexcept {
+  while (!text.empty()) {
+    const std::string_view line = take_line(text);
+    const std::size_t a = line.find(':');
+    const std::size_t b = a == std::string_view::npos ? a : line.find(':', a + 1);
+    if (b == std::string_view::npos) continue;
+    std::string_view list = line.substr(a + 1, b - a - 1);
+    while (!list.empty()) {
+      const std::size_t comma = list.find(',');
+      if (list.substr(0, comma) == controller) return line.substr(b + 1);
+      list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    }
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// A decimal number below 10^19 (a cgroup file's value, without its newline).
+bool cgroup_number(std::string_view v, std::uint64_t* out) noexcept {
+  if (v.empty() || v.size() > 19) return false;
+  std::uint64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  *out = n;
+  return true;
+}
+
+// QUOTA / PERIOD, or nullopt when quota is `unlimited` (no limit) or either is malformed.
+std::optional<double> cpu_quota(std::string_view quota, std::string_view period, std::string_view unlimited,
+                                ParseError* err) noexcept {
+  const auto fail = [&](const char* what) -> std::optional<double> {
+    if (err) *err = ParseError{1, what};
+    return std::nullopt;
+  };
+  std::uint64_t p = 0, q = 0;
+  if (!cgroup_number(period, &p) || p == 0) return fail("cgroup CPU quota: bad period");
+  if (quota == unlimited) return std::nullopt;
+  if (!cgroup_number(quota, &q)) return fail("cgroup CPU quota: bad quota");
+  return static_cast<double>(q) / static_cast<double>(p);
+}
+
+}  // namespace
+
+std::optional<double> parse_cfs_quota(std::string_view quota, std::string_view period, ParseError* err) noexcept {
+  return cpu_quota(take_line(quota), take_line(period), "-1", err);
+}
+
+std::optional<double> parse_cpu_max(std::string_view text, ParseError* err) noexcept {
+  const std::string_view line = take_line(text);
+  const std::size_t sp = line.find(' ');
+  if (sp == std::string_view::npos) {
+    if (err) *err = ParseError{1, "cpu.max: expected 'QUOTA PERIOD'"};
+    return std::nullopt;
+  }
+  return cpu_quota(line.substr(0, sp), line.substr(sp + 1), "max", err);
+}
+
 }  // namespace fragscope::proc

@@ -152,6 +152,24 @@ struct Vmstat {
 };
 Vmstat parse_vmstat(std::string_view text, ParseError* err = nullptr) noexcept;
 
+/// /proc/<pid>/cgroup: the process's cgroup v2 path (the "0::PATH" line, e.g.
+/// "/system.slice/x.service"), or nullopt when there is none (cgroup v1 only).
+std::optional<std::string_view> parse_cgroup_v2_path(std::string_view text) noexcept;
+
+/// /proc/<pid>/cgroup: the process's path in the cgroup v1 hierarchy of `controller` (the line
+/// whose controller list, e.g. "cpu,cpuacct", names it), or nullopt.
+std::optional<std::string_view> parse_cgroup_v1_path(std::string_view text, std::string_view controller) noexcept;
+
+/// cgroup v1 cpu.cfs_quota_us and cpu.cfs_period_us: the CPUs the quota allows at once, or
+/// nullopt for -1 (no limit) and for malformed text (then *err says why).
+std::optional<double> parse_cfs_quota(std::string_view quota, std::string_view period,
+                                      ParseError* err = nullptr) noexcept;
+
+/// A cgroup v2 cpu.max file ("QUOTA PERIOD", microseconds, or "max PERIOD"): the CPUs its quota
+/// allows at once (QUOTA / PERIOD), or nullopt for "max" (no limit) and for malformed text
+/// (then *err says why).
+std::optional<double> parse_cpu_max(std::string_view text, ParseError* err = nullptr) noexcept;
+
 /// Vmstat's fields, named as in /proc/vmstat and in snapshots. allocstall is the sum of the
 /// allocstall_* lines (older kernels: one allocstall line).
 struct VmstatField {

@@ -3,6 +3,7 @@
 // preloaded, and compare its final snapshot with what the pattern must produce and with glibc's
 // own accounting (mallinfo2). Tolerances are written next to each check.
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/membarrier.h>
 #include <spawn.h>
 #include <sys/syscall.h>
@@ -204,6 +205,39 @@ TEST(HeapLayout, UnderGlibcMallinfoAppears) {
   EXPECT_GE(a["native"]["malloc_info"]["total_rest_count"].get<double>(), kBlocks / 8 - 5);
   // Its system bytes cover at least the arena mallinfo2 reports (it counts the heap's whole extent).
   EXPECT_GE(a["native"]["malloc_info"]["system_current"].get<double>(), r.mallinfo.at("arena"));
+}
+
+// The reporter applies a busy hook thread's events on another CPU only when the process can use
+// two or more: on one, its drains would take turns with the program. The snapshot says which, and
+// how many CPUs the shim found (affinity, capped by cgroup quotas).
+TEST(Recording, TheReporterAppliesOnlyWhenTheProcessHasASecondCpu) {
+  cpu_set_t all;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(all), &all), 0);
+  const int ncpus = CPU_COUNT(&all);
+  PatternRun wide = run_pattern({});
+  const auto& rw = wide.snapshot["recording"];
+  ASSERT_TRUE(rw.contains("cpus")) << rw.dump();
+  EXPECT_GT(rw["cpus"].get<double>(), 0);
+  EXPECT_LE(rw["cpus"].get<double>(), ncpus);  // a cgroup quota may only lower it
+  EXPECT_EQ(rw["reporter_applies"].get<bool>(), rw["cpus"].get<double>() >= 2);
+
+  // The same program pinned to one CPU (the child inherits the test's affinity).
+  int first = 0;
+  while (!CPU_ISSET(first, &all)) ++first;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+  PatternRun pinned = run_pattern({});
+  ASSERT_EQ(sched_setaffinity(0, sizeof(all), &all), 0);
+  const auto& rp = pinned.snapshot["recording"];
+  EXPECT_GT(rp["cpus"].get<double>(), 0) << rp.dump();
+  EXPECT_LE(rp["cpus"].get<double>(), 1) << rp.dump();  // one CPU, or less under a quota
+  EXPECT_FALSE(rp["reporter_applies"].get<bool>());
+  EXPECT_EQ(rp["mode"], "batched");
+  // The figures do not depend on who applies: the same pattern, the same live blocks.
+  EXPECT_EQ(pinned.snapshot["totals"]["live_blocks"], wide.snapshot["totals"]["live_blocks"]);
+  EXPECT_EQ(pinned.snapshot["heap"]["holes"]["largest"], 576);
 }
 
 // The snapshot's process view: resident memory by mapping kind, from /proc/self/smaps. 3000

@@ -212,3 +212,43 @@ TEST(ProcParse, SmapsEntriesAndTheirKinds) {
   EXPECT_EQ(got[4].second.private_dirty, 12u * 1024);
   EXPECT_EQ(got[5].first, MappingKind::stack);
 }
+
+// /proc/self/cgroup as a hybrid (v1 + unified) host writes it, as a pure cgroup v2 host (Debian
+// 12's default) writes it, and the cpu controller's quota files of both versions.
+TEST(ProcParse, CgroupPathsOfBothVersions) {
+  const std::string hybrid =
+      "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/773d\n2:cpu,cpuacct:/kubepods/pod1/c2\n"
+      "1:cpuset:/\n0::/\n";
+  EXPECT_EQ(parse_cgroup_v1_path(hybrid, "cpu"), "/kubepods/pod1/c2");
+  EXPECT_EQ(parse_cgroup_v1_path(hybrid, "cpuacct"), "/kubepods/pod1/c2");
+  EXPECT_EQ(parse_cgroup_v1_path(hybrid, "memory"), "/process_api/773d");
+  EXPECT_EQ(parse_cgroup_v1_path(hybrid, "cpus"), std::nullopt);  // a whole name, not a prefix
+  EXPECT_EQ(parse_cgroup_v1_path(hybrid, "cpuset"), "/");
+  EXPECT_EQ(parse_cgroup_v2_path(hybrid), "/");
+  const std::string v2 = "0::/system.slice/service.service\n";
+  EXPECT_EQ(parse_cgroup_v2_path(v2), "/system.slice/service.service");
+  EXPECT_EQ(parse_cgroup_v1_path(v2, "cpu"), std::nullopt);
+  EXPECT_EQ(parse_cgroup_v2_path("1:cpu:/a\n"), std::nullopt);
+  EXPECT_EQ(parse_cgroup_v2_path(""), std::nullopt);
+  EXPECT_EQ(parse_cgroup_v1_path("garbage without colons\n:\n", "cpu"), std::nullopt);
+}
+
+TEST(ProcParse, CpuQuotas) {
+  ParseError err;
+  EXPECT_EQ(parse_cpu_max("max 100000\n", &err), std::nullopt);
+  EXPECT_FALSE(err);
+  EXPECT_EQ(parse_cpu_max("150000 100000\n", &err), 1.5);
+  EXPECT_EQ(parse_cpu_max("50000 100000", &err), 0.5);
+  EXPECT_FALSE(err);
+  for (const char* bad : {"", "max", "100000 0", "-5 100000", "12x 100000", "1 99999999999999999999"}) {
+    ParseError e;
+    EXPECT_EQ(parse_cpu_max(bad, &e), std::nullopt) << bad;
+    EXPECT_TRUE(e) << bad;
+  }
+  EXPECT_EQ(parse_cfs_quota("-1\n", "100000\n", &err), std::nullopt);
+  EXPECT_FALSE(err);
+  EXPECT_EQ(parse_cfs_quota("200000\n", "100000\n", &err), 2.0);
+  ParseError e;
+  EXPECT_EQ(parse_cfs_quota("200000\n", "0\n", &e), std::nullopt);
+  EXPECT_TRUE(e);
+}
