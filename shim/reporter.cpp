@@ -174,24 +174,19 @@ long read_proc(const char* name, Scratch& buf, bool self = true) {
   return read_path(path, buf);
 }
 
-// Calls f(dir, file) with `dir` = root + path and then each directory above it up to root;
-// `file` points at the end of dir's text, for the caller to append a file name.
+// Calls f(dir, end) with `dir` = root + path and then each directory above it up to root;
+// `end` points at the end of dir's text, for the caller to append a file name.
 template <class F>
-void for_each_cgroup_level(const char* root, std::string_view path, F&& f) {
+void for_each_cgroup_dir(const char* root, std::string_view path, F&& f) {
   char dir[1024];
   const std::size_t root_len = std::strlen(root);
-  if (path.empty() || path[0] != '/' || root_len + path.size() + 64 > sizeof(dir)) return;
+  if (root_len + path.size() + 64 > sizeof(dir)) return;
   std::memcpy(dir, root, root_len);
-  std::memcpy(dir + root_len, path.data(), path.size());
-  std::size_t len = path.size();
-  while (len > 0 && dir[root_len + len - 1] == '/') --len;  // "/" is the root itself
-  for (;;) {
-    dir[root_len + len] = '\0';
-    f(dir, dir + root_len + len);
-    if (len == 0) return;
-    while (len > 0 && dir[root_len + len - 1] != '/') --len;  // the parent: drop the last component
-    if (len > 0) --len;
-  }
+  proc::for_each_cgroup_level(path, [&](std::string_view level) {
+    std::memcpy(dir + root_len, level.data(), level.size());
+    dir[root_len + level.size()] = '\0';
+    f(dir, dir + root_len + level.size());
+  });
 }
 
 // Reads a small file whole into out (NUL-terminated); its length, or -1.
@@ -220,14 +215,14 @@ double usable_cpus() {
   if (n <= 0) return cpus;
   const std::string_view text(cgroups, static_cast<std::size_t>(n));
   if (const auto v2 = proc::parse_cgroup_v2_path(text)) {
-    for_each_cgroup_level("/sys/fs/cgroup", *v2, [&](char* dir, char* end) {
+    for_each_cgroup_dir("/sys/fs/cgroup", *v2, [&](char* dir, char* end) {
       std::memcpy(end, "/cpu.max", sizeof("/cpu.max"));
       const long q = read_small(dir, quota, sizeof(quota));
       if (q > 0) cap(proc::parse_cpu_max(std::string_view(quota, static_cast<std::size_t>(q))));
     });
   }
   if (const auto v1 = proc::parse_cgroup_v1_path(text, "cpu")) {
-    for_each_cgroup_level("/sys/fs/cgroup/cpu", *v1, [&](char* dir, char* end) {
+    for_each_cgroup_dir("/sys/fs/cgroup/cpu", *v1, [&](char* dir, char* end) {
       std::memcpy(end, "/cpu.cfs_quota_us", sizeof("/cpu.cfs_quota_us"));
       const long q = read_small(dir, quota, sizeof(quota));
       std::memcpy(end, "/cpu.cfs_period_us", sizeof("/cpu.cfs_period_us"));

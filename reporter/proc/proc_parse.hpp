@@ -165,6 +165,22 @@ std::optional<std::string_view> parse_cgroup_v1_path(std::string_view text, std:
 std::optional<double> parse_cfs_quota(std::string_view quota, std::string_view period,
                                       ParseError* err = nullptr) noexcept;
 
+/// Calls f(prefix) for a cgroup path and each cgroup above it, leaf first, ending with the root
+/// as "" (e.g. "/a/b" gives "/a/b", "/a", ""; "/" gives ""). Does nothing for a path that does not
+/// start with '/'.
+template <class F>
+void for_each_cgroup_level(std::string_view path, F&& f) {
+  if (path.empty() || path[0] != '/') return;
+  std::size_t len = path.size();
+  while (len > 0 && path[len - 1] == '/') --len;  // "/" is the root itself
+  for (;;) {
+    f(path.substr(0, len));
+    if (len == 0) return;
+    while (len > 0 && path[len - 1] != '/') --len;  // the parent: drop the last component
+    if (len > 0) --len;
+  }
+}
+
 /// A cgroup v2 cpu.max file ("QUOTA PERIOD", microseconds, or "max PERIOD"): the CPUs its quota
 /// allows at once (QUOTA / PERIOD), or nullopt for "max" (no limit) and for malformed text
 /// (then *err says why).

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "proc_parse.hpp"
@@ -251,4 +252,18 @@ TEST(ProcParse, CpuQuotas) {
   ParseError e;
   EXPECT_EQ(parse_cfs_quota("200000\n", "0\n", &e), std::nullopt);
   EXPECT_TRUE(e);
+}
+
+TEST(ProcParse, CgroupLevelsLeafFirstToTheRoot) {
+  const auto levels = [](std::string_view path) {
+    std::vector<std::string> out;
+    for_each_cgroup_level(path, [&](std::string_view l) { out.emplace_back(l); });
+    return out;
+  };
+  EXPECT_EQ(levels("/a/b"), (std::vector<std::string>{"/a/b", "/a", ""}));
+  EXPECT_EQ(levels("/kubepods/pod1/c2/"), (std::vector<std::string>{"/kubepods/pod1/c2", "/kubepods/pod1", "/kubepods", ""}));
+  EXPECT_EQ(levels("/"), (std::vector<std::string>{""}));
+  EXPECT_EQ(levels("/x"), (std::vector<std::string>{"/x", ""}));
+  EXPECT_TRUE(levels("").empty());
+  EXPECT_TRUE(levels("relative/path").empty());
 }
