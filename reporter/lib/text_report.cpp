@@ -272,6 +272,20 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
   fmt::format_to(o, "  overhead     live table {} ({:.1f} B per live block), {} thread blocks\n",
                  human_bytes(num(ov, "live_table_bytes")), num(ov, "bytes_per_live_block"),
                  whole(num(ov, "thread_blocks")));
+  // How the shim recorded: what the overhead the user saw depends on (bench/README.md).
+  const json& rec = sub(last, "recording");
+  const std::string mode = str(rec, "mode");
+  if (mode == "batched") {
+    std::string where;
+    const double cpus = num(rec, "cpus");
+    if (rec.contains("reporter_applies") && cpus > 0)
+      where = flag(rec, "reporter_applies")
+                  ? fmt::format(", applied by the reporter thread on another CPU ({:g} usable)", cpus)
+                  : fmt::format(", applied by the allocating thread itself ({:g} CPU{} usable)", cpus, cpus == 1 ? "" : "s");
+    fmt::format_to(o, "  recording    batched: the hooks logged {} events{}\n", whole(num(rec, "events_applied")), where);
+  } else if (mode == "direct") {
+    fmt::format_to(o, "  recording    direct: each call recorded at once, as more than one thread allocated (costlier per call)\n");
+  }
   const json& an = sub(last, "anomalies");
   if (num(an, "untracked_frees") + num(an, "missed_frees") + num(an, "dropped") > 0)
     fmt::format_to(o, "  note         {} frees of blocks allocated before the shim started, {} missed frees, {} unrecorded\n",

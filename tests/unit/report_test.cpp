@@ -132,6 +132,34 @@ TEST(TextReport, ShowsTheFiguresOfTheFinalSnapshot) {
   EXPECT_NE(text.find("     2.0 s    14.1 KiB"), std::string::npos) << text;
 }
 
+// The recording section (written by the running shim, so added here by hand): how the shim
+// recorded, and on which CPU the events were applied.
+TEST(TextReport, SaysHowTheShimRecorded) {
+  auto f = report::parse_snapshot_text(snapshot_line(0, true, "/bin/x"));
+  f.snapshots.back()["recording"] = {{"mode", "batched"}, {"events_applied", 1234}, {"full_ring_drains", 0},
+                                     {"cpus", 1}, {"reporter_applies", false}};
+  std::string text = report::render_text_report(f);
+  EXPECT_NE(text.find("recording    batched: the hooks logged 1234 events, applied by the allocating thread itself "
+                      "(1 CPU usable)"),
+            std::string::npos)
+      << text;
+  f.snapshots.back()["recording"]["cpus"] = 1.5;
+  f.snapshots.back()["recording"]["reporter_applies"] = false;
+  text = report::render_text_report(f);
+  EXPECT_NE(text.find("(1.5 CPUs usable)"), std::string::npos) << text;
+  f.snapshots.back()["recording"]["cpus"] = 2;
+  f.snapshots.back()["recording"]["reporter_applies"] = true;
+  text = report::render_text_report(f);
+  EXPECT_NE(text.find("applied by the reporter thread on another CPU (2 usable)"), std::string::npos) << text;
+  f.snapshots.back()["recording"] = {{"mode", "direct"}};
+  text = report::render_text_report(f);
+  EXPECT_NE(text.find("recording    direct: each call recorded at once"), std::string::npos) << text;
+  // A snapshot from before these fields: the mode alone.
+  f.snapshots.back()["recording"] = {{"mode", "batched"}, {"events_applied", 7}};
+  text = report::render_text_report(f);
+  EXPECT_NE(text.find("recording    batched: the hooks logged 7 events\n"), std::string::npos) << text;
+}
+
 TEST(HtmlReport, IsSelfContainedHasEveryChartAndEscapesText) {
   auto f = report::parse_snapshot_text(snapshot_line(0, false, "/bin/<script>alert(1)</script>") +
                                        snapshot_line(1, true, "/bin/<script>alert(1)</script>"));
