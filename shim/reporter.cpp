@@ -189,9 +189,9 @@ void for_each_cgroup_dir(const char* root, std::string_view path, F&& f) {
   });
 }
 
-// Reads a small file whole into out (NUL-terminated); its length, or -1.
-long read_small(const char* path, char* out, std::size_t cap) {
-  const long n = read_path(path, g_proctext);
+// Copies what read_path or read_proc just read into g_proctext (n bytes, or -errno) into out,
+// NUL-terminated and cut to cap - 1 bytes; its length, or -1.
+long copy_read(long n, char* out, std::size_t cap) {
   if (n < 0) return -1;
   const std::size_t len = std::min(static_cast<std::size_t>(n), cap - 1);
   std::memcpy(out, g_proctext.p, len);
@@ -209,24 +209,22 @@ double usable_cpus() {
     if (quota && *quota > 0 && (cpus == 0 || *quota < cpus)) cpus = *quota;
   };
   char cgroups[4096], quota[64], period[64];
-  char path[core::Config::kPathMax + 32];
-  std::snprintf(path, sizeof(path), "%s/self/cgroup", g_cfg.proc_dir);
-  const long n = read_small(path, cgroups, sizeof(cgroups));
+  const long n = copy_read(read_proc("cgroup", g_proctext), cgroups, sizeof(cgroups));
   if (n <= 0) return cpus;
   const std::string_view text(cgroups, static_cast<std::size_t>(n));
   if (const auto v2 = proc::parse_cgroup_v2_path(text)) {
     for_each_cgroup_dir("/sys/fs/cgroup", *v2, [&](char* dir, char* end) {
       std::memcpy(end, "/cpu.max", sizeof("/cpu.max"));
-      const long q = read_small(dir, quota, sizeof(quota));
+      const long q = copy_read(read_path(dir, g_proctext), quota, sizeof(quota));
       if (q > 0) cap(proc::parse_cpu_max(std::string_view(quota, static_cast<std::size_t>(q))));
     });
   }
   if (const auto v1 = proc::parse_cgroup_v1_path(text, "cpu")) {
     for_each_cgroup_dir("/sys/fs/cgroup/cpu", *v1, [&](char* dir, char* end) {
       std::memcpy(end, "/cpu.cfs_quota_us", sizeof("/cpu.cfs_quota_us"));
-      const long q = read_small(dir, quota, sizeof(quota));
+      const long q = copy_read(read_path(dir, g_proctext), quota, sizeof(quota));
       std::memcpy(end, "/cpu.cfs_period_us", sizeof("/cpu.cfs_period_us"));
-      const long p = q > 0 ? read_small(dir, period, sizeof(period)) : -1;
+      const long p = q > 0 ? copy_read(read_path(dir, g_proctext), period, sizeof(period)) : -1;
       if (p > 0)
         cap(proc::parse_cfs_quota(std::string_view(quota, static_cast<std::size_t>(q)),
                                   std::string_view(period, static_cast<std::size_t>(p))));

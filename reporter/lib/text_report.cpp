@@ -284,7 +284,8 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
                   : fmt::format(", applied by the allocating thread itself ({:g} CPU{} usable)", cpus, cpus == 1 ? "" : "s");
     fmt::format_to(o, "  recording    batched: the hooks logged {} events{}\n", whole(num(rec, "events_applied")), where);
   } else if (mode == "direct") {
-    fmt::format_to(o, "  recording    direct: each call recorded at once, as more than one thread allocated (costlier per call)\n");
+    fmt::format_to(o, "  recording    direct: each call recorded at once (more than one thread allocated, or batching "
+                      "was unavailable): costlier per call\n");
   }
   const json& an = sub(last, "anomalies");
   if (num(an, "untracked_frees") + num(an, "missed_frees") + num(an, "dropped") > 0)
