@@ -371,10 +371,11 @@ void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m)
   const core::EventApplier::Stats ev = g_applier.stats();
   core::append_printf(out,
                       ",\"recording\":{\"mode\":\"%s\",\"events_applied\":%llu,\"full_ring_drains\":%llu,"
-                      "\"cpus\":%.6g,\"reporter_applies\":%s}",
+                      "\"cpus\":%.6g,\"reporter_applies\":%s,\"handovers\":%llu}",
                       g_mode.load(std::memory_order_relaxed) == Mode::kBatched ? "batched" : "direct",
                       static_cast<unsigned long long>(ev.applied), static_cast<unsigned long long>(ev.full_drains),
-                      g_cpus, g_reporter_applies ? "true" : "false");
+                      g_cpus, g_reporter_applies ? "true" : "false",
+                      static_cast<unsigned long long>(batcher_handovers()));
   encode_allocator_view(out);
   // The system's view, one file at a time through the same scratch.
   SystemView& sys = g_sys;

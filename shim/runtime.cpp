@@ -32,12 +32,21 @@ constinit core::Recorder g_rec;
 constinit core::HookClock g_clock;
 constinit core::EventApplier g_applier;
 constinit std::atomic<Mode> g_mode{Mode::kDirect};  // batched once ensure_init has set it up
+constinit std::atomic<core::ThreadStats*> g_batcher{nullptr};
 core::Config g_cfg;
 
 using core::Config;
 
 namespace {
-std::atomic<int> g_hook_threads{0};  // threads that attached a counter block (ever, since fork)
+// The hand-over budget (a token bucket, touched only by the thread that set kSwitching): a
+// hand-over applies the old batcher's events on the taking thread and costs a membarrier, tens
+// of microseconds; kHandoversPerSecond of them cost a program well under 1%. Threads that take
+// turns faster than that (a producer and its consumer) exhaust it within milliseconds, and the
+// process then records directly.
+constexpr double kHandoversPerSecond = 64, kHandoverBurst = 64;
+double g_handover_credit = kHandoverBurst;
+std::uint64_t g_handover_at = 0;  // monotonic ns of the last refill (0: none yet)
+std::atomic<std::uint64_t> g_handovers{0};
 pthread_key_t g_thread_key;
 bool g_have_key = false;
 
@@ -170,28 +179,25 @@ core::ThreadStats* enter_slow() noexcept {
     core::ThreadStats* ts = g_rec.threads.acquire();
     if (ts != nullptr && g_have_key) pthread_setspecific(g_thread_key, ts);
     t.stats = ts;
-    if (ts != nullptr && g_hook_threads.fetch_add(1, std::memory_order_relaxed) == 1) {
-      // A second thread: record directly from now on, and spread threads over 16 bucket locks.
-      g_rec.table.set_min_depth(4);
-      switch_to_direct();
+    if (ts != nullptr) {
+      // The first thread to call a hook batches; later ones take its place (batched_enter_slow).
+      core::ThreadStats* none = nullptr;
+      g_batcher.compare_exchange_strong(none, ts, std::memory_order_relaxed);
     }
     errno = saved;
   }
   return t.stats;
 }
 
-void wait_for_direct() noexcept {
+void wait_for_switch() noexcept {
   while (g_mode.load(std::memory_order_acquire) == Mode::kSwitching) sched_yield();
 }
 
-void switch_to_direct() noexcept {
-  Mode m = Mode::kBatched;
-  if (!g_mode.compare_exchange_strong(m, Mode::kSwitching, std::memory_order_acq_rel)) {
-    wait_for_direct();  // another thread is switching: our calls wait until it is done
-    return;
-  }
-  const int saved = errno;
-  // After this, every thread either showed its in_async flag or sees the new mode.
+namespace {
+// Called with the mode at kSwitching: returns once every hook that may have read the old mode
+// and batcher has logged its event (after membarrier(), every thread either showed its in_async
+// flag or reads kSwitching).
+void wait_for_logging_hooks() noexcept {
   syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
   // A hook logs an event in well under a microsecond (a full ring: a batch, milliseconds). One
   // that never clears its flag left its hook by longjmp from a signal handler: after a second,
@@ -205,22 +211,75 @@ void switch_to_direct() noexcept {
     }
   });
   if (stuck) warn_once("fragscope: a hook never returned (longjmp out of a signal handler?); recording goes on");
+}
+
+// Called with the mode at kSwitching, after wait_for_logging_hooks.
+void finish_direct() noexcept {
+  g_rec.table.set_min_depth(4);    // spread the threads over 16 bucket locks
   g_applier.set_exclusive(false);  // hooks are about to update the table themselves
   g_applier.drain();
   g_mode.store(Mode::kDirect, std::memory_order_release);
+}
+
+// Takes the batcher's place for `t`, or switches the process to direct recording when the
+// hand-over budget is spent. Returns without doing either when another thread is switching.
+void take_batching(core::ThreadStats* t) noexcept {
+  Mode m = Mode::kBatched;
+  if (!g_mode.compare_exchange_strong(m, Mode::kSwitching, std::memory_order_acq_rel)) return;
+  Guard g;  // nothing below is to be recorded: a recorded call would wait for this switch
+  const int saved = errno;
+  const std::uint64_t now = core::monotonic_ns();
+  if (g_handover_at != 0 && now > g_handover_at)
+    g_handover_credit = std::min(kHandoverBurst,
+                                 g_handover_credit + static_cast<double>(now - g_handover_at) * kHandoversPerSecond / 1e9);
+  g_handover_at = now;
+  wait_for_logging_hooks();
+  if (g_handover_credit < 1) {
+    finish_direct();
+  } else {
+    g_handover_credit -= 1;
+    g_applier.drain();  // the old batcher's events, all of them before any of ours
+    g_batcher.store(t, std::memory_order_relaxed);
+    g_handovers.fetch_add(1, std::memory_order_relaxed);
+    g_mode.store(Mode::kBatched, std::memory_order_release);
+  }
   errno = saved;
 }
+}  // namespace
+
+bool batched_enter_slow(core::ThreadStats* t) noexcept {
+  for (;;) {
+    Mode m = g_mode.load(std::memory_order_acquire);
+    if (m == Mode::kDirect) return false;
+    if (m == Mode::kSwitching) {
+      wait_for_switch();  // our own logged events may be being applied
+      continue;
+    }
+    t->in_async.store(true, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (g_mode.load(std::memory_order_acquire) == Mode::kBatched && g_batcher.load(std::memory_order_relaxed) == t)
+      return true;
+    t->in_async.store(false, std::memory_order_release);
+    if (g_mode.load(std::memory_order_acquire) == Mode::kBatched) take_batching(t);
+  }
+}
+
+std::uint64_t batcher_handovers() noexcept { return g_handovers.load(std::memory_order_relaxed); }
 
 void on_fork_child_recording() noexcept {
   // Only the forking thread lives on: no hook is half-way through logging, and the switch (if
   // one was under way) finishes here.
   g_rec.threads.for_each([](core::ThreadStats& t) { t.in_async.store(false, std::memory_order_relaxed); });
   if (g_mode.load(std::memory_order_relaxed) == Mode::kSwitching) {
+    // The switching thread is gone: its hand-over or switch ends here, as a switch.
+    g_rec.table.set_min_depth(4);
     g_applier.set_exclusive(false);
     g_applier.drain();
     g_mode.store(Mode::kDirect, std::memory_order_relaxed);
   }
-  g_hook_threads.store(tls.stats != nullptr ? 1 : 0, std::memory_order_relaxed);
+  g_handovers.store(0, std::memory_order_relaxed);
+  g_handover_credit = kHandoverBurst;
+  g_handover_at = 0;
 }
 
 __attribute__((constructor)) static void fragscope_constructor() {

@@ -33,18 +33,25 @@ extern std::atomic<bool> g_pending;  // work waits for a hook: the reporter is t
 extern core::Recorder g_rec;
 extern core::HookClock g_clock;  // the hooks' timestamps
 
-// How calls are recorded (core/event_log.hpp): batched while the process has one hook thread
-// (hooks log events, applied in batches), then directly for good (each call at once, ordered
-// across threads by the live table's locks). The switch (switch_to_direct) waits for any hook
-// half-way through logging — an asymmetric fence: the hook sets its in_async flag and reads the
-// mode with plain accesses; the switching thread changes the mode, runs membarrier() so that every
-// thread's flag is visible, waits for the flags, then applies every event logged.
+// How calls are recorded (core/event_log.hpp): batched while one thread at a time calls the
+// hooks (the batcher: its hooks log events, applied in batches), else directly for good (each call
+// at once, ordered across threads by the live table's locks). Another thread's hook takes the
+// batcher's place (take_batching) when the process can afford it — a few dozen hand-overs a
+// second, as a program whose main thread hands the work to one worker makes — and otherwise
+// switches the process to direct recording (take_batching in runtime.cpp). Both are an asymmetric fence: the
+// hook sets its in_async flag and reads the mode and the batcher with plain accesses; the
+// switching thread changes the mode, runs membarrier() so that every thread's flag is visible,
+// waits for the flags, then applies every event logged, so that the old batcher's events are all
+// applied before the new one logs any.
 enum class Mode : int { kBatched = 0, kSwitching = 1, kDirect = 2 };
 extern std::atomic<Mode> g_mode;
+extern std::atomic<core::ThreadStats*> g_batcher;  // while batched, the thread whose hooks log events
 extern core::EventApplier g_applier;
-void wait_for_direct() noexcept;
-void switch_to_direct() noexcept;
+void wait_for_switch() noexcept;
+bool batched_enter_slow(core::ThreadStats* t) noexcept;
 void on_fork_child_recording() noexcept;  // fork.cpp, after the locks are released
+/// Hand-overs of the batcher's place since start (or fork), for the snapshot.
+std::uint64_t batcher_handovers() noexcept;
 
 /// Whether this call is to log an event (then call batched_leave once it is pushed) or be
 /// recorded at once.
@@ -52,12 +59,12 @@ inline bool batched_enter(core::ThreadStats* t) noexcept {
   if (g_mode.load(std::memory_order_relaxed) == Mode::kDirect) return false;
   t->in_async.store(true, std::memory_order_relaxed);
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  const Mode m = g_mode.load(std::memory_order_relaxed);
-  if (m == Mode::kBatched) [[likely]]
+  // Acquire: a mode written after a hand-over comes with the batcher written before it.
+  if (g_mode.load(std::memory_order_acquire) == Mode::kBatched && g_batcher.load(std::memory_order_relaxed) == t)
+      [[likely]]
     return true;
   t->in_async.store(false, std::memory_order_release);
-  if (m == Mode::kSwitching) wait_for_direct();  // our own logged events are being applied
-  return false;
+  return batched_enter_slow(t);
 }
 inline void batched_leave(core::ThreadStats* t) noexcept {
   std::atomic_signal_fence(std::memory_order_seq_cst);

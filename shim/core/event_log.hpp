@@ -7,12 +7,14 @@
 // counters are updated when the ring is full — by that thread, a batch of events at once, with
 // the table lines prefetched several events ahead — or before a snapshot. Events are applied in
 // the ring's order, which is the program's, so the figures are exactly those of recording each
-// call at once. When a second thread calls a hook the process switches to recording each call
-// at once for good (shim/runtime.cpp: orders across threads are the table locks' business).
+// call at once. Only one thread logs at a time (the batcher): when another thread calls a hook
+// it takes the batching over after every logged event is applied, or, when threads take turns
+// too often, switches the process to recording each call at once for good (shim/runtime.hpp:
+// orders across threads are then the table locks' business).
 //
 // EventRing is single-producer (its thread) and single-consumer (whoever holds the applier's
 // lock: the producer itself when its ring is full, the reporter for a snapshot, the thread that
-// switches the process to direct recording).
+// takes the batching over or switches the process to direct recording).
 #pragma once
 
 #include <atomic>

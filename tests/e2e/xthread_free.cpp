@@ -2,10 +2,15 @@
 // of mixed sizes through malloc, calloc, realloc, aligned_alloc, posix_memalign and new[], and
 // hand every block to another thread, which checks its contents, sometimes reallocs it, and frees
 // it. The blocks still in flight after the last round are freed by main after the threads have
-// exited. Everything it prints is deterministic (no addresses, no timing), so a run under
+// exited. With --turns the threads run one at a time, in turn, for kTurnRounds rounds (each
+// thread's frees are of blocks the others allocated in their turns): under the shim, each turn
+// hands the batched recording to another thread, which frees the blocks the last one just
+// allocated. Everything it prints is deterministic (no addresses, no timing), so a run under
 // LD_PRELOAD=libfragscope.so must print exactly what a plain run prints. Exits 1 if a block
 // arrives corrupted or an allocation fails.
 #include <barrier>
+#include <condition_variable>
+#include <cstring>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +23,7 @@ namespace {
 
 constexpr unsigned kThreads = 8;
 constexpr unsigned kRounds = 60;
+constexpr unsigned kTurnRounds = 5;  // 40 turns: within the shim's hand-over budget (64 at once)
 constexpr unsigned kBlocksPerRound = 2500;  // per thread
 
 enum class Kind : std::uint8_t { Malloc, Calloc, Realloc, AlignedAlloc, PosixMemalign, NewArray };
@@ -193,8 +199,17 @@ void release(const Block& b, Tally& tally) {
   }
 }
 
-void worker(unsigned self, std::barrier<>& round_end, Tally& tally) {
-  for (unsigned round = 0; round < kRounds; ++round) {
+// --turns: whose turn it is (turn % kThreads), guarded by turn_mutex.
+std::mutex turn_mutex;
+std::condition_variable turn_cv;
+unsigned turn = 0;
+
+void worker(unsigned self, unsigned rounds, bool turns, std::barrier<>& round_end, Tally& tally) {
+  for (unsigned round = 0; round < rounds; ++round) {
+    if (turns) {
+      std::unique_lock lock(turn_mutex);
+      turn_cv.wait(lock, [&] { return turn % kThreads == self; });
+    }
     std::vector<Block> incoming;
     {
       Inbox& mine = inboxes[round % 2][self];
@@ -207,37 +222,54 @@ void worker(unsigned self, std::barrier<>& round_end, Tally& tally) {
       const std::uint64_t seed = mix((std::uint64_t{self} << 48) | (std::uint64_t{round} << 24) | i);
       const Kind kind = static_cast<Kind>(seed % kKinds);
       const Block b = allocate(kind, draw_size(seed >> 8), seed, tally);
-      const unsigned target = (self + 1 + i % (kThreads - 1)) % kThreads;  // never self
+      // Never self. In turns, the next thread, which frees them in the very next turn.
+      const unsigned target = turns ? (self + 1) % kThreads : (self + 1 + i % (kThreads - 1)) % kThreads;
+      const unsigned parity = turns && target != 0 ? round % 2 : (round + 1) % 2;
       {
-        Inbox& theirs = inboxes[(round + 1) % 2][target];
+        Inbox& theirs = inboxes[parity][target];
         std::lock_guard lock(theirs.mutex);
         theirs.blocks.push_back(b);
       }
       if (i < incoming.size()) release(incoming[i], tally);
     }
     for (std::size_t i = kBlocksPerRound; i < incoming.size(); ++i) release(incoming[i], tally);
-    round_end.arrive_and_wait();
+    if (turns) {
+      std::vector<Block>().swap(incoming);  // its free is part of this turn, not of the next one's
+      {
+        std::lock_guard lock(turn_mutex);
+        ++turn;
+      }
+      turn_cv.notify_all();
+    } else {
+      round_end.arrive_and_wait();
+    }
   }
 }
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  const bool turns = argc == 2 && std::strcmp(argv[1], "--turns") == 0;
+  if (argc > 2 || (argc == 2 && !turns)) {
+    std::fprintf(stderr, "usage: fragscope_test_xthread [--turns]\n");
+    return 2;
+  }
+  const unsigned rounds = turns ? kTurnRounds : kRounds;
   std::barrier<> round_end(kThreads);
   std::vector<Tally> tallies(kThreads);
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < kThreads; ++t)
-    threads.emplace_back(worker, t, std::ref(round_end), std::ref(tallies[t]));
+    threads.emplace_back(worker, t, rounds, turns, std::ref(round_end), std::ref(tallies[t]));
   for (auto& t : threads) t.join();
 
   // The last round's blocks outlive the threads that allocated them.
   Tally after_join;
-  for (Inbox& inbox : inboxes[kRounds % 2])
+  for (Inbox& inbox : inboxes[rounds % 2])
     for (const Block& b : inbox.blocks) release(b, after_join);
 
   Tally total = after_join;
-  std::printf("threads %u rounds %u blocks per thread and round %u\n", kThreads, kRounds,
-              kBlocksPerRound);
+  std::printf("threads %u rounds %u%s blocks per thread and round %u\n", kThreads, rounds,
+              turns ? " in turns" : "", kBlocksPerRound);
   std::printf("freed by thread:");
   for (const Tally& t : tallies) {
     std::printf(" %llu", static_cast<unsigned long long>(t.freed));
