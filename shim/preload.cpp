@@ -59,14 +59,15 @@ __attribute__((noinline)) void record_new_direct(core::ThreadStats* t, void* p, 
 // Records a new live block made by call `op`: as an event while the process is batched (the event
 // counts the call), else at once.
 inline void record_new(core::ThreadStats* t, void* p, std::uint64_t req, Op op) noexcept {
-  if (fs::batched_enter(t)) [[likely]] {
+  if (fs::begin_record(t)) [[likely]] {
     const std::uint32_t site = core::sample_site(fs::g_rec, *t, req);  // the stack is this thread's, now
     fs::g_applier.push_alloc(*t, reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), req,
                              usable(p), site, static_cast<unsigned>(op) + 1);
-    fs::batched_leave(t);
+    fs::end_record(t);
     return;
   }
   record_new_direct(t, p, req, op);
+  fs::end_record(t);
 }
 
 // Records a successful allocation (or a failure) made by a hook.
@@ -131,7 +132,7 @@ void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
     return real();
   fs::Guard g;
   count(t, op);
-  if (fs::batched_enter(t)) [[likely]] {
+  if (fs::begin_record(t)) [[likely]] {
     // One thread: the old block's free and the new block as two events, after the real call.
     const std::size_t old_usable = p != nullptr ? usable(p) : 0;
     const std::uint64_t before = fs::g_clock.read(t->clock_countdown);
@@ -148,7 +149,7 @@ void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
     } else {
       fs::g_applier.push(*t, core::Event::free(addr, before, old_usable));  // realloc(p, 0) freed p (glibc)
     }
-    fs::batched_leave(t);
+    fs::end_record(t);
     fs::after_record();
     return q;
   }
@@ -178,6 +179,7 @@ void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
     }
   }
   // else: realloc(p, 0) returned NULL, so p was freed (glibc): the free is already counted.
+  fs::end_record(t);
   fs::after_record();
   return q;
 }
@@ -211,13 +213,13 @@ FRAGSCOPE_EXPORT void free(void* p) {
     return;
   }
   fs::Guard g;
-  if (fs::batched_enter(t)) [[likely]] {
+  if (fs::begin_record(t)) [[likely]] {
     fs::g_applier.push_free(*t, reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), usable(p),
                             static_cast<unsigned>(Op::kFree) + 1);
-    fs::batched_leave(t);
   } else {
     record_free_direct(t, p);
   }
+  fs::end_record(t);
   real_free(p);
   fs::after_record();
 }

@@ -371,11 +371,12 @@ void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m)
   const core::EventApplier::Stats ev = g_applier.stats();
   core::append_printf(out,
                       ",\"recording\":{\"mode\":\"%s\",\"events_applied\":%llu,\"full_ring_drains\":%llu,"
-                      "\"cpus\":%.6g,\"reporter_applies\":%s,\"handovers\":%llu}",
+                      "\"cpus\":%.6g,\"reporter_applies\":%s,\"handovers\":%llu,\"returns\":%llu}",
                       g_mode.load(std::memory_order_relaxed) == Mode::kBatched ? "batched" : "direct",
                       static_cast<unsigned long long>(ev.applied), static_cast<unsigned long long>(ev.full_drains),
                       g_cpus, g_reporter_applies ? "true" : "false",
-                      static_cast<unsigned long long>(batcher_handovers()));
+                      static_cast<unsigned long long>(batcher_handovers()),
+                      static_cast<unsigned long long>(batching_returns()));
   encode_allocator_view(out);
   // The system's view, one file at a time through the same scratch.
   SystemView& sys = g_sys;
@@ -539,6 +540,44 @@ constexpr std::uint64_t kTickNs = 1000000, kIdleAfterNs = 100000000, kIdleWaitNs
 constexpr std::uint64_t kApplyMinNs = 30000, kSlackNs = 1000;
 constexpr std::size_t kApplyMany = 1024, kApplyFew = 256;
 
+// Direct recording that no longer needs to be: a program whose threads allocated at once for a
+// while (and spent the hand-over budget) may go on with one thread calling the hooks. The
+// thread looks at the threads' call counters every kWatchNs while the hooks are busy; after
+// kQuietChecks looks in a row that found calls from the same single thread, it makes that thread
+// the batcher (return_to_batching).
+constexpr std::uint64_t kWatchNs = 100000000;
+constexpr unsigned kQuietChecks = 10;
+core::ThreadStats* g_alone = nullptr;  // the one thread seen calling hooks at the last look
+unsigned g_alone_looks = 0;            // looks in a row that saw only g_alone
+
+// Requires g_mu. The thread that alone called a hook since the last look, or nullptr.
+core::ThreadStats* only_calling_thread() {
+  core::ThreadStats* only = nullptr;
+  unsigned calling = 0;
+  g_rec.threads.for_each([&](core::ThreadStats& t) {
+    std::uint64_t n = 0;
+    for (const core::Counter& c : t.calls) n += c.get();
+    if (n == t.seen_calls) return;
+    t.seen_calls = n;
+    ++calling;
+    only = &t;
+  });
+  return calling == 1 ? only : nullptr;
+}
+
+// Requires g_mu (released while the mode switches). Called every kWatchNs while hooks are busy.
+void watch_direct_recording() {
+  core::ThreadStats* only = only_calling_thread();
+  g_alone_looks = only != nullptr && only == g_alone ? g_alone_looks + 1 : only != nullptr ? 1 : 0;
+  g_alone = only;
+  if (g_alone_looks < kQuietChecks || g_mode.load(std::memory_order_relaxed) != Mode::kDirect) return;
+  g_alone_looks = 0;
+  if (!only->in_use.load(std::memory_order_acquire)) return;  // its thread has exited
+  pthread_mutex_unlock(&g_mu);
+  return_to_batching(only);
+  pthread_mutex_lock(&g_mu);
+}
+
 // Requires g_mu. Whether the reporter may apply events: the process can use two CPUs or more
 // (or we cannot tell).
 void check_cpus() {
@@ -554,6 +593,7 @@ void* reporter_main(void*) {
   check_cpus();
   release_scratch();
   std::uint64_t now = core::monotonic_ns(), next = g_start_ns + interval, busy_at = now, mine = 0, ticked = 0;
+  std::uint64_t watched = now;
   std::uint64_t apply_wait = kTickNs;
   while (!g_stop && !g_final_done) {
     if (now >= next) {
@@ -566,6 +606,11 @@ void* reporter_main(void*) {
     const bool busy = now - busy_at < kIdleAfterNs;
     if (busy && now - ticked >= kTickNs) mine = g_clock.refresh(), ticked = now;
     g_clock.ticking.store(busy, std::memory_order_relaxed);
+    if (busy && now - watched >= kWatchNs) {
+      watched = now;
+      if (g_mode.load(std::memory_order_relaxed) == Mode::kDirect) watch_direct_recording();
+      else g_alone_looks = 0;
+    }
     const bool applying = busy && g_reporter_applies && g_mode.load(std::memory_order_relaxed) == Mode::kBatched;
     const std::uint64_t wake = std::min(next, now + (applying ? apply_wait : busy ? kTickNs : kIdleWaitNs));
     timespec deadline{static_cast<time_t>(wake / 1000000000u), static_cast<long>(wake % 1000000000u)};

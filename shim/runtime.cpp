@@ -47,6 +47,9 @@ constexpr double kHandoversPerSecond = 64, kHandoverBurst = 64;
 double g_handover_credit = kHandoverBurst;
 std::uint64_t g_handover_at = 0;  // monotonic ns of the last refill (0: none yet)
 std::atomic<std::uint64_t> g_handovers{0};
+std::atomic<std::uint64_t> g_returns{0};  // switches from direct back to batched
+bool g_batching_possible = false;          // set once by ensure_init
+bool g_no_returns = false;                 // a hook never returned: no more switches back (reporter)
 pthread_key_t g_thread_key;
 bool g_have_key = false;
 
@@ -144,6 +147,7 @@ void ensure_init() noexcept {
         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
       g_mode.store(Mode::kBatched, std::memory_order_relaxed);
       g_applier.set_exclusive(true);  // no hook updates the table itself while batched
+      g_batching_possible = true;
     }
   }
   // The preload remediation works with recording off too (FRAGSCOPE_ENABLE=0): that is how
@@ -180,7 +184,7 @@ core::ThreadStats* enter_slow() noexcept {
     if (ts != nullptr && g_have_key) pthread_setspecific(g_thread_key, ts);
     t.stats = ts;
     if (ts != nullptr) {
-      // The first thread to call a hook batches; later ones take its place (batched_enter_slow).
+      // The first thread to call a hook batches; later ones take its place (begin_record_slow).
       core::ThreadStats* none = nullptr;
       g_batcher.compare_exchange_strong(none, ts, std::memory_order_relaxed);
     }
@@ -195,9 +199,9 @@ void wait_for_switch() noexcept {
 
 namespace {
 // Called with the mode at kSwitching: returns once every hook that may have read the old mode
-// and batcher has logged its event (after membarrier(), every thread either showed its in_async
-// flag or reads kSwitching).
-void wait_for_logging_hooks() noexcept {
+// and batcher has logged its event or recorded its call (after membarrier(), every thread either
+// showed its in_async flag or reads kSwitching). False when a flag stayed set for a second.
+bool wait_for_logging_hooks() noexcept {
   syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
   // A hook logs an event in well under a microsecond (a full ring: a batch, milliseconds). One
   // that never clears its flag left its hook by longjmp from a signal handler: after a second,
@@ -211,6 +215,7 @@ void wait_for_logging_hooks() noexcept {
     }
   });
   if (stuck) warn_once("fragscope: a hook never returned (longjmp out of a signal handler?); recording goes on");
+  return !stuck;
 }
 
 // Called with the mode at kSwitching, after wait_for_logging_hooks.
@@ -247,22 +252,45 @@ void take_batching(core::ThreadStats* t) noexcept {
 }
 }  // namespace
 
-bool batched_enter_slow(core::ThreadStats* t) noexcept {
+bool begin_record_slow(core::ThreadStats* t) noexcept {
   for (;;) {
-    Mode m = g_mode.load(std::memory_order_acquire);
-    if (m == Mode::kDirect) return false;
-    if (m == Mode::kSwitching) {
+    if (g_mode.load(std::memory_order_acquire) == Mode::kSwitching) {
       wait_for_switch();  // our own logged events may be being applied
       continue;
     }
     t->in_async.store(true, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    if (g_mode.load(std::memory_order_acquire) == Mode::kBatched && g_batcher.load(std::memory_order_relaxed) == t)
-      return true;
+    const Mode m = g_mode.load(std::memory_order_acquire);
+    if (m == Mode::kBatched && g_batcher.load(std::memory_order_relaxed) == t) return true;
+    if (m == Mode::kDirect) return false;
     t->in_async.store(false, std::memory_order_release);
-    if (g_mode.load(std::memory_order_acquire) == Mode::kBatched) take_batching(t);
+    if (m == Mode::kBatched) take_batching(t);
   }
 }
+
+bool return_to_batching(core::ThreadStats* t) noexcept {
+  if (!g_batching_possible || g_no_returns) return false;
+  Mode m = Mode::kDirect;
+  if (!g_mode.compare_exchange_strong(m, Mode::kSwitching, std::memory_order_acq_rel)) return false;
+  Guard g;
+  const int saved = errno;
+  const bool quiet = wait_for_logging_hooks();  // no hook is updating the table itself any more
+  if (quiet) {
+    g_applier.set_exclusive(true);  // from now on only the applier writes the table
+    g_batcher.store(t, std::memory_order_relaxed);
+    g_handover_credit = kHandoverBurst;
+    g_handover_at = core::monotonic_ns();
+    g_returns.fetch_add(1, std::memory_order_relaxed);
+    g_mode.store(Mode::kBatched, std::memory_order_release);
+  } else {
+    g_no_returns = true;  // a hook that never returns would stall every later switch for a second
+    g_mode.store(Mode::kDirect, std::memory_order_release);
+  }
+  errno = saved;
+  return quiet;
+}
+
+std::uint64_t batching_returns() noexcept { return g_returns.load(std::memory_order_relaxed); }
 
 std::uint64_t batcher_handovers() noexcept { return g_handovers.load(std::memory_order_relaxed); }
 
@@ -278,6 +306,7 @@ void on_fork_child_recording() noexcept {
     g_mode.store(Mode::kDirect, std::memory_order_relaxed);
   }
   g_handovers.store(0, std::memory_order_relaxed);
+  g_returns.store(0, std::memory_order_relaxed);
   g_handover_credit = kHandoverBurst;
   g_handover_at = 0;
 }

@@ -34,39 +34,46 @@ extern core::Recorder g_rec;
 extern core::HookClock g_clock;  // the hooks' timestamps
 
 // How calls are recorded (core/event_log.hpp): batched while one thread at a time calls the
-// hooks (the batcher: its hooks log events, applied in batches), else directly for good (each call
-// at once, ordered across threads by the live table's locks). Another thread's hook takes the
+// hooks (the batcher: its hooks log events, applied in batches), else directly (each call at
+// once, ordered across threads by the live table's locks). Another thread's hook takes the
 // batcher's place (take_batching) when the process can afford it — a few dozen hand-overs a
 // second, as a program whose main thread hands the work to one worker makes — and otherwise
-// switches the process to direct recording (take_batching in runtime.cpp). Both are an asymmetric fence: the
-// hook sets its in_async flag and reads the mode and the batcher with plain accesses; the
-// switching thread changes the mode, runs membarrier() so that every thread's flag is visible,
-// waits for the flags, then applies every event logged, so that the old batcher's events are all
-// applied before the new one logs any.
+// switches the process to direct recording. The reporter switches it back to batched once a
+// single thread has called the hooks for a second (return_to_batching). Every switch is an
+// asymmetric fence: a hook sets its in_async flag and reads the mode and the batcher with plain
+// accesses, and keeps the flag while it logs its event or records at once; the switching thread
+// changes the mode, runs membarrier() so that every thread's flag is visible, waits for the
+// flags, then applies every event logged, so that no event of the old mode is applied after one
+// of the new.
 enum class Mode : int { kBatched = 0, kSwitching = 1, kDirect = 2 };
 extern std::atomic<Mode> g_mode;
 extern std::atomic<core::ThreadStats*> g_batcher;  // while batched, the thread whose hooks log events
 extern core::EventApplier g_applier;
 void wait_for_switch() noexcept;
-bool batched_enter_slow(core::ThreadStats* t) noexcept;
+bool begin_record_slow(core::ThreadStats* t) noexcept;
 void on_fork_child_recording() noexcept;  // fork.cpp, after the locks are released
-/// Hand-overs of the batcher's place since start (or fork), for the snapshot.
+/// Reporter thread: the process is direct, and only `t` has called the hooks for a while: make
+/// it the batcher. False when it could not (not direct, batching unavailable, a hook stuck).
+bool return_to_batching(core::ThreadStats* t) noexcept;
+/// Hand-overs of the batcher's place, and returns from direct recording, since start (or fork).
 std::uint64_t batcher_handovers() noexcept;
+std::uint64_t batching_returns() noexcept;
 
-/// Whether this call is to log an event (then call batched_leave once it is pushed) or be
-/// recorded at once.
-inline bool batched_enter(core::ThreadStats* t) noexcept {
-  if (g_mode.load(std::memory_order_relaxed) == Mode::kDirect) return false;
+/// Starts recording a call: true when it is to log an event, false when it is to be recorded at
+/// once. Either way the call ends with end_record once its event is logged or its table update
+/// done, so that a switch of mode waits for it.
+inline bool begin_record(core::ThreadStats* t) noexcept {
   t->in_async.store(true, std::memory_order_relaxed);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   // Acquire: a mode written after a hand-over comes with the batcher written before it.
-  if (g_mode.load(std::memory_order_acquire) == Mode::kBatched && g_batcher.load(std::memory_order_relaxed) == t)
-      [[likely]]
+  const Mode m = g_mode.load(std::memory_order_acquire);
+  if (m == Mode::kBatched && g_batcher.load(std::memory_order_relaxed) == t) [[likely]]
     return true;
+  if (m == Mode::kDirect) return false;
   t->in_async.store(false, std::memory_order_release);
-  return batched_enter_slow(t);
+  return begin_record_slow(t);
 }
-inline void batched_leave(core::ThreadStats* t) noexcept {
+inline void end_record(core::ThreadStats* t) noexcept {
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t->in_async.store(false, std::memory_order_release);
 }

@@ -282,10 +282,14 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
       where = flag(rec, "reporter_applies")
                   ? fmt::format(", applied by the reporter thread on another CPU ({:g} usable)", cpus)
                   : fmt::format(", applied by the allocating thread itself ({:g} CPU{} usable)", cpus, cpus == 1 ? "" : "s");
+    // One thread at a time logs: how often that passed between threads, or came back from direct.
+    const double handovers = num(rec, "handovers"), returns = num(rec, "returns");
+    if (handovers > 0) where += fmt::format("; passed between threads {} time{}", whole(handovers), handovers == 1 ? "" : "s");
+    if (returns > 0) where += fmt::format("; back from direct recording {} time{}", whole(returns), returns == 1 ? "" : "s");
     fmt::format_to(o, "  recording    batched: the hooks logged {} events{}\n", whole(num(rec, "events_applied")), where);
   } else if (mode == "direct") {
-    fmt::format_to(o, "  recording    direct: each call recorded at once (more than one thread allocated, or batching "
-                      "was unavailable): costlier per call\n");
+    fmt::format_to(o, "  recording    direct: each call recorded at once (threads took turns too often to pass the "
+                      "batching between them, or batching was unavailable): costlier per call\n");
   }
   const json& an = sub(last, "anomalies");
   if (num(an, "untracked_frees") + num(an, "missed_frees") + num(an, "dropped") > 0)

@@ -9,8 +9,8 @@
 // the ring's order, which is the program's, so the figures are exactly those of recording each
 // call at once. Only one thread logs at a time (the batcher): when another thread calls a hook
 // it takes the batching over after every logged event is applied, or, when threads take turns
-// too often, switches the process to recording each call at once for good (shim/runtime.hpp:
-// orders across threads are then the table locks' business).
+// too often, switches the process to recording each call at once (shim/runtime.hpp: orders
+// across threads are then the table locks' business) until one thread calls the hooks alone again.
 //
 // EventRing is single-producer (its thread) and single-consumer (whoever holds the applier's
 // lock: the producer itself when its ring is full, the reporter for a snapshot, the thread that

@@ -65,6 +65,7 @@ struct alignas(64) ThreadStats {
   // While the process has one hook thread, its hooks log events here instead of recording each
   // call at once (event_log.hpp), and set in_async while they do (see shim/runtime.hpp).
   std::atomic<bool> in_async{false};
+  std::uint64_t seen_calls = 0;  // the reporter's: calls[] summed at its last look (return_to_batching)
   EventRing ring;
 };
 

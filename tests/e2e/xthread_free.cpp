@@ -5,10 +5,12 @@
 // exited. With --turns the threads run one at a time, in turn, for kTurnRounds rounds (each
 // thread's frees are of blocks the others allocated in their turns): under the shim, each turn
 // hands the batched recording to another thread, which frees the blocks the last one just
-// allocated. Everything it prints is deterministic (no addresses, no timing), so a run under
+// allocated. With --then-alone the main thread then churns alone for a few seconds before it
+// frees the last round's blocks (under the shim: direct recording, then batched again). Everything it prints is deterministic (no addresses, no timing), so a run under
 // LD_PRELOAD=libfragscope.so must print exactly what a plain run prints. Exits 1 if a block
 // arrives corrupted or an allocation fails.
 #include <barrier>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <cstdint>
@@ -23,7 +25,9 @@ namespace {
 
 constexpr unsigned kThreads = 8;
 constexpr unsigned kRounds = 60;
-constexpr unsigned kTurnRounds = 5;  // 40 turns: within the shim's hand-over budget (64 at once)
+// 32 turns: with the threads' exits, which overlap the next thread's turn, within the shim's
+// hand-over budget (64 at once).
+constexpr unsigned kTurnRounds = 4;
 constexpr unsigned kBlocksPerRound = 2500;  // per thread
 
 enum class Kind : std::uint8_t { Malloc, Calloc, Realloc, AlignedAlloc, PosixMemalign, NewArray };
@@ -199,16 +203,18 @@ void release(const Block& b, Tally& tally) {
   }
 }
 
-// --turns: whose turn it is (turn % kThreads), guarded by turn_mutex.
+// --turns: whose turn it is (turn % kThreads), once main has started every thread; guarded by
+// turn_mutex.
 std::mutex turn_mutex;
 std::condition_variable turn_cv;
 unsigned turn = 0;
+bool started = false;
 
 void worker(unsigned self, unsigned rounds, bool turns, std::barrier<>& round_end, Tally& tally) {
   for (unsigned round = 0; round < rounds; ++round) {
     if (turns) {
       std::unique_lock lock(turn_mutex);
-      turn_cv.wait(lock, [&] { return turn % kThreads == self; });
+      turn_cv.wait(lock, [&] { return started && turn % kThreads == self; });
     }
     std::vector<Block> incoming;
     {
@@ -248,10 +254,31 @@ void worker(unsigned self, unsigned rounds, bool turns, std::barrier<>& round_en
 
 }  // namespace
 
+// --then-alone: the main thread churns alone for kAloneSeconds (replacing blocks of mixed
+// sizes in a working set of 10k), then frees the working set. Prints nothing that depends on
+// how many replacements that was.
+constexpr double kAloneSeconds = 3.0;
+void churn_alone(Tally& tally) {
+  std::vector<Block> set(10000);
+  const auto start = std::chrono::steady_clock::now();
+  std::uint64_t i = 0;
+  for (Block& b : set) b = allocate(Kind::Malloc, draw_size(mix(i) >> 8) % 4096 + 1, mix(i), tally), ++i;
+  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < kAloneSeconds) {
+    for (unsigned k = 0; k < 1000; ++k, ++i) {
+      const std::uint64_t seed = mix(i | std::uint64_t{1} << 62);
+      Block& b = set[seed % set.size()];
+      release(b, tally);
+      b = allocate(static_cast<Kind>(seed % kKinds), draw_size(seed >> 8) % 4096 + 1, seed, tally);
+    }
+  }
+  for (const Block& b : set) release(b, tally);
+}
+
 int main(int argc, char** argv) {
   const bool turns = argc == 2 && std::strcmp(argv[1], "--turns") == 0;
-  if (argc > 2 || (argc == 2 && !turns)) {
-    std::fprintf(stderr, "usage: fragscope_test_xthread [--turns]\n");
+  const bool then_alone = argc == 2 && std::strcmp(argv[1], "--then-alone") == 0;
+  if (argc > 2 || (argc == 2 && !turns && !then_alone)) {
+    std::fprintf(stderr, "usage: fragscope_test_xthread [--turns | --then-alone]\n");
     return 2;
   }
   const unsigned rounds = turns ? kTurnRounds : kRounds;
@@ -260,14 +287,29 @@ int main(int argc, char** argv) {
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < kThreads; ++t)
     threads.emplace_back(worker, t, rounds, turns, std::ref(round_end), std::ref(tallies[t]));
+  {
+    std::lock_guard lock(turn_mutex);
+    started = true;
+  }
+  turn_cv.notify_all();
   for (auto& t : threads) t.join();
 
   // The last round's blocks outlive the threads that allocated them.
-  Tally after_join;
+  Tally after_join, alone;
+  if (then_alone) churn_alone(alone);
   for (Inbox& inbox : inboxes[rounds % 2])
     for (const Block& b : inbox.blocks) release(b, after_join);
 
   Tally total = after_join;
+  if (then_alone) {
+    // Counts that depend on the machine's speed stay out of the output; only errors count.
+    total.errors += alone.errors;
+    std::printf("then alone: %s\n", alone.errors == 0 && alone.freed == [&] {
+      std::uint64_t n = 0;
+      for (std::uint64_t k : alone.allocated) n += k;
+      return n;
+    }() ? "every block intact" : "corrupted or failed blocks");
+  }
   std::printf("threads %u rounds %u%s blocks per thread and round %u\n", kThreads, rounds,
               turns ? " in turns" : "", kBlocksPerRound);
   std::printf("freed by thread:");

@@ -151,6 +151,13 @@ TEST(TextReport, SaysHowTheShimRecorded) {
   f.snapshots.back()["recording"]["reporter_applies"] = true;
   text = report::render_text_report(f);
   EXPECT_NE(text.find("applied by the reporter thread on another CPU (2 usable)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("passed between threads"), std::string::npos) << text;  // none: not said
+  f.snapshots.back()["recording"]["handovers"] = 1;
+  f.snapshots.back()["recording"]["returns"] = 3;
+  text = report::render_text_report(f);
+  EXPECT_NE(text.find("(2 usable); passed between threads 1 time; back from direct recording 3 times\n"),
+            std::string::npos)
+      << text;
   f.snapshots.back()["recording"] = {{"mode", "direct"}};
   text = report::render_text_report(f);
   EXPECT_NE(text.find("recording    direct: each call recorded at once"), std::string::npos) << text;
