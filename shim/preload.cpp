@@ -50,23 +50,27 @@ inline void fail(core::ThreadStats* t, Op op) noexcept { t->failures[static_cast
 // they stay small and the direct paths are out of line.
 
 // Records a new live block at once, and counts the call (the process is no longer batched).
-__attribute__((noinline)) void record_new_direct(core::ThreadStats* t, void* p, std::uint64_t req, Op op) noexcept {
+__attribute__((noinline)) void record_new_direct(core::ThreadStats* t, void* p, std::uint64_t req, Op op,
+                                                 std::uint32_t site) noexcept {
   count(t, op);
   fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));  // overlaps with the two calls below
-  core::record_alloc(fs::g_rec, *t, p, req, usable(p), fs::g_clock.read(t->clock_countdown));
+  core::record_alloc_sampled(fs::g_rec, *t, reinterpret_cast<std::uintptr_t>(p), req, usable(p),
+                             fs::g_clock.read(t->clock_countdown), site);
 }
 
 // Records a new live block made by call `op`: as an event while the process is batched (the event
 // counts the call), else at once.
 inline void record_new(core::ThreadStats* t, void* p, std::uint64_t req, Op op) noexcept {
+  // The stack is this thread's, now. Taken before begin_record: a stack walk may wait for the
+  // loader's lock, and a thread that holds it may be waiting for this one's flag to switch.
+  const std::uint32_t site = core::sample_site(fs::g_rec, *t, req);
   if (fs::begin_record(t)) [[likely]] {
-    const std::uint32_t site = core::sample_site(fs::g_rec, *t, req);  // the stack is this thread's, now
     fs::g_applier.push_alloc(*t, reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), req,
                              usable(p), site, static_cast<unsigned>(op) + 1);
     fs::end_record(t);
     return;
   }
-  record_new_direct(t, p, req, op);
+  record_new_direct(t, p, req, op, site);
   fs::end_record(t);
 }
 
