@@ -49,7 +49,7 @@ std::uint64_t g_handover_at = 0;  // monotonic ns of the last refill (0: none ye
 std::atomic<std::uint64_t> g_handovers{0};
 std::atomic<std::uint64_t> g_returns{0};  // switches from direct back to batched
 bool g_batching_possible = false;          // set once by ensure_init
-bool g_no_returns = false;                 // a hook never returned: no more switches back (reporter)
+bool g_no_returns = false;                 // a hook never returned: no more switches back to batched
 pthread_key_t g_thread_key;
 bool g_have_key = false;
 
@@ -238,8 +238,11 @@ void take_batching(core::ThreadStats* t) noexcept {
     g_handover_credit = std::min(kHandoverBurst,
                                  g_handover_credit + static_cast<double>(now - g_handover_at) * kHandoversPerSecond / 1e9);
   g_handover_at = now;
-  wait_for_logging_hooks();
-  if (g_handover_credit < 1) {
+  // A hook that never returns would make every later hand-over wait a second for it: record
+  // directly from then on, for good.
+  const bool quiet = wait_for_logging_hooks();
+  if (!quiet) g_no_returns = true;
+  if (g_handover_credit < 1 || !quiet) {
     finish_direct();
   } else {
     g_handover_credit -= 1;
@@ -307,6 +310,7 @@ void on_fork_child_recording() noexcept {
   }
   g_handovers.store(0, std::memory_order_relaxed);
   g_returns.store(0, std::memory_order_relaxed);
+  g_no_returns = false;  // the thread whose hook never returned is not the child's
   g_handover_credit = kHandoverBurst;
   g_handover_at = 0;
 }
