@@ -61,10 +61,13 @@ void malloc_info_totals(core::TextBuffer& out) {
   fclose(f);
   if (rc != 0 || len <= 0 || static_cast<std::size_t>(len) >= kCap) return;
   std::string_view xml(buf, static_cast<std::size_t>(len));
+  // One <heap nr="N"> element per arena: the main arena and each thread arena glibc made.
+  std::size_t arenas = 0;
+  for (std::size_t pos = 0; (pos = xml.find("<heap nr=", pos)) != std::string_view::npos; ++pos) ++arenas;
   auto last_heap = xml.rfind("</heap>");
   if (last_heap != std::string_view::npos) xml.remove_prefix(last_heap);
-  out.append(",\"malloc_info\":{");
-  bool first = true;
+  core::append_printf(out, ",\"malloc_info\":{\"arenas\":%zu", arenas);
+  bool first = false;
   // Each element: <(total|system|aspace) type="T" [count="N"] size="S"/>
   for (std::size_t pos = 0; (pos = xml.find('<', pos)) != std::string_view::npos; ++pos) {
     std::string_view rest = xml.substr(pos + 1);

@@ -101,7 +101,7 @@ int check_cmd(const std::vector<std::string>& paths, std::size_t min_files) {
   return rc;
 }
 
-int advise_cmd(const std::string& path, const std::string& command) {
+int advise_cmd(const std::string& path, const std::string& command, bool as_json) {
   fragscope::report::SnapshotFile f;
   try {
     f = fragscope::report::read_snapshot_file(path);
@@ -114,7 +114,11 @@ int advise_cmd(const std::string& path, const std::string& command) {
     fmt::print(stderr, "fragscope advise: {}: no snapshot in the file\n", path);
     return 2;
   }
-  fmt::print("{}", fragscope::report::render_advice(fragscope::report::advise(f, command)));
+  const auto verdict = fragscope::report::advise(f, command);
+  if (as_json)
+    fmt::print("{}\n", fragscope::report::advice_json(verdict).dump(2));
+  else
+    fmt::print("{}", fragscope::report::render_advice(verdict));
   return 0;
 }
 
@@ -203,7 +207,10 @@ int main(int argc, char** argv) {
   cmp_cmd->positionals_at_end();
 
   std::string advise_path, advise_command = "CMD";
-  auto* adv = app.add_subcommand("advise", "Propose remediations (pools, allocator, glibc tunables) with their evidence");
+  bool advise_json = false;
+  auto* adv = app.add_subcommand("advise", "What to do: findings by mechanism, with evidence, the bytes each would "
+                                           "recover, and the remedy for the allocator underneath");
+  adv->add_flag("--json", advise_json, "Print the verdict as JSON (docs/advice-schema.md), for alerting");
   adv->add_option("file", advise_path, "FILE.jsonl")->required();
   adv->add_option("--command", advise_command, "The command to show in the proposed command lines")
       ->capture_default_str();
@@ -237,7 +244,7 @@ int main(int argc, char** argv) {
   }
   if (*run_cmd) return fragscope::cli::run_command(run);
   if (*cmp_cmd) return fragscope::cli::compare_command(cmp);
-  if (*adv) return advise_cmd(advise_path, advise_command);
+  if (*adv) return advise_cmd(advise_path, advise_command, advise_json);
   if (*proc_cmd) return fragscope::cli::proc_command(procopt);
   if (*sys_cmd) return fragscope::cli::system_command(sysopt);
   if (*rep) return report_cmd(report_path, report_html, report_collapsed, report_collapsed_pinned, report_format);

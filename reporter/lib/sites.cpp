@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <string_view>
 
 #include "json_access.hpp"
 #include "symbolizer.hpp"
@@ -12,14 +13,35 @@
 namespace fragscope::report {
 namespace {
 
-// Frames of the runtime between the program and the allocator: skipped to find the origin.
+// Frames between the program and the allocator: the C and C++ runtimes, and the allocation
+// wrappers programs and libraries put in front of malloc (Redis's zmalloc, GNU's xmalloc, GLib's
+// g_malloc, CPython's PyMem_* and PyObject_*, ...). They are skipped to find where the program
+// asked for memory; collapsed stacks keep every frame.
+bool wrapper_name(std::string_view fn) {
+  // Names by prefix: the wrapper families of common programs and libraries.
+  static constexpr std::string_view kPrefixes[] = {
+      "operator new", "std::__new_allocator", "__gnu_cxx::new_allocator", "std::allocator",
+      "std::allocator_traits", "std::_Vector_base", "zmalloc", "zcalloc", "zrealloc", "ztrymalloc",
+      "ztrycalloc", "ztryrealloc", "zstrdup", "xmalloc", "xcalloc", "xrealloc", "xzalloc", "xstrdup",
+      "xmemdup", "g_malloc", "g_malloc0", "g_realloc", "g_try_malloc", "g_slice_alloc", "g_new",
+      "g_strdup", "PyMem_", "_PyMem_", "PyObject_Malloc", "PyObject_Calloc", "PyObject_Realloc",
+      "_PyObject_Malloc", "_PyObject_Calloc", "_PyObject_Realloc", "_PyObject_GC_", "PyObject_GC_",
+      "_PyObject_New", "PyType_GenericAlloc", "_PyType_AllocNoTrack", "sqlite3Malloc", "sqlite3DbMallocRaw",
+      "sqlite3DbMallocZero", "sqlite3MemMalloc", "sqlite3MallocZero", "pymalloc_", "_PyLong_New",
+      "emalloc", "ecalloc", "erealloc", "OPENSSL_malloc", "CRYPTO_malloc", "CRYPTO_zalloc",
+      "av_malloc", "av_mallocz", "je_malloc", "je_calloc", "tc_malloc", "mi_malloc", "safe_malloc",
+      "checked_malloc", "mem_alloc", "my_malloc"};
+  for (auto p : kPrefixes)
+    if (fn.substr(0, p.size()) == p) return true;
+  return false;
+}
+
 bool runtime_frame(const NamedFrame& f) {
   auto base = f.module.substr(f.module.rfind('/') + 1);
-  if (base.rfind("libc.so", 0) == 0 || base.rfind("libstdc++.so", 0) == 0 || base.rfind("ld-linux", 0) == 0)
+  if (base.rfind("libc.so", 0) == 0 || base.rfind("libstdc++.so", 0) == 0 || base.rfind("ld-linux", 0) == 0 ||
+      base.rfind("libjemalloc.so", 0) == 0 || base.rfind("libtcmalloc", 0) == 0 || base.rfind("libmimalloc.so", 0) == 0)
     return true;
-  return f.function.rfind("operator new", 0) == 0 || f.function.rfind("std::__new_allocator", 0) == 0 ||
-         f.function.rfind("__gnu_cxx::new_allocator", 0) == 0 || f.function.rfind("std::allocator", 0) == 0 ||
-         f.function.rfind("std::allocator_traits", 0) == 0 || f.function.rfind("std::_Vector_base", 0) == 0;
+  return wrapper_name(f.function);
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // Text report (see text_report.hpp).
 #include "text_report.hpp"
 
+#include "advise.hpp"
 #include "json_access.hpp"
+#include "moment.hpp"
 #include "sites.hpp"
 
 #include <fmt/format.h>
@@ -21,6 +23,22 @@ std::string range(const json& c) {
   double lo = num(c, "lo"), hi = num(c, "hi");
   if (hi == 0) return fmt::format("> {}", human_bytes(lo - 1));
   return fmt::format("{}..{}", human_bytes(lo), human_bytes(hi));
+}
+
+// The verdict in short: each finding's kind, title, estimate and the command that tries it
+// (fragscope advise has the evidence).
+template <class Out>
+void append_what_to_do(Out o, const SnapshotFile& f) {
+  const AdviseResult v = advise(f, "CMD");
+  fmt::format_to(o, "\n  what to do   (judged: {}; `fragscope advise FILE` has the evidence)\n", v.moment.why);
+  for (const auto& a : v.allocator_says) fmt::format_to(o, "    {}\n", a);
+  if (v.findings.empty()) fmt::format_to(o, "    nothing to fix: {} mechanisms checked\n", v.checked.size());
+  for (std::size_t i = 0; i < v.findings.size(); ++i) {
+    const Finding& x = v.findings[i];
+    fmt::format_to(o, "    {}. [{}] {}{}\n", i + 1, x.kind, x.title,
+                   x.recover_bytes > 0 ? fmt::format(" — would recover ~{}", human_bytes(x.recover_bytes)) : "");
+    if (!x.command.empty()) fmt::format_to(o, "       try: {}\n", x.command);
+  }
 }
 
 }  // namespace
@@ -98,18 +116,22 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
     fmt::format_to(o, "  over time    live {} -> {}, anon RSS {} -> {} (first to last snapshot)\n",
                    human_bytes(num(ft, "live_requested")), human_bytes(live_req), human_bytes(num(fs, "rss_anon")),
                    human_bytes(num(st, "rss_anon")));
-    // Fragmentation over time: up to kRows snapshots spread evenly, the first and last included.
-    constexpr std::size_t kRows = 12;
-    const std::size_t n = f.snapshots.size(), rows = std::min(n, kRows);
-    fmt::format_to(o, "\n  fragmentation over time ({} of {} snapshots)\n", rows, n);
+    // Fragmentation over time: the first and the latest, the peaks, the largest rise of
+    // rss_over_live and the judged snapshot always; the rest spread evenly (moment.hpp).
+    const Moment m = choose_moment(f);
+    const std::vector<std::size_t> rows = timeline_rows(f, m, 12);
+    fmt::format_to(o, "\n  fragmentation over time ({} of {} snapshots: the first, the peaks, the largest rise of RSS/live, "
+                      "the judged one (*) and the latest)\n",
+                   rows.size(), f.snapshots.size());
     fmt::format_to(o, "    {:>9} {:>11} {:>11} {:>11} {:>9} {:>8} {:>11} {:>8}\n", "time", "live", "anon RSS", "heap RSS",
                    "RSS/live", "pinned", "in holes", "ext_frag");
-    for (std::size_t r = 0; r < rows; ++r) {
-      const json& s = f.snapshots[rows == 1 ? 0 : r * (n - 1) / (rows - 1)];
+    for (std::size_t row : rows) {
+      const json& s = f.snapshots[row];
       const json& sh = sub(s, "heap");
       const double live = num(sub(s, "totals"), "live_requested");
       const bool heap = sh.contains("heap_rss");
-      fmt::format_to(o, "    {:>9} {:>11} {:>11} {:>11} {:>9} {:>8} {:>11} {:>8}\n", human_ns(num(s, "uptime_ns")),
+      fmt::format_to(o, "  {} {:>9} {:>11} {:>11} {:>11} {:>9} {:>8} {:>11} {:>8}\n", row == m.judged ? '*' : ' ',
+                     human_ns(num(s, "uptime_ns")),
                      human_bytes(live), human_bytes(num(sub(sub(s, "process"), "status"), "rss_anon")),
                      heap ? human_bytes(num(sh, "heap_rss")) : "-",
                      heap ? fmt::format("{:.2f}x", num(sh, "rss_over_live")) : "-",
@@ -167,7 +189,7 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
   std::map<std::uint64_t, const json*> lifetimes;  // by class number
   for (const auto& l : arr(sub(last, "lifetimes"), "by_class")) lifetimes[whole(num(l, "class"))] = &l;
   fmt::format_to(o, "\n  size classes by live bytes\n");
-  fmt::format_to(o, "    {:<20} {:>10} {:>11} {:>12} {:>12} {:>11} {:>15} {:>15}\n", "class", "live", "live bytes",
+  fmt::format_to(o, "    {:<20} {:>10} {:>11} {:>12} {:>12} {:>11} {:>17} {:>17}\n", "class", "live", "live bytes",
                  "allocs", "frees", "peak live", "median life", "median live age");
   unsigned shown = 0;
   for (const json* c : classes) {
@@ -177,11 +199,11 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
       const json* l = it->second;
       double n = 0;
       double m = median_lower(arr(*l, "freed"), &n);
-      if (n > 0) life = ">= " + human_ns(m);
+      if (n > 0) life = m > 0 ? life_range(m) : "< 1 tick";
       m = median_lower(arr(*l, "live_age"), &n);
-      if (n > 0) age = ">= " + human_ns(m);
+      if (n > 0) age = m > 0 ? life_range(m) : "< 1 tick";
     }
-    fmt::format_to(o, "    {:<20} {:>10} {:>11} {:>12} {:>12} {:>11} {:>15} {:>15}\n", range(*c),
+    fmt::format_to(o, "    {:<20} {:>10} {:>11} {:>12} {:>12} {:>11} {:>17} {:>17}\n", range(*c),
                    whole(num(*c, "live_blocks")), human_bytes(num(*c, "live_requested")),
                    whole(num(*c, "allocs")), whole(num(*c, "frees")),
                    human_bytes(num(*c, "peak_live_requested")), life, age);
@@ -292,6 +314,7 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
                       "batching between them, or batching was unavailable): costlier per call\n");
   }
   const json& an = sub(last, "anomalies");
+  append_what_to_do(o, f);
   if (num(an, "untracked_frees") + num(an, "missed_frees") + num(an, "dropped") > 0)
     fmt::format_to(o, "  note         {} frees of blocks allocated before the shim started, {} missed frees, {} unrecorded\n",
                    whole(num(an, "untracked_frees")), whole(num(an, "missed_frees")),

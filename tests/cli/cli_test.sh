@@ -49,8 +49,9 @@ grep -q ":$((lines + 1)): truncated" "$tmp/err" || { echo "FAIL: the truncated l
 "$fragscope" check "$f" 2>/dev/null
 check "check of a file with a truncated last line" 1 $?
 
-# Sampling every 16 KiB on average, so the short run has call sites to name (advise below).
-FRAGSCOPE_SAMPLE_BYTES=16384 "$fragscope" run -o "$tmp/e.%p.jsonl" --html "$tmp/report.html" -- "$example" --seconds 2 --quiet >/dev/null 2>"$tmp/err"
+# Sampling every 16 KiB on average, so the short run has call sites to name (advise below); 4 s,
+# long enough for the sessions to thin out pages (at 2 s the pages are still 3/4 full).
+FRAGSCOPE_SAMPLE_BYTES=16384 "$fragscope" run -o "$tmp/e.%p.jsonl" --html "$tmp/report.html" -- "$example" --seconds 4 --quiet >/dev/null 2>"$tmp/err"
 check "run --html on the example service" 0 $?
 grep -q "HTML report written to $tmp/report.html" "$tmp/err" || { echo "FAIL: run did not say where the HTML went" >&2; failures=$((failures + 1)); }
 # memory over time, page occupancy, hole sizes, size classes, freed lifetimes, live ages
@@ -80,10 +81,21 @@ check "report --format yaml" 2 $?
 "$fragscope" advise --command "./svc" "$(ls "$tmp"/e.*.jsonl | head -1)" >"$tmp/advice" 2>"$tmp/err"
 check "advise on the example service" 0 $?
 cat "$tmp/advice"
-grep -q "^1\. Pool .*long-lived blocks are scattered among short-lived ones" "$tmp/advice" || { echo "FAIL: advise proposes no pool" >&2; failures=$((failures + 1)); }
+grep -q "^1\. \[lifetime_mixing\] Long-lived .* blocks are scattered among short-lived ones" "$tmp/advice" || { echo "FAIL: advise's first finding is not lifetime_mixing" >&2; failures=$((failures + 1)); }
 grep -q "allocated at .*open_session" "$tmp/advice" || { echo "FAIL: advise does not name open_session" >&2; failures=$((failures + 1)); }
 grep -qE "fragscope run --pool-sizes [0-9,]*(64|80|96)[0-9,]* -- ./svc" "$tmp/advice" || { echo "FAIL: no --pool-sizes command" >&2; failures=$((failures + 1)); }
-grep -qE "checked: kernel: free memory is not fragmented|The kernel's free memory is fragmented" "$tmp/advice" || { echo "FAIL: advise does not assess the kernel's view" >&2; failures=$((failures + 1)); }
+grep -qE "^    kernel: no order's fragmentation index|\[kernel\] The kernel reports fragmented free memory" "$tmp/advice" || { echo "FAIL: advise does not assess the kernel's view" >&2; failures=$((failures + 1)); }
+# The same verdict as JSON, for alerting: the kinds, the estimate and the command.
+"$fragscope" advise --json --command "./svc" "$(ls "$tmp"/e.*.jsonl | head -1)" >"$tmp/advice.json" 2>"$tmp/err"
+check "advise --json" 0 $?
+python3 - "$tmp/advice.json" <<'PY' || { echo "FAIL: advise --json" >&2; failures=$((failures + 1)); }
+import json, sys
+v = json.load(open(sys.argv[1]))
+assert v["schema"] == "fragscope.advice" and v["version"] == 1, v
+f = v["findings"][0]
+assert f["kind"] == "lifetime_mixing" and f["recover_bytes"] > 0 and f["command"].startswith("fragscope run --pool-sizes "), f
+assert v["nothing_to_fix"] is False and "index" in v["moment"], v["moment"]
+PY
 "$fragscope" advise /nonexistent.jsonl 2>"$tmp/err"
 check "advise of a missing file" 2 $?
 printf 'not json\n' >"$tmp/junk.jsonl"

@@ -107,6 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const report::AdviseResult advice = report::advise(f, "./service");
   const std::string advice_text = report::render_advice(advice);
   FUZZ_CHECK(advice_text.rfind("fragscope advise: ", 0) == 0);
+  FUZZ_CHECK(report::advice_json(advice).dump().size() > 2);  // the --json verdict serialises
   // --pool-sizes: at most 16 sizes, ascending, each a multiple of 16 in 16..4096.
   if (!advice.pool_sizes.empty()) {
     std::string_view rest = advice.pool_sizes;

@@ -1,100 +1,223 @@
-// fragscope advise's rules on synthetic snapshots: a class of old live blocks among short-lived
-// ones on a fragmented glibc heap gets a pool (with sizes and chunk size), a healthy heap gets
-// nothing, and empty resident pages get glibc's trim advice.
+// fragscope advise's rules on synthetic snapshots: each mechanism is recognised from the figures
+// that define it, and only from them — a class of old live blocks among short-lived ones near its
+// peak gets pools, the same class thinned out by deletes gets sparse_pages (never pools), empty
+// pages get a trim on glibc and the allocator's own figures on jemalloc, a kernel finding needs a
+// kernel signal, a healthy heap gets "nothing to fix"; and the judged snapshot is the latest
+// before teardown, not the peak.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
 
 #include "advise.hpp"
+#include "moment.hpp"
 
 namespace fragscope::report {
 namespace {
 
-// One final snapshot: class 49..64 B has 10k live blocks aged ~1 s whose freed siblings lived
-// ~4 µs; class 65..80 B has live blocks as young as its freed ones.
-std::string snapshot(double rss_over_live, double empty_pages, const char* allocator = "glibc", double pinned = 200) {
+struct Snap {
+  double live = 1e6, rss_over_live = 4.0, empty_pages = 0, pinned = 200;
+  const char* allocator = "glibc";
+  double peak20 = 640000;   // peak live of class 49..64 (live 600000)
+  double age20 = 1073741824;  // median live age of class 49..64 (ns)
+  std::string occupancy = "[0,300,300,100,0,0,0,0,10]";  // sparse pages: ~2.6 MB free
+  std::string native = "{}";
+  bool final_ = true;
+  int seq = 3;
+  double threads = 2;
+};
+
+std::string snapshot(const Snap& s) {
   return fmt::format(
-      R"({{"schema":"fragscope.snapshot","version":1,"seq":3,"final":true,"exe":"/svc","pid":9,"uptime_ns":5e9,)"
-      R"("totals":{{"live_requested":1000000}},)"
-      R"("size_classes":[{{"class":20,"lo":49,"hi":64,"live_blocks":10000,"live_requested":600000,"peak_live_requested":640000,"frees":900000}},)"
-      R"({{"class":21,"lo":65,"hi":80,"live_blocks":5000,"live_requested":380000,"peak_live_requested":400000,"frees":90000}}],)"
-      R"("lifetimes":{{"by_class":[{{"class":20,"freed":[[4096,900000]],"live_age":[[1073741824,10000]]}},)"
+      R"({{"schema":"fragscope.snapshot","version":1,"seq":{},"final":{},"exe":"/svc","pid":9,"uptime_ns":{},)"
+      R"("totals":{{"live_requested":{},"live_usable":{}}},)"
+      R"("size_classes":[{{"class":20,"lo":49,"hi":64,"live_blocks":10000,"live_requested":600000,"live_usable":640000,"peak_live_requested":{},"frees":900000}},)"
+      R"({{"class":21,"lo":65,"hi":80,"live_blocks":5000,"live_requested":380000,"live_usable":400000,"peak_live_requested":400000,"frees":90000}}],)"
+      R"("lifetimes":{{"by_class":[{{"class":20,"freed":[[4096,900000]],"live_age":[[{},10000]]}},)"
       R"({{"class":21,"freed":[[1048576,90000]],"live_age":[[1048576,5000]]}}]}},)"
       R"("top_sizes":[{{"size":56,"allocs":500000}},{{"size":72,"allocs":90000}},{{"size":60,"allocs":400000}}],)"
-      R"("heap":{{"heap_rss":{},"rss_over_live":{},"page_size":4096,"pinned_pages":{},"empty_resident_pages":{},"free_resident":1,"segments":1,"holes":{{"total":1}}}},)"
-      R"("allocator":{{"name":"{}"}},"overhead":{{"thread_blocks":1}}}})"
+      R"("heap":{{"heap_rss":{},"rss_over_live":{},"page_size":4096,"pinned_pages":{},"empty_resident_pages":{},"free_resident":{},"segments":1,"page_occupancy":{},"holes":{{"total":1}}}},)"
+      R"("allocator":{{"name":"{}","native":{}}},"process":{{"status":{{"threads":{}}}}},"overhead":{{"thread_blocks":1}}}})"
       "\n",
-      rss_over_live * 1e6, rss_over_live, pinned, empty_pages, allocator);
+      s.seq, s.final_ ? "true" : "false", s.seq * 1e9, s.live, s.live * 1.04, s.peak20, s.age20, s.rss_over_live * s.live,
+      s.rss_over_live, s.pinned, s.empty_pages, s.rss_over_live * s.live - s.live * 1.04, s.occupancy, s.allocator,
+      s.native, s.threads);
 }
 
-TEST(Advise, PoolsTheClassOfOldBlocksAmongShortLivedOnes) {
-  AdviseResult r = advise(parse_snapshot_text(snapshot(4.0, 0)), "./svc");
-  ASSERT_GE(r.advice.size(), 2u);
-  EXPECT_NE(r.advice[0].title.find("Pool 49 B..64 B"), std::string::npos) << r.advice[0].title;
+AdviseResult judge(const Snap& s) { return advise(parse_snapshot_text(snapshot(s)), "./svc"); }
+
+const Finding* find(const AdviseResult& r, const std::string& kind) {
+  for (const auto& f : r.findings)
+    if (f.kind == kind) return &f;
+  return nullptr;
+}
+
+TEST(Advise, OldBlocksAmongShortLivedOnesNearThePeakArePooled) {
+  AdviseResult r = judge(Snap{});
+  ASSERT_FALSE(r.findings.empty()) << render_advice(r);
+  EXPECT_EQ(r.findings[0].kind, "lifetime_mixing");
   EXPECT_EQ(r.pool_sizes, "64");  // 56 and 60 round to 64; 72 is in the young class
-  bool run_cmd = false, chunk = false;
-  for (const auto& a : r.advice[0].actions) {
-    run_cmd |= a == "try it without changing code:  fragscope run --pool-sizes 64 -- ./svc";
-    chunk |= a.find("chunk_size = 64.0 KiB") != std::string::npos;  // 640 kB / 32 → floor of 64 KiB
-  }
-  EXPECT_TRUE(run_cmd);
-  EXPECT_TRUE(chunk);
-  EXPECT_NE(r.advice[1].title.find("allocator"), std::string::npos);
-  EXPECT_NE(render_advice(r).find("not assessed: kernel knobs"), std::string::npos);
+  EXPECT_EQ(r.findings[0].command, "fragscope run --pool-sizes 64 -- ./svc");
+  // The estimate: the free bytes of pages at most half full, in the class's share of live bytes,
+  // less one 64 KiB chunk for the one pool.
+  const double sparse = 4096.0 * (300 * (1 - 0.5 / 8) + 300 * (1 - 1.5 / 8) + 100 * (1 - 2.5 / 8));
+  EXPECT_NEAR(r.findings[0].recover_bytes, sparse * 600000 / 980000 - 65536, 1);
+  EXPECT_EQ(find(r, "sparse_pages"), nullptr);
 }
 
-// The smallest class holds malloc(0): a pool size is 1..4096 (FRAGSCOPE_POOL_SIZES refuses a
-// list with a 0 in it, and then pools nothing), so size 0 is served by the 16-byte pool.
+TEST(Advise, TheSameClassThinnedByDeletesIsSparseAndNeverPooled) {
+  Snap s;
+  s.peak20 = 6e6;  // the class held 10x more before: a delete, not a steady state
+  AdviseResult r = judge(s);
+  ASSERT_FALSE(r.findings.empty()) << render_advice(r);
+  EXPECT_EQ(r.findings[0].kind, "sparse_pages");
+  EXPECT_EQ(find(r, "lifetime_mixing"), nullptr);
+  EXPECT_TRUE(r.pool_sizes.empty());
+  EXPECT_TRUE(r.findings[0].command.empty());
+  bool says_no_pools = false;
+  for (const auto& x : r.findings[0].remedy) says_no_pools |= x.find("pools will not help") != std::string::npos;
+  EXPECT_TRUE(says_no_pools);
+}
+
 TEST(Advise, PoolSizesAreNeverZero) {
-  std::string s = snapshot(4.0, 0);
+  std::string s = snapshot(Snap{});
   auto edit = [&s](std::string_view from, std::string_view to) { s.replace(s.find(from), from.size(), to); };
   edit(R"("class":20,"lo":49,"hi":64)", R"("class":0,"lo":0,"hi":8)");
   edit(R"({"class":20,"freed")", R"({"class":0,"freed")");
   edit(R"("size":56)", R"("size":0)");
   AdviseResult r = advise(parse_snapshot_text(s));
-  ASSERT_FALSE(r.advice.empty());
+  ASSERT_NE(find(r, "lifetime_mixing"), nullptr) << render_advice(r);
   EXPECT_EQ(r.pool_sizes, "16");
 }
 
-TEST(Advise, AHealthyHeapGetsNothing) {
-  AdviseResult r = advise(parse_snapshot_text(snapshot(1.05, 0, "glibc", 2)));
-  EXPECT_TRUE(r.advice.empty());
-  EXPECT_NE(render_advice(r).find("Nothing to fix"), std::string::npos);
+TEST(Advise, AHealthyHeapHasNothingToFixAndSaysWhatWasChecked) {
+  Snap s;
+  s.rss_over_live = 1.05, s.pinned = 2, s.occupancy = "[0,0,0,0,0,0,0,2,250]";
+  AdviseResult r = judge(s);
+  EXPECT_TRUE(r.findings.empty()) << render_advice(r);
+  const std::string text = render_advice(r);
+  EXPECT_NE(text.find("Nothing to fix"), std::string::npos);
+  for (const char* k : {"trim:", "lifetime_mixing", "internal_frag:", "arenas:"}) EXPECT_NE(text.find(k), std::string::npos) << k;
+  EXPECT_TRUE(advice_json(r)["nothing_to_fix"].get<bool>());
 }
 
-TEST(Advise, EmptyResidentPagesGetTrimAdviceOnGlibcOnly) {
-  auto has_trim = [](const AdviseResult& r) {
-    for (const auto& a : r.advice)
-      if (a.title.find("empty pages") != std::string::npos) return true;
-    return false;
-  };
-  EXPECT_TRUE(has_trim(advise(parse_snapshot_text(snapshot(1.2, 500)))));  // 2 MB empty of a 1.2 MB heap
-  EXPECT_FALSE(has_trim(advise(parse_snapshot_text(snapshot(1.2, 500, "jemalloc")))));
-  EXPECT_FALSE(has_trim(advise(parse_snapshot_text(snapshot(1.2, 10)))));
+TEST(Advise, EmptyPagesAreATrimOnGlibcAndRetentionOnJemalloc) {
+  Snap s;
+  s.empty_pages = 2000, s.rss_over_live = 12, s.occupancy = "[2000,0,0,0,0,0,0,0,250]";  // 8 MB empty of 12 MB
+  AdviseResult g = judge(s);
+  ASSERT_FALSE(g.findings.empty()) << render_advice(g);
+  EXPECT_EQ(g.findings[0].kind, "trim");
+  EXPECT_EQ(g.findings[0].recover_bytes, 2000 * 4096.0);
+  EXPECT_EQ(g.findings[0].command, "fragscope run --trim -- ./svc");
+  s.allocator = "jemalloc";
+  s.native = R"({"allocated":1000000,"active":1200000,"resident":10000000,"metadata":200000,"mapped":12000000})";
+  AdviseResult j = judge(s);
+  EXPECT_EQ(find(j, "trim"), nullptr);
+  const Finding* ret = find(j, "allocator_retention");
+  ASSERT_NE(ret, nullptr) << render_advice(j);
+  EXPECT_EQ(ret->recover_bytes, 10000000 - 1200000 - 200000);
+  EXPECT_NE(render_advice(j).find("MALLOC_CONF=dirty_decay_ms"), std::string::npos);
 }
 
-TEST(Advise, KernelFragmentationFromTheSystemView) {
-  auto with_system = [](int unusable9, int stalls_after) {
-    std::string first = snapshot(1.05, 0, "glibc", 2), last = first;
-    auto add = [](std::string& s, const std::string& sys) { s.insert(s.rfind('}'), ",\"system\":" + sys); };
+TEST(Advise, JemallocBinUtilisationIsShown) {
+  Snap s;
+  s.allocator = "jemalloc";
+  s.native = R"({"allocated":1,"active":1,"resident":1,"metadata":0,"bins":[)"
+             R"({"size":64,"curregs":100,"curslabs":10,"nregs":64,"utilization":0.156}]})";
+  AdviseResult r = judge(s);
+  bool shown = false;
+  for (const auto& l : r.allocator_says) shown |= l.find("bin utilisation 16%") != std::string::npos;
+  EXPECT_TRUE(shown) << render_advice(r);
+}
+
+TEST(Advise, ArenasCountOnlyTheApplicationsThreads) {
+  Snap s;
+  s.rss_over_live = 12, s.occupancy = "[0,0,0,0,0,0,0,0,250]", s.pinned = 0;
+  s.native = R"({"arena":1,"malloc_info":{"arenas":8}})";
+  s.threads = 2;  // the program and fragscope's reporter thread
+  EXPECT_EQ(find(judge(s), "arenas"), nullptr);
+  s.threads = 9;
+  const AdviseResult r = judge(s);
+  const Finding* a = find(r, "arenas");
+  ASSERT_NE(a, nullptr) << render_advice(r);
+  EXPECT_NE(a->command.find("glibc.malloc.arena_max=2"), std::string::npos);
+}
+
+TEST(Advise, KernelFindingsNeedTheKernelsOwnSignals) {
+  auto with_system = [](int unusable9, int frag9, int stalls_after) {
+    Snap s;
+    s.rss_over_live = 1.05, s.pinned = 2, s.occupancy = "[0,0,0,0,0,0,0,2,250]", s.final_ = false, s.seq = 1;
+    std::string first = snapshot(s);
+    s.final_ = true, s.seq = 2;
+    std::string last = snapshot(s);
+    auto add = [](std::string& x, const std::string& sys) { x.insert(x.rfind('}'), ",\"system\":" + sys); };
     const std::string zone = fmt::format(R"({{"node":0,"zone":"Normal","free":[1,1,1,1,1,1,1,1,1,0,0],)"
-                                         R"("unusable_index":[0,0,0,0,0,0,0,0,0,{},{}]}})", unusable9, unusable9);
+                                         R"("unusable_index":[0,0,0,0,0,0,0,0,0,{},{}],)"
+                                         R"("fragmentation_index":[-1000,-1000,-1000,-1000,-1000,-1000,-1000,-1000,-1000,{},{}]}})",
+                                         unusable9, unusable9, frag9, frag9);
     add(first, fmt::format(R"({{"buddyinfo":[{}],"vmstat":{{"compact_stall":10}}}})", zone));
     add(last, fmt::format(R"({{"buddyinfo":[{}],"vmstat":{{"compact_stall":{}}}}})", zone, 10 + stalls_after));
-    first.replace(first.find("\"final\":true"), 12, "\"final\":false");
     return advise(parse_snapshot_text(first + last));
   };
-  AdviseResult bad = with_system(900, 0);
-  ASSERT_EQ(bad.advice.size(), 1u);
-  EXPECT_NE(bad.advice[0].title.find("kernel"), std::string::npos);
-  EXPECT_NE(bad.advice[0].evidence[0].find("90% of the free memory of node 0 Normal"), std::string::npos);
-  AdviseResult stalled = with_system(100, 3);
-  ASSERT_EQ(stalled.advice.size(), 1u);
-  EXPECT_NE(stalled.advice[0].evidence.back().find("3 direct compaction stalls"), std::string::npos);
-  AdviseResult fine = with_system(100, 0);
-  EXPECT_TRUE(fine.advice.empty());
-  ASSERT_EQ(fine.checked.size(), 1u);
-  EXPECT_NE(fine.checked[0].find("0.100 in node 0 Normal"), std::string::npos);
+  // The unusable index alone (free memory in small blocks, but nothing fails): no finding.
+  EXPECT_EQ(find(with_system(900, -1000, 0), "kernel"), nullptr);
+  const AdviseResult frag = with_system(900, 700, 0);
+  ASSERT_NE(find(frag, "kernel"), nullptr);
+  EXPECT_NE(find(frag, "kernel")->evidence[0].find("order 9 (0.700)"), std::string::npos);
+  const AdviseResult stalled = with_system(100, -1000, 3);
+  ASSERT_NE(find(stalled, "kernel"), nullptr);
+  EXPECT_NE(find(stalled, "kernel")->evidence.back().find("3 direct compaction stalls"), std::string::npos);
+}
+
+// Load, delete, stay up: the judged snapshot is the latest, not the one at the peak of live data.
+TEST(Moment, TheLatestStateIsJudgedNotThePeak) {
+  Snap peak;
+  peak.live = 10e6, peak.final_ = false, peak.seq = 1;
+  Snap after = peak;
+  after.live = 1e6, after.seq = 2;
+  SnapshotFile f = parse_snapshot_text(snapshot(peak) + snapshot(after));
+  Moment m = choose_moment(f);
+  EXPECT_EQ(m.judged, 1u);
+  EXPECT_EQ(m.peak_live, 0u);
+  EXPECT_NE(m.why.find("latest"), std::string::npos);
+}
+
+// An exit snapshot after teardown (live data freed on the way out) is not judged.
+TEST(Moment, TeardownAtExitIsSkipped) {
+  Snap running;
+  running.final_ = false, running.seq = 1, running.live = 5e6;
+  Snap exit_ = running;
+  exit_.final_ = true, exit_.seq = 2, exit_.live = 1e5;
+  Moment m = choose_moment(parse_snapshot_text(snapshot(running) + snapshot(exit_)));
+  EXPECT_EQ(m.judged, 0u);
+  EXPECT_TRUE(m.teardown_skipped);
+  exit_.live = 4.5e6;  // still holding its data at exit: the exit snapshot is the latest state
+  m = choose_moment(parse_snapshot_text(snapshot(running) + snapshot(exit_)));
+  EXPECT_EQ(m.judged, 1u);
+  EXPECT_FALSE(m.teardown_skipped);
+}
+
+TEST(Moment, TimelineKeepsPeakRiseJudgedAndLatest) {
+  std::string text;
+  // 40 snapshots: live rises to a peak at 10, RSS/live jumps between 24 and 25.
+  for (int i = 0; i < 40; ++i) {
+    Snap s;
+    s.final_ = false, s.seq = i;
+    s.live = i == 10 ? 9e6 : 1e6;
+    s.rss_over_live = i < 25 ? 1.5 : 6.0;
+    text += snapshot(s);
+  }
+  SnapshotFile f = parse_snapshot_text(text);
+  Moment m = choose_moment(f);
+  auto rows = timeline_rows(f, m, 12);
+  auto has = [&](std::size_t i) { return std::find(rows.begin(), rows.end(), i) != rows.end(); };
+  EXPECT_LE(rows.size(), 12u);
+  for (std::size_t i : {0, 10, 24, 25, 39}) EXPECT_TRUE(has(i)) << i;
+  EXPECT_TRUE(std::is_sorted(rows.begin(), rows.end()));
+}
+
+TEST(Advise, LifetimeBucketsReadAsRanges) {
+  EXPECT_EQ(life_range(4096), "4.1 µs–8.2 µs");
+  EXPECT_NE(life_range(0).find("< 1 clock tick"), std::string::npos);
 }
 
 }  // namespace

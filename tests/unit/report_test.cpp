@@ -127,7 +127,7 @@ TEST(TextReport, ShowsTheFiguresOfTheFinalSnapshot) {
   EXPECT_NE(text.find("RSS by mapping: heap 132.0 KiB, anon 3.0 MiB   [/proc/self/smaps]"), std::string::npos) << text;
   EXPECT_EQ(f.snapshots.back()["process"]["by_kind"]["anon"]["uss"], 3072 * 1024);
   // One row per snapshot (at most 12), at its uptime; no heap analysis in these: dashes.
-  EXPECT_NE(text.find("fragmentation over time (2 of 2 snapshots)"), std::string::npos) << text;
+  EXPECT_NE(text.find("fragmentation over time (2 of 2 snapshots:"), std::string::npos) << text;
   EXPECT_NE(text.find("     1.0 s    14.1 KiB     4.0 MiB           -         -"), std::string::npos) << text;
   EXPECT_NE(text.find("     2.0 s    14.1 KiB"), std::string::npos) << text;
 }
