@@ -103,11 +103,13 @@ inline core::ThreadStats* enter() noexcept {
 }
 
 /// Called by hooks after recording, still under their guard. Pending work (starting the
-/// reporter) waits for time to pass, so each thread looks at the clock only every 256 calls.
+/// reporter) waits for time to pass, so each thread looks at the clock only every 16 calls (only
+/// until the reporter starts: a program that made its first 100 ms of calls in a burst and then
+/// allocates rarely still gets its periodic snapshots).
 inline void after_record() noexcept {
   if (g_pending.load(std::memory_order_relaxed)) [[unlikely]] {
     if (tls.pending_countdown-- == 0) {
-      tls.pending_countdown = 255;
+      tls.pending_countdown = 15;
       pending_work();
     }
   }

@@ -139,40 +139,43 @@ class Rules {
   }
   std::string heap_src() const { return "[heap: live table + /proc/self/maps + mincore]"; }
 
-  // glibc: free pages below the highest live block of a heap segment.
+  // glibc: one free run right below the highest live block of a heap segment. (Every hole of a
+  // segment is below its top block; only the one right below it is what glibc would return from
+  // the top, were the block gone. Holes scattered lower down are a trim's or sparse pages.)
   void top_pinned() {
     if (alloc_ != "glibc") return;
-    double below = 0;
+    double gap = 0;
     const json* worst = nullptr;
     for (const auto& p : arr(h_, "top_pinned_by")) {
-      const double b = num(p, "free_below_resident");
-      if (b >= kMiB) below += b;
-      if (b >= kMiB && (worst == nullptr || b > num(*worst, "free_below_resident"))) worst = &p;
+      const double g = num(p, "gap_below_resident");
+      if (g >= kMiB) gap += g;
+      if (g >= kMiB && (worst == nullptr || g > num(*worst, "gap_below_resident"))) worst = &p;
     }
-    // What a trim gives back below the top blocks: whole empty pages, no more than there are.
-    const double recover = std::min(E_, below);
-    if (worst == nullptr || !significant(recover, H_) || recover < 0.5 * E_) {
-      r_.checked.push_back(fmt::format("top_pinned: no glibc heap top holds much free memory below it ({} free resident "
-                                       "below top blocks, {} empty pages in all)",
-                                       human_bytes(below), human_bytes(E_)));
+    // What a trim gives back there: whole empty pages, no more than there are.
+    const double recover = std::min(E_, gap);
+    if (worst == nullptr || !significant(recover, H_)) {
+      r_.checked.push_back(fmt::format("top_pinned: no glibc heap top has a large free run right below it ({} in all; "
+                                       "{} empty resident pages anywhere)",
+                                       human_bytes(gap), human_bytes(E_)));
       return;
     }
     top_claimed_ = recover;
     Finding x;
     x.kind = "top_pinned";
-    x.title = fmt::format("A live {} block at the top of a glibc heap holds {} of free memory below it",
-                          human_bytes(num(*worst, "size")), human_bytes(num(*worst, "free_below_resident")));
+    x.title = fmt::format("A live {} block at the top of a glibc heap holds {} of free memory right below it",
+                          human_bytes(num(*worst, "size")), human_bytes(num(*worst, "gap_below_resident")));
     x.evidence.push_back(fmt::format(
-        "the highest live block of the {} segment is {} old; {} of free space lies below it, resident  {}",
+        "the highest live block of the {} segment is {} old; the free run right below it is {}, resident  {}",
         human_bytes(num(*worst, "segment_end") - num(*worst, "segment_start")), human_ns(num(*worst, "age_ns")),
-        human_bytes(num(*worst, "free_below_resident")), heap_src()));
+        human_bytes(num(*worst, "gap_below_resident")), heap_src()));
     x.evidence.push_back(fmt::format("glibc shrinks a heap only from its top (above trim_threshold, 128 KiB by default): "
-                                     "{} of whole free pages stay resident  [heap.empty_resident_pages]",
+                                     "the block keeps that run in the heap, and {} of whole free pages stay resident  "
+                                     "[heap.empty_resident_pages]",
                                      human_bytes(E_)));
     if (std::string site = top_site(); !site.empty())
       x.evidence.push_back(fmt::format("that block was allocated at {}  [sites, sampled]", site));
     x.recover_bytes = recover;
-    x.estimate = "empty resident pages below the top blocks (malloc_trim(0) releases whole free pages inside the heap)";
+    x.estimate = "whole empty resident pages of the free run below the top block (malloc_trim(0) releases them)";
     x.remedy.push_back("call malloc_trim(0) after the phase that frees (it returns the whole free pages below the top "
                        "block without moving it)");
     x.remedy.push_back("allocate that long-lived block before the bulk data, or from a pool or its own mmap, so that "
@@ -485,9 +488,10 @@ class Rules {
 
   // Only the kernel's own signals: an order whose fragmentation index says an allocation would
   // fail for fragmentation (≥ 0.5, the kernel's extfrag_threshold), compaction stalls or
-  // failures, THP faults that fell back.
+  // failures, THP faults that fell back, from the first snapshot to the latest.
   void kernel() {
-    const json& sys = sub(s_, "system");
+    // The machine's state is the latest, whichever snapshot the heap is judged at.
+    const json& sys = sub(f_.snapshots.back(), "system");
     if (arr(sys, "buddyinfo").empty() || !sys.contains("vmstat")) {
       r_.not_assessed.push_back("kernel: the snapshot has no system view (/proc/buddyinfo, /proc/vmstat)");
       return;
@@ -670,7 +674,7 @@ std::string render_advice(const AdviseResult& r) {
 
 json advice_json(const AdviseResult& r) {
   json j = {{"schema", "fragscope.advice"}, {"version", 1}, {"subject", r.subject}, {"allocator", r.allocator}};
-  j["moment"] = {{"why", r.moment.why}, {"teardown_skipped", r.moment.teardown_skipped}, {"exited", r.moment.exited}};
+  j["moment"] = {{"why", r.moment.why}, {"exit_skipped", r.moment.exit_skipped}, {"exited", r.moment.exited}};
   if (r.moment.judged != Moment::npos) {
     j["moment"]["index"] = r.moment.judged;
     j["moment"]["seq"] = r.judged_seq;

@@ -44,22 +44,22 @@ Moment choose_moment(const SnapshotFile& f) {
   const json& j = v[m.judged];
   const std::string when = human_ns(num(j, "uptime_ns"));
   if (flag(j, "final") && analysed.size() > 1) {
+    // The exit snapshot is written after the program's exit handlers and static destructors
+    // ran: whatever they freed (a little or everything) is gone from it, and so is the layout
+    // the running program had. The last periodic snapshot is the running program's last state.
     const std::size_t before = analysed[analysed.size() - 2];
-    const double live_before = live_of(v[before]), live_final = live_of(j);
-    if (live_before > 0 && live_final < 0.75 * live_before) {
-      m.teardown_skipped = true;
-      m.judged = before;
-      m.why = fmt::format(
-          "snapshot {} at {}, the last before exit: the exit snapshot (at {}) holds {} of live data against {} before "
-          "it, so the program was tearing down",
-          whole(num(v[before], "seq")), human_ns(num(v[before], "uptime_ns")), when, human_bytes(live_final),
-          human_bytes(live_before));
-      return m;
-    }
+    m.exit_skipped = true;
+    m.judged = before;
+    m.why = fmt::format("snapshot {} at {}, the last taken while the program ran: the exit snapshot (at {}, {} live "
+                        "against {}) comes after its exit handlers and destructors freed what they free",
+                        whole(num(v[before], "seq")), human_ns(num(v[before], "uptime_ns")), when,
+                        human_bytes(live_of(j)), human_bytes(live_of(v[before])));
+    return m;
   }
   if (flag(j, "final"))
-    m.why = fmt::format("the exit snapshot ({} at {}): the process exited with its data still held", whole(num(j, "seq")),
-                        when);
+    m.why = fmt::format("the exit snapshot ({} at {}), the only one with a heap analysis: it comes after the program's "
+                        "exit handlers and destructors ran",
+                        whole(num(j, "seq")), when);
   else
     m.why = fmt::format("the latest snapshot ({} at {}): the process was still running when the file was read, or was "
                         "killed",

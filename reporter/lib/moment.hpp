@@ -20,14 +20,14 @@ struct Moment {
   std::size_t peak_rss = npos;   // the snapshot with the most heap_rss (with a heap analysis)
   std::size_t latest = npos;     // the last snapshot in the file
   bool exited = false;           // the file has a final snapshot
-  bool teardown_skipped = false;  // the final snapshot was taken after teardown and not judged
+  bool exit_skipped = false;     // the exit snapshot was not judged (a periodic one exists)
   std::string why;               // one sentence: which snapshot and why
 };
 
-/// Chooses the snapshot to judge: the latest with a heap analysis; when that is the final one and
-/// it holds less than 3/4 of the live bytes of the snapshot before it (the program freed its data
-/// on the way out), the snapshot before it. Snapshots without a heap analysis are judged only
-/// when no other exists.
+/// Chooses the snapshot to judge: the latest with a heap analysis, except the exit snapshot when
+/// a periodic one exists (the exit snapshot is taken after exit handlers and static destructors
+/// ran: it shows the teardown, not the running program). Snapshots without a heap analysis are
+/// judged only when no other exists.
 Moment choose_moment(const SnapshotFile& f);
 
 /// Up to `max_rows` snapshot indexes for an "over time" table or chart, in file order: always the

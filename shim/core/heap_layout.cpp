@@ -51,6 +51,7 @@ void analyze_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* s
     // Live bytes per page, and the gaps between consecutive blocks.
     std::uintptr_t prev_end = 0;
     std::uint64_t seg_holes = 0, seg_holes_resident = 0;
+    std::uint64_t gap_below = 0, gap_below_resident = 0;  // the hole right below the segment's top block
     for (std::size_t i = first; i < last; ++i) {
       const LiveRange& b = blocks[i];
       std::uintptr_t s = b.addr, e = b.addr + b.size;
@@ -76,6 +77,7 @@ void analyze_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* s
           out.hole_resident_bytes += r;
           seg_holes += gap;
           seg_holes_resident += r;
+          if (i + 1 == last) gap_below = gap, gap_below_resident = r;
         }
       }
       if (e > prev_end) prev_end = e;
@@ -116,7 +118,8 @@ void analyze_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* s
     // The segment's top block: everything free below it stays in the segment until it goes.
     if (last > first && seg_holes > 0) {
       const LiveRange& top = blocks[last - 1];
-      HeapLayout::Pinned pin{seg.start, seg.end, top.addr, top.size, 0, seg_holes, seg_holes_resident};
+      HeapLayout::Pinned pin{seg.start, seg.end, top.addr, top.size, 0, seg_holes, seg_holes_resident, gap_below,
+                             gap_below_resident};
       unsigned pos = out.ntop_pinned < HeapLayout::kTopPinned ? out.ntop_pinned++ : HeapLayout::kTopPinned;
       if (pos == HeapLayout::kTopPinned) {
         if (out.top_pinned[pos - 1].free_below >= pin.free_below) continue;

@@ -51,6 +51,8 @@ struct HeapLayout {
     std::uint64_t size, age;  // age: ticks, filled in by the caller (0 if unknown)
     std::uint64_t free_below;           // hole bytes below it in its segment
     std::uint64_t free_below_resident;  // ... of which resident
+    std::uint64_t gap_below;            // the hole right below it (0 if the block below touches it)
+    std::uint64_t gap_below_resident;   // ... of which resident
   };
   Pinned top_pinned[kTopPinned] = {};  // segments whose top block pins the most free bytes
   unsigned ntop_pinned = 0;

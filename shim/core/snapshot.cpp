@@ -186,9 +186,10 @@ void SnapshotBuilder::encode_heap(const SnapshotMeta& m, TextBuffer& out) const 
     const HeapLayout::Pinned& p = h.top_pinned[i];
     put(out,
         "{}{{\"segment_start\":{},\"segment_end\":{},\"addr\":{},\"size\":{},\"age_ns\":{},\"free_below\":{},"
-        "\"free_below_resident\":{}}}",
+        "\"free_below_resident\":{},\"gap_below\":{},\"gap_below_resident\":{}}}",
         i ? "," : "", p.segment_start, p.segment_end, p.addr, p.size,
-        static_cast<std::uint64_t>(static_cast<double>(p.age) * m.ns_per_tick), p.free_below, p.free_below_resident);
+        static_cast<std::uint64_t>(static_cast<double>(p.age) * m.ns_per_tick), p.free_below, p.free_below_resident,
+        p.gap_below, p.gap_below_resident);
   }
   out.append("]}");
 }

@@ -113,6 +113,8 @@ TEST(HeapLayout, MainArenaPatternGivesTheExpectedPagesAndHoles) {
   ASSERT_FALSE(h["top_pinned_by"].empty());
   EXPECT_EQ(h["top_pinned_by"][0]["size"], 32);
   EXPECT_GE(h["top_pinned_by"][0]["free_below"].get<double>(), kBlocks / 8 * 576 - 576);
+  // Right below it, one hole like the others: the rest lies lower down, between survivors.
+  EXPECT_EQ(h["top_pinned_by"][0]["gap_below"], 576) << h["top_pinned_by"][0].dump();
   // With every allocation sampled, the top-pinning block's call site is named: the function that
   // allocated it, from the program's symbol table.
   const auto& pin_sites = r.snapshot["sites"]["top_pinned_sites"];

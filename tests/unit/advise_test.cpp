@@ -181,19 +181,23 @@ TEST(Moment, TheLatestStateIsJudgedNotThePeak) {
   EXPECT_NE(m.why.find("latest"), std::string::npos);
 }
 
-// An exit snapshot after teardown (live data freed on the way out) is not judged.
-TEST(Moment, TeardownAtExitIsSkipped) {
+// The exit snapshot comes after exit handlers and destructors: the last periodic one is judged,
+// whatever the exit snapshot holds; alone, the exit snapshot is judged.
+TEST(Moment, TheExitSnapshotIsJudgedOnlyAlone) {
   Snap running;
   running.final_ = false, running.seq = 1, running.live = 5e6;
   Snap exit_ = running;
   exit_.final_ = true, exit_.seq = 2, exit_.live = 1e5;
   Moment m = choose_moment(parse_snapshot_text(snapshot(running) + snapshot(exit_)));
   EXPECT_EQ(m.judged, 0u);
-  EXPECT_TRUE(m.teardown_skipped);
-  exit_.live = 4.5e6;  // still holding its data at exit: the exit snapshot is the latest state
+  EXPECT_TRUE(m.exit_skipped);
+  exit_.live = 5e6;  // holding its data at exit: still after the destructors
   m = choose_moment(parse_snapshot_text(snapshot(running) + snapshot(exit_)));
-  EXPECT_EQ(m.judged, 1u);
-  EXPECT_FALSE(m.teardown_skipped);
+  EXPECT_EQ(m.judged, 0u);
+  m = choose_moment(parse_snapshot_text(snapshot(exit_)));
+  EXPECT_EQ(m.judged, 0u);
+  EXPECT_FALSE(m.exit_skipped);
+  EXPECT_NE(m.why.find("the only one"), std::string::npos);
 }
 
 TEST(Moment, TimelineKeepsPeakRiseJudgedAndLatest) {
