@@ -16,6 +16,8 @@ packages=(
   libgoogle-perftools-dev libmimalloc-dev
   # real programs the end-to-end tests preload the shim into, and reference tools
   python3 git sqlite3 gcc libc6-dev binutils coreutils bash time heaptrack
+  # Redis (Debian's, on jemalloc) for the verdict scenario: its INFO memory and MEMORY DOCTOR are ground truth
+  redis-server redis-tools
   # checks the pools' Valgrind annotations (its headers turn them on at build time)
   valgrind
   # a real Prometheus (and promtool) to check the metrics, a real browser to check the HTML report

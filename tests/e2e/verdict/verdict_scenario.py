@@ -149,19 +149,19 @@ def redis_scenario(args, runner):
         return p.stdout
 
     def info():
-        return dict(line.split(":", 1) for line in rc("INFO", "memory").split("\r\n") if ":" in line)
+        return dict(line.strip().split(":", 1) for line in rc("INFO", "memory").splitlines() if ":" in line)
 
     proc = subprocess.Popen([runner.fragscope, "run", "--no-report", "-i", "1000", "-o", f"{out}/f.%p.jsonl", "--", server,
                              "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                              "--enable-debug-command", "yes", "--dir", out], env=runner.env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
-        for _ in range(100):
-            try:
-                if rc("PING").strip() == "PONG":
-                    break
-            except subprocess.SubprocessError:
-                pass
+        for _ in range(200):
+            ping = subprocess.run([cli, "-p", port, "PING"], capture_output=True, text=True, timeout=10)
+            if ping.stdout.strip() == "PONG":
+                break
+            if proc.poll() is not None:
+                fail(f"redis-server exited {proc.returncode}: {proc.stderr.read()[-2000:]}")
             time.sleep(0.1)
         else:
             fail("redis-server did not answer")
