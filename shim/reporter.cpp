@@ -52,6 +52,7 @@ int g_fd = -1;
 bool g_output_failed = false;
 char g_path[core::Config::kPathMax];
 char g_exe[1024];
+char g_argv0[1024];  // the program's name as it was started: /proc/self/cmdline's first word
 core::TickCalibration g_calib;
 core::SnapshotBuilder g_builder;
 core::TextBuffer g_buf;
@@ -106,6 +107,15 @@ void new_identity() {
   g_calib.start();
   ssize_t n = readlink("/proc/self/exe", g_exe, sizeof(g_exe) - 1);
   g_exe[n > 0 ? n : 0] = '\0';
+  // exe resolves symlinks (Debian's redis-server is a link to redis-check-rdb): the name the
+  // program was started by says what it is. One bounded read; the fd is closed at once.
+  g_argv0[0] = '\0';
+  const int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    const ssize_t r = read(fd, g_argv0, sizeof(g_argv0) - 1);
+    g_argv0[r > 0 ? r : 0] = '\0';  // the first word ends at its NUL
+    close(fd);
+  }
 }
 
 // A descriptor of ours is only ours while it still refers to the file we opened: a host that
@@ -429,6 +439,7 @@ void snapshot_locked(bool final) {
   m.ppid = getppid();
   m.run_id = g_run_id;
   m.exe = g_exe;
+  m.argv0 = g_argv0;
   m.forked_child = g_forked;
   m.time_unix_ns = realtime_ns();
   m.uptime_ns = core::monotonic_ns() - g_start_ns;

@@ -611,7 +611,7 @@ AdviseResult advise(const SnapshotFile& file, const std::string& command) {
   const json& s = file.snapshots[r.moment.judged];
   r.judged_seq = whole(num(s, "seq"));
   r.judged_uptime_ns = whole(num(s, "uptime_ns"));
-  r.subject = fmt::format("{} (pid {})", str(s, "exe", "?"), whole(num(s, "pid")));
+  r.subject = fmt::format("{} (pid {})", program_label(s), whole(num(s, "pid")));
   r.allocator = str(sub(s, "allocator"), "name", "unknown");
   const json& h = sub(s, "heap");
   const double live = live_of(s);

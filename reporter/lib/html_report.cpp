@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 
+#include "advise.hpp"
 #include "json_access.hpp"
 #include "sites.hpp"
 #include "svg_chart.hpp"
@@ -66,7 +67,7 @@ std::string render_html_report(const SnapshotFile& f) {
   const json& t = sub(last, "totals");
   const json& st = sub(sub(last, "process"), "status");
   const json& sr = sub(sub(last, "process"), "smaps_rollup");
-  const std::string exe = str(last, "exe", "?");
+  const std::string exe = program_label(last);
   const std::uint64_t pid = whole(num(last, "pid"));
 
   fmt::format_to(o, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -77,6 +78,34 @@ std::string render_html_report(const SnapshotFile& f) {
                  html_escape(exe), pid, f.snapshots.size(), f.snapshots.size() == 1 ? "" : "s",
                  html_escape(human_ns(num_or_nan(last, "uptime_ns"))),
                  fin ? "" : " · <span class=\"warn\">no final snapshot (killed, or still running)</span>");
+
+  // What to do: the verdict (advise.hpp), first, as in `fragscope advise`.
+  {
+    const AdviseResult v = advise(f, str(last, "argv0").empty() ? str(last, "exe", "CMD") : str(last, "argv0"));
+    out += "<section id=\"what-to-do\"><h2>What to do</h2>\n";
+    fmt::format_to(o, "<p class=\"meta\">Judged: {}</p><p class=\"meta\">{}<br>{}</p>\n", html_escape(v.moment.why),
+                   html_escape(v.heap_line), html_escape(v.trend));
+    if (v.findings.empty())
+      out += "<p><b>Nothing to fix</b>: none of the mechanisms below holds at the judged snapshot.</p>\n";
+    out += "<ol class=\"findings\">\n";
+    for (const auto& x : v.findings) {
+      fmt::format_to(o, "<li data-kind=\"{}\"><b>[{}] {}</b>", html_escape(x.kind), html_escape(x.kind), html_escape(x.title));
+      if (x.recover_bytes > 0)
+        fmt::format_to(o, "<br>would recover ~{} <span class=\"meta\">({})</span>", html_escape(human_bytes(x.recover_bytes)),
+                       html_escape(x.estimate));
+      out += "<ul>";
+      for (const auto& e : x.evidence) fmt::format_to(o, "<li class=\"meta\">{}</li>", html_escape(e));
+      for (const auto& r : x.remedy) fmt::format_to(o, "<li>{}</li>", html_escape(r));
+      if (!x.command.empty()) fmt::format_to(o, "<li>try it without relinking: <code>{}</code></li>", html_escape(x.command));
+      out += "</ul></li>\n";
+    }
+    out += "</ol>\n<h3>What the allocator says</h3><ul>\n";
+    for (const auto& a : v.allocator_says) fmt::format_to(o, "<li>{}</li>\n", html_escape(a));
+    out += "</ul>\n<details><summary>Checked and found fine</summary><ul>\n";
+    for (const auto& c : v.checked) fmt::format_to(o, "<li>{}</li>\n", html_escape(c));
+    for (const auto& n : v.not_assessed) fmt::format_to(o, "<li>not assessed: {}</li>\n", html_escape(n));
+    out += "</ul></details></section>\n";
+  }
 
   // Summary.
   double live = num_or_nan(t, "live_requested"), anon = num_or_nan(st, "rss_anon");
@@ -214,6 +243,32 @@ std::string render_html_report(const SnapshotFile& f) {
   }
 
   // Request sizes and notes.
+  // The system: the kernel's view of free memory, at the latest snapshot, and its events.
+  if (const json& sys = sub(f.snapshots.back(), "system"); sys.contains("meminfo")) {
+    const json& mi = sub(sys, "meminfo");
+    out += "<section id=\"system\"><h2>System</h2><table>\n";
+    auto srow = [&](const std::string& name, const std::string& value, const char* source) {
+      fmt::format_to(o, "<tr><td>{}</td><td>{}</td><td class=\"meta\">{}</td></tr>\n", html_escape(name), html_escape(value), source);
+    };
+    srow("MemAvailable / MemTotal", fmt::format("{} / {}", bytes_or_dash(num_or_nan(mi, "mem_available")),
+                                                bytes_or_dash(num_or_nan(mi, "mem_total"))), "/proc/meminfo");
+    srow("Slab (unreclaimable)", fmt::format("{} ({})", bytes_or_dash(num_or_nan(mi, "slab")), bytes_or_dash(num_or_nan(mi, "s_unreclaim"))),
+         "/proc/meminfo");
+    for (const auto& z : arr(sys, "buddyinfo"))
+      srow(fmt::format("node {} {}: order 9 (2 MiB) unusable free space / fragmentation index", whole(num(z, "node")),
+                       str(z, "zone", "?")),
+           fmt::format("{:.3f} / {:.3f}", num_at(arr(z, "unusable_index"), 9) / 1000, num_at(arr(z, "fragmentation_index"), 9, -1000) / 1000),
+           "/proc/buddyinfo, mm/vmstat.c's formulas");
+    const json& v0 = sub(sub(f.snapshots.front(), "system"), "vmstat");
+    const json& v1 = sub(sys, "vmstat");
+    auto delta = [&](const char* k) { return fmt::format("{:.0f}", num(v1, k) - num(v0, k)); };
+    srow("during the run: compaction stalls / failures", delta("compact_stall") + " / " + delta("compact_fail"), "/proc/vmstat deltas");
+    srow("during the run: THP fault fallbacks / allocation stalls", delta("thp_fault_fallback") + " / " + delta("allocstall"),
+         "/proc/vmstat deltas");
+    out += "</table><p class=\"meta\">The unusable index alone is not a problem: a kernel finding needs the fragmentation "
+           "index (≥ 0.5: allocations of that order fail for fragmentation), compaction stalls or THP fallbacks.</p></section>\n";
+  }
+
   out += "<section id=\"top-sizes\"><h2>Most frequent request sizes</h2><table><tr><th>size</th><th>allocations</th></tr>\n";
   for (const auto& s : arr(last, "top_sizes"))
     fmt::format_to(o, "<tr><td>{} B</td><td>{}</td></tr>\n", whole(num(s, "size")), whole(num(s, "allocs")));

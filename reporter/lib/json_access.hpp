@@ -56,4 +56,14 @@ inline std::uint64_t whole(double v) {
   return static_cast<std::uint64_t>(v);
 }
 
+/// The program a snapshot is of, for people: the name it was started by (argv[0]) and, when the
+/// executable's real path says something else (a symlink: Debian's redis-server is
+/// redis-check-rdb), that path too: "redis-server (/usr/bin/redis-check-rdb)".
+inline std::string program_label(const nlohmann::json& s) {
+  const std::string exe = str(s, "exe", "?"), argv0 = str(s, "argv0");
+  if (argv0.empty()) return exe;
+  auto base = [](const std::string& p) { return p.substr(p.rfind('/') + 1); };
+  return base(argv0) == base(exe) ? exe : argv0 + " (" + exe + ")";
+}
+
 }  // namespace fragscope::report

@@ -49,7 +49,8 @@ std::string render_prometheus(const SnapshotFile& f) {
   const json& s = last_of(f);
   std::string out;
   auto o = std::back_inserter(out);
-  std::string exe = str(s, "exe");
+  std::string exe = str(s, "argv0");  // the name it was started by, else the executable (symlinks resolved)
+  if (exe.empty()) exe = str(s, "exe");
   if (auto slash = exe.rfind('/'); slash != std::string::npos) exe = exe.substr(slash + 1);
   const std::string labels = fmt::format("{{pid=\"{}\",exe=\"{}\"", whole(num(s, "pid")), label_value(exe));
   auto family = [&](const char* name) {

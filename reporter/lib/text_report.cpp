@@ -29,7 +29,8 @@ std::string range(const json& c) {
 // (fragscope advise has the evidence).
 template <class Out>
 void append_what_to_do(Out o, const SnapshotFile& f) {
-  const AdviseResult v = advise(f, "CMD");
+  const nlohmann::json& s = f.snapshots.back();
+  const AdviseResult v = advise(f, str(s, "argv0").empty() ? str(s, "exe", "CMD") : str(s, "argv0"));
   fmt::format_to(o, "\n  what to do   (judged: {}; `fragscope advise FILE` has the evidence)\n", v.moment.why);
   for (const auto& a : v.allocator_says) fmt::format_to(o, "    {}\n", a);
   if (v.findings.empty()) fmt::format_to(o, "    nothing to fix: {} mechanisms checked\n", v.checked.size());
@@ -79,7 +80,7 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
   const json& st = sub(sub(last, "process"), "status");
   const json& sr = sub(sub(last, "process"), "smaps_rollup");
 
-  fmt::format_to(o, "fragscope report: {} (pid {}), {} snapshot{} over {}{}\n", str(last, "exe", "?"),
+  fmt::format_to(o, "fragscope report: {} (pid {}), {} snapshot{} over {}{}\n", program_label(last),
                  whole(num(last, "pid")), f.snapshots.size(), f.snapshots.size() == 1 ? "" : "s",
                  human_ns(num(last, "uptime_ns")), fin ? "" : " — no final snapshot (killed, or still running)");
   double live_req = num(t, "live_requested"), live_usable = num(t, "live_usable");

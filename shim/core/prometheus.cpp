@@ -15,8 +15,10 @@ struct Labels {
 
 Labels make_labels(const SnapshotMeta& m) {
   Labels l;
-  const char* base = std::strrchr(m.exe, '/');
-  base = base ? base + 1 : m.exe;
+  // The program's name as it was started (argv[0]), else the executable: exe resolves symlinks.
+  const char* name = m.argv0 != nullptr && m.argv0[0] != '\0' ? m.argv0 : m.exe;
+  const char* base = std::strrchr(name, '/');
+  base = base ? base + 1 : name;
   int n = std::snprintf(l.text, sizeof(l.text), "{pid=\"%ld\",exe=\"", m.pid);
   // Label values escape backslash, double quote and newline.
   for (const char* c = base; *c != '\0' && n < static_cast<int>(sizeof(l.text)) - 4; ++c) {

@@ -77,8 +77,23 @@ void json_string(TextBuffer& out, const char* s) noexcept {
       out.append(e, 2);
     } else if (c < 0x20) {
       put(out, "\\u{:04x}", static_cast<unsigned>(c));
-    } else {
+    } else if (c < 0x80) {
       out.append(reinterpret_cast<const char*>(p), 1);
+    } else {
+      // A path or command line is bytes, JSON is UTF-8: a byte that does not start a valid
+      // sequence becomes U+FFFD (a reader would refuse the whole line otherwise).
+      const unsigned len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+      unsigned ok = len;
+      for (unsigned k = 1; k < len && ok; ++k)
+        if ((p[k] & 0xc0) != 0x80) ok = 0;
+      if (ok && len == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f))) ok = 0;  // overlong, surrogate
+      if (ok && len == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))) ok = 0;  // overlong, > U+10FFFF
+      if (ok) {
+        out.append(reinterpret_cast<const char*>(p), ok);
+        p += ok - 1;
+      } else {
+        out.append("\\ufffd");
+      }
     }
   }
   out.append("\"");
@@ -201,6 +216,8 @@ void SnapshotBuilder::encode(const SnapshotMeta& m, Recorder& r, TextBuffer& out
   put(out, ",\"pid\":{},\"ppid\":{},\"run_id\":\"{:016x}\",\"forked_child\":{},\"exe\":", m.pid, m.ppid, m.run_id,
       m.forked_child);
   json_string(out, m.exe);
+  out.append(",\"argv0\":");
+  json_string(out, m.argv0);
   out.append(",\"output\":");
   json_string(out, m.output_path);
   put(out, ",\"time_unix_ns\":{},\"uptime_ns\":{}", m.time_unix_ns, m.uptime_ns);

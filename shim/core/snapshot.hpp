@@ -27,6 +27,7 @@ struct SnapshotMeta {
   long pid = 0, ppid = 0;
   std::uint64_t run_id = 0;
   const char* exe = "";
+  const char* argv0 = "";  // the first word of the command line
   const char* output_path = "";
   std::uint64_t time_unix_ns = 0, uptime_ns = 0;
   bool forked_child = false;

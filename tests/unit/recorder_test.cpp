@@ -114,3 +114,14 @@ TEST(Snapshot, JsonStringsAreEscaped) {
   std::string s(b.data(), b.size());
   EXPECT_EQ(nlohmann::json::parse(s).get<std::string>(), "a\"b\\c\nd\x01");
 }
+
+// Paths and command lines are bytes: valid UTF-8 passes, anything else becomes U+FFFD, so the
+// line stays valid JSON.
+TEST(Snapshot, JsonStringsAreValidUtf8) {
+  TextBuffer b;
+  ASSERT_TRUE(b.reserve(4096));
+  json_string(b, "/opt/caf\xc3\xa9/\xff\xc3(\xe2\x82\xac\xed\xa0\x80\xf0\x9f\x98\x80");
+  std::string s(b.data(), b.size());
+  EXPECT_EQ(nlohmann::json::parse(s).get<std::string>(),
+            "/opt/caf\xc3\xa9/\xef\xbf\xbd\xef\xbf\xbd(\xe2\x82\xac\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xf0\x9f\x98\x80");
+}
