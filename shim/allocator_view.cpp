@@ -47,19 +47,19 @@ F sym(const char* name) {
 // malloc_info's totals: the elements after the last </heap> (fast and rest free chunks, mmapped
 // chunks, system bytes current and max, address space). Written through fmemopen into a buffer
 // of ours (glibc allocates the FILE itself: unrecorded, under the reporter's guard).
-void malloc_info_totals(core::TextBuffer& out) {
+double malloc_info_totals(core::TextBuffer& out) {
   using MallocInfo = int (*)(int, FILE*);
   auto mi = sym<MallocInfo>("malloc_info");
   static char* buf = nullptr;
   constexpr std::size_t kCap = 4u << 20;  // one <heap> element per arena: 4 MiB is thousands
   if (buf == nullptr) buf = static_cast<char*>(core::os_map(kCap, "malloc-info"));
-  if (mi == nullptr || buf == nullptr) return;
+  if (mi == nullptr || buf == nullptr) return __builtin_nan("");
   FILE* f = fmemopen(buf, kCap, "w");
-  if (f == nullptr) return;
+  if (f == nullptr) return __builtin_nan("");
   int rc = mi(0, f);
   long len = ftell(f);
   fclose(f);
-  if (rc != 0 || len <= 0 || static_cast<std::size_t>(len) >= kCap) return;
+  if (rc != 0 || len <= 0 || static_cast<std::size_t>(len) >= kCap) return __builtin_nan("");
   std::string_view xml(buf, static_cast<std::size_t>(len));
   // One <heap nr="N"> element per arena: the main arena and each thread arena glibc made.
   std::size_t arenas = 0;
@@ -95,9 +95,10 @@ void malloc_info_totals(core::TextBuffer& out) {
           type.data(), static_cast<int>(count.size()), count.data());
   }
   out.append("}");
+  return static_cast<double>(arenas);
 }
 
-void glibc_view(core::TextBuffer& out) {
+void glibc_view(core::TextBuffer& out, core::AllocatorFigures& fig) {
   using Mallinfo2 = struct mallinfo2 (*)();
   auto mi2 = sym<Mallinfo2>("mallinfo2");
   if (mi2 == nullptr) {
@@ -109,11 +110,13 @@ void glibc_view(core::TextBuffer& out) {
       "{\"source\":\"mallinfo2\",\"arena\":%zu,\"ordblks\":%zu,\"smblks\":%zu,\"hblks\":%zu,\"hblkhd\":%zu,"
       "\"fsmblks\":%zu,\"uordblks\":%zu,\"fordblks\":%zu,\"keepcost\":%zu",
       m.arena, m.ordblks, m.smblks, m.hblks, m.hblkhd, m.fsmblks, m.uordblks, m.fordblks, m.keepcost);
-  malloc_info_totals(out);
+  fig.in_use = static_cast<double>(m.uordblks + m.hblkhd);
+  fig.free = static_cast<double>(m.fordblks);
+  fig.arenas = malloc_info_totals(out);
   out.append("}");
 }
 
-void jemalloc_view(core::TextBuffer& out) {
+void jemalloc_view(core::TextBuffer& out, core::AllocatorFigures& fig) {
   using Mallctl = int (*)(const char*, void*, std::size_t*, void*, std::size_t);
   auto mallctl = sym<Mallctl>("mallctl");
   if (mallctl == nullptr) {
@@ -124,17 +127,24 @@ void jemalloc_view(core::TextBuffer& out) {
   std::size_t sz = sizeof(epoch);
   mallctl("epoch", &epoch, &sz, &epoch, sz);  // refresh the statistics
   out.append("{\"source\":\"mallctl\"");
-  for (const char* key : {"stats.allocated", "stats.active", "stats.resident", "stats.mapped", "stats.retained",
-                          "stats.metadata"}) {
-    std::size_t v = 0;
-    sz = sizeof(v);
-    if (mallctl(key, &v, &sz, nullptr, 0) == 0) core::append_printf(out, ",\"%s\":%zu", key + 6, v);
+  std::size_t stat[6] = {};  // allocated, active, resident, mapped, retained, metadata
+  bool have[6] = {};
+  const char* keys[6] = {"stats.allocated", "stats.active", "stats.resident", "stats.mapped", "stats.retained",
+                         "stats.metadata"};
+  for (int k = 0; k < 6; ++k) {
+    sz = sizeof(stat[k]);
+    have[k] = mallctl(keys[k], &stat[k], &sz, nullptr, 0) == 0;
+    if (have[k]) core::append_printf(out, ",\"%s\":%zu", keys[k] + 6, stat[k]);
   }
+  if (have[0]) fig.in_use = static_cast<double>(stat[0]);
+  if (have[0] && have[2] && have[5])
+    fig.free = static_cast<double>(stat[2]) - static_cast<double>(stat[0]) - static_cast<double>(stat[5]);
   // Per-bin utilisation over all arenas (MALLCTL_ARENAS_ALL = 4096): used regions / regions of
   // the bin's current slabs.
   unsigned nbins = 0;
   sz = sizeof(nbins);
   out.append(",\"bins\":[");
+  double used_regs = 0, all_regs = 0;
   if (mallctl("arenas.nbins", &nbins, &sz, nullptr, 0) == 0) {
     bool first = true;
     for (unsigned i = 0; i < nbins && i < 256; ++i) {
@@ -156,12 +166,15 @@ void jemalloc_view(core::TextBuffer& out) {
       core::append_printf(out, "%s{\"size\":%zu,\"curregs\":%zu,\"curslabs\":%zu,\"nregs\":%u,\"utilization\":%.4f}", first ? "" : ",",
           size, curregs, curslabs, nregs, static_cast<double>(curregs) / (static_cast<double>(curslabs) * nregs));
       first = false;
+      used_regs += static_cast<double>(curregs);
+      all_regs += static_cast<double>(curslabs) * nregs;
     }
   }
+  if (all_regs > 0) fig.bin_utilization = used_regs / all_regs;
   out.append("]}");
 }
 
-void tcmalloc_view(core::TextBuffer& out) {
+void tcmalloc_view(core::TextBuffer& out, core::AllocatorFigures& fig) {
   using Get = int (*)(const char*, std::size_t*);
   auto get = sym<Get>("MallocExtension_GetNumericProperty");
   if (get == nullptr) {
@@ -169,27 +182,35 @@ void tcmalloc_view(core::TextBuffer& out) {
     return;
   }
   out.append("{\"source\":\"MallocExtension\"");
-  for (const char* key : {"generic.current_allocated_bytes", "generic.heap_size", "tcmalloc.pageheap_free_bytes",
-                          "tcmalloc.pageheap_unmapped_bytes"}) {
-    std::size_t v = 0;
-    if (get(key, &v)) core::append_printf(out, ",\"%s\":%zu", key, v);
+  std::size_t v[4] = {};
+  bool have[4] = {};
+  const char* keys[4] = {"generic.current_allocated_bytes", "generic.heap_size", "tcmalloc.pageheap_free_bytes",
+                         "tcmalloc.pageheap_unmapped_bytes"};
+  for (int k = 0; k < 4; ++k) {
+    have[k] = get(keys[k], &v[k]) != 0;
+    if (have[k]) core::append_printf(out, ",\"%s\":%zu", keys[k], v[k]);
   }
+  if (have[0]) fig.in_use = static_cast<double>(v[0]);
+  if (have[0] && have[1] && have[3])
+    fig.free = static_cast<double>(v[1]) - static_cast<double>(v[3]) - static_cast<double>(v[0]);
   out.append("}");
 }
 
 }  // namespace
 
-void encode_allocator_view(core::TextBuffer& out) noexcept {
+void encode_allocator_view(core::TextBuffer& out, core::AllocatorFigures& fig) noexcept {
   static Identity id = identify();  // the allocator underneath does not change
+  fig = core::AllocatorFigures{};
+  fig.name = id.name;
   out.append(",\"allocator\":{\"name\":\"");
   out.append(id.name);
   out.append("\",\"library\":");
   core::json_string(out, id.library);
   out.append(",\"native\":");
   switch (id.kind) {
-    case Kind::kGlibc: glibc_view(out); break;
-    case Kind::kJemalloc: jemalloc_view(out); break;
-    case Kind::kTcmalloc: tcmalloc_view(out); break;
+    case Kind::kGlibc: glibc_view(out, fig); break;
+    case Kind::kJemalloc: jemalloc_view(out, fig); break;
+    case Kind::kTcmalloc: tcmalloc_view(out, fig); break;
     default: out.append("{\"error\":\"no statistics interface known for this allocator\"}");
   }
   out.append("}");

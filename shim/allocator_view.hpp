@@ -4,11 +4,12 @@
 // only: these calls take the allocator's locks, which a hook must never do.
 #pragma once
 
+#include "prometheus.hpp"
 #include "snapshot.hpp"
 
 namespace fragscope::shim {
 
-/// Appends `,"allocator":{...}` to `out`.
-void encode_allocator_view(core::TextBuffer& out) noexcept;
+/// Appends `,"allocator":{...}` to `out`, and fills `fig` with the same figures for Prometheus.
+void encode_allocator_view(core::TextBuffer& out, core::AllocatorFigures& fig) noexcept;
 
 }  // namespace fragscope::shim

@@ -56,6 +56,7 @@ char g_argv0[1024];  // the program's name as it was started: /proc/self/cmdline
 core::TickCalibration g_calib;
 core::SnapshotBuilder g_builder;
 core::TextBuffer g_buf;
+core::AllocatorFigures g_allocator_figures;  // filled with the snapshot's allocator view, for Prometheus
 
 // Reporter-only scratch memory for the heap layout analysis, in our own mappings; it grows to
 // the largest size needed and is kept (guarded by g_mu).
@@ -387,7 +388,7 @@ void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m)
                       g_cpus, g_reporter_applies ? "true" : "false",
                       static_cast<unsigned long long>(batcher_handovers()),
                       static_cast<unsigned long long>(batching_returns()));
-  encode_allocator_view(out);
+  encode_allocator_view(out, g_allocator_figures);
   // The system's view, one file at a time through the same scratch.
   SystemView& sys = g_sys;
   sys = SystemView{};
@@ -502,6 +503,7 @@ void snapshot_locked(bool final) {
   if (g_sys.buddy_errno == 0) prom.buddy = &g_sys.buddy;
   if (g_sys.meminfo_errno == 0) prom.meminfo = &g_sys.meminfo;
   if (g_sys.vmstat_errno == 0) prom.vmstat = &g_sys.vmstat;
+  prom.allocator = &g_allocator_figures;
   metrics_after_snapshot(prom);
   if (g_buf.overflow()) return;  // cannot happen with 8 MiB; never write a cut line
   const char* p = g_buf.data();

@@ -102,6 +102,31 @@ std::string render_prometheus(const SnapshotFile& f) {
                        whole(num(z, "node")), label_value(str(z, "zone")), k, num_at(ui, k) / 1000.0);
     }
   }
+  // The allocator's own figures, as the shim exposes them (core::AllocatorFigures).
+  const json& al = sub(s, "allocator");
+  const json& nat = sub(al, "native");
+  const std::string aname = str(al, "name", "unknown");
+  auto alloc_metric = [&](const char* name, double v) {
+    family(name);
+    fmt::format_to(o, "fragscope_{}{},allocator=\"{}\"}} {:.17g}\n", name, labels, label_value(aname), v);
+  };
+  if (aname == "glibc" && nat.contains("uordblks")) {
+    alloc_metric("allocator_in_use_bytes", num(nat, "uordblks") + num(nat, "hblkhd"));
+    alloc_metric("allocator_free_bytes", num(nat, "fordblks"));
+    if (sub(nat, "malloc_info").contains("arenas")) alloc_metric("allocator_arenas", num(sub(nat, "malloc_info"), "arenas"));
+  } else if (aname == "jemalloc" && nat.contains("allocated")) {
+    alloc_metric("allocator_in_use_bytes", num(nat, "allocated"));
+    if (nat.contains("resident") && nat.contains("metadata"))
+      alloc_metric("allocator_free_bytes", num(nat, "resident") - num(nat, "allocated") - num(nat, "metadata"));
+    double used = 0, regs = 0;
+    for (const auto& b : arr(nat, "bins")) used += num(b, "curregs"), regs += num(b, "curslabs") * num(b, "nregs");
+    if (regs > 0) alloc_metric("allocator_bin_utilization_ratio", used / regs);
+  } else if (aname == "tcmalloc" && nat.contains("generic.current_allocated_bytes")) {
+    alloc_metric("allocator_in_use_bytes", num(nat, "generic.current_allocated_bytes"));
+    if (nat.contains("generic.heap_size") && nat.contains("tcmalloc.pageheap_unmapped_bytes"))
+      alloc_metric("allocator_free_bytes", num(nat, "generic.heap_size") - num(nat, "tcmalloc.pageheap_unmapped_bytes") -
+                                               num(nat, "generic.current_allocated_bytes"));
+  }
   const json& vm = sub(sys, "vmstat");
   if (vm.contains("compact_stall"))
     metric("system_compact_stalls_total", num(vm, "compact_stall"));

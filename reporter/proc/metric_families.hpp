@@ -40,6 +40,10 @@ inline constexpr MetricFamily kMetricFamilies[] = {
     {"system_compact_stalls_total", "counter", "Direct compaction stalls since boot (/proc/vmstat)."},
     {"system_thp_fault_fallbacks_total", "counter", "Huge page faults that fell back to small pages."},
     {"system_allocation_stalls_total", "counter", "Direct reclaim stalls (allocstall_*)."},
+    {"allocator_in_use_bytes", "gauge", "Bytes the allocator underneath says it has handed out (glibc uordblks + hblkhd, jemalloc stats.allocated, tcmalloc current_allocated_bytes)."},
+    {"allocator_free_bytes", "gauge", "Bytes the allocator says it holds free (glibc fordblks, jemalloc resident - allocated - metadata, tcmalloc heap_size - unmapped - allocated)."},
+    {"allocator_arenas", "gauge", "glibc malloc arenas (malloc_info)."},
+    {"allocator_bin_utilization_ratio", "gauge", "jemalloc: used regions / regions of the current slabs, over all small bins."},
     {"system_unusable_free_index_ratio", "gauge", "Share of a zone's free memory unusable for an allocation of 2^order pages (mm/vmstat.c)."},
 };
 

@@ -1,7 +1,9 @@
 // The Prometheus exposition of a snapshot (see prometheus.hpp).
 #include "prometheus.hpp"
 
+#include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "metric_families.hpp"
 
@@ -103,6 +105,19 @@ void encode_prometheus(TextBuffer& out, const PrometheusInputs& in) noexcept {
         append_printf(out, "fragscope_system_unusable_free_index_ratio%s,node=\"%d\",zone=\"%s\",order=\"%d\"} %.3f\n",
                       l.text, zone.node, zone.zone, o, proc::unusable_free_index(zone, o) / 1000.0);
     }
+  }
+  if (in.allocator != nullptr) {
+    // The allocator's own figures, with its name as a label.
+    const AllocatorFigures& a = *in.allocator;
+    Labels al = l;
+    const int used = static_cast<int>(std::strlen(al.text));
+    std::snprintf(al.text + used, sizeof(al.text) - static_cast<std::size_t>(used), ",allocator=\"%s\"", a.name);
+    const std::pair<const char*, double> figures[] = {{"allocator_in_use_bytes", a.in_use},
+                                                       {"allocator_free_bytes", a.free},
+                                                       {"allocator_arenas", a.arenas},
+                                                       {"allocator_bin_utilization_ratio", a.bin_utilization}};
+    for (const auto& [name, v] : figures)
+      if (v == v) metric(out, name, al, v);  // NaN: not this allocator's figure
   }
   if (in.vmstat != nullptr) {
     const proc::Vmstat& v = *in.vmstat;

@@ -103,7 +103,8 @@ TEST(MachineFormats, PrometheusFamiliesComeFromTheSharedTable) {
       R"("heap":{"heap_rss":4096,"rss_over_live":409.6,"free_resident":4080,"pinned_pages":1,"empty_resident_pages":0,"ext_frag":0,"segments":1,"holes":{"total":0,"largest":0}},)"
       R"("process":{"status":{"vm_rss":1,"vm_hwm":2,"rss_anon":3,"vm_swap":0},"smaps_rollup":{"pss":5,"uss":4}},)"
       R"("system":{"meminfo":{"mem_available":9},"buddyinfo":[{"node":0,"zone":"Normal","unusable_index":[0,500]}],)"
-      R"("vmstat":{"compact_stall":1,"thp_fault_fallback":2,"allocstall":3}}})"
+      R"("vmstat":{"compact_stall":1,"thp_fault_fallback":2,"allocstall":3}},)"
+      R"("allocator":{"name":"glibc","native":{"uordblks":100,"hblkhd":0,"fordblks":50,"malloc_info":{"arenas":1}}}})"
       "\n";
   const std::string prom = render_prometheus(parse_snapshot_text(text));
   std::size_t families = 0;
@@ -113,7 +114,17 @@ TEST(MachineFormats, PrometheusFamiliesComeFromTheSharedTable) {
     EXPECT_EQ(fragscope::proc::metric_family(name).name, name);
     ++families;
   }
-  EXPECT_EQ(families, std::size(fragscope::proc::kMetricFamilies));  // this snapshot has every section
+  // This snapshot has every section; glibc has no bin utilisation (jemalloc's, below).
+  EXPECT_EQ(families, std::size(fragscope::proc::kMetricFamilies) - 1);
+  EXPECT_NE(prom.find(R"(fragscope_allocator_arenas{pid="7",exe="x\"y",allocator="glibc"} 1)"), std::string::npos) << prom;
+  std::string je = text;
+  je.replace(je.find(R"({"name":"glibc")"), std::string::npos,
+             R"({"name":"jemalloc","native":{"allocated":10,"resident":40,"metadata":5,)"
+             R"("bins":[{"size":8,"curregs":1,"curslabs":1,"nregs":4}]}}})" "\n");
+  const std::string jprom = render_prometheus(parse_snapshot_text(je));
+  EXPECT_NE(jprom.find(R"(fragscope_allocator_bin_utilization_ratio{pid="7",exe="x\"y",allocator="jemalloc"} 0.25)"),
+            std::string::npos) << jprom;
+  EXPECT_NE(jprom.find(R"(fragscope_allocator_free_bytes{pid="7",exe="x\"y",allocator="jemalloc"} 25)"), std::string::npos);
   EXPECT_NE(prom.find(R"(exe="x\"y")"), std::string::npos);
   EXPECT_NE(prom.find(R"(order="1"} 0.500)"), std::string::npos);
 }
