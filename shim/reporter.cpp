@@ -586,7 +586,7 @@ void check_cpus() {
 }
 
 void* reporter_main(void*) {
-  ++tls.guard;  // for the thread's whole life: our allocations are not the host's
+  become_own_thread();  // for the thread's whole life: our allocations are not the host's
   prctl(PR_SET_TIMERSLACK, kSlackNs, 0, 0, 0);  // a failure only makes the waits longer
   const std::uint64_t interval = std::uint64_t{g_cfg.interval_ms} * 1000000u;
   pthread_mutex_lock(&g_mu);
