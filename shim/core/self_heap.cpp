@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstring>
 
@@ -53,6 +54,7 @@ SpinLock g_span_lock;
 FreeSpan g_free_spans[kMaxFreeSpans];  // sorted by start, never adjacent. GUARDED_BY g_span_lock
 std::size_t g_nfree_spans = 0;         // GUARDED_BY g_span_lock
 std::uintptr_t g_span_top = 0;         // bytes of the span area handed out from its start. GUARDED_BY g_span_lock
+std::atomic<std::size_t> g_in_use{0};   // self_heap_bytes()
 
 std::uintptr_t class_base(unsigned c) noexcept { return g_self.base + c * kPerClass; }
 std::uintptr_t run_addr(unsigned c, std::int32_t r) noexcept { return class_base(c) + static_cast<std::uintptr_t>(r) * kRun; }
@@ -88,12 +90,14 @@ void* alloc_small(unsigned c) noexcept {
       k.room = k.runs[i].next;
       k.runs[i].queued = false;
       k.current = i;
+      if (k.runs[i].bump == 0) g_in_use.fetch_add(kRun, std::memory_order_relaxed);  // it was given back
       continue;
     }
     if (k.fresh == kRunsPerClass ||
         mprotect(reinterpret_cast<void*>(run_addr(c, static_cast<std::int32_t>(k.fresh))), kRun, PROT_READ | PROT_WRITE) != 0)
       return nullptr;
     k.current = static_cast<std::int32_t>(k.fresh++);
+    g_in_use.fetch_add(kRun, std::memory_order_relaxed);
   }
 }
 
@@ -113,6 +117,7 @@ void free_small(void* p) noexcept {
     madvise(reinterpret_cast<void*>(run_addr(c, i)), kRun, MADV_DONTNEED);
     r.free = nullptr;
     r.bump = 0;
+    g_in_use.fetch_sub(kRun, std::memory_order_relaxed);
   }
   if (!r.queued) {
     r.queued = true;
@@ -183,6 +188,7 @@ void* alloc_span(std::size_t n, std::size_t align) noexcept {
       return nullptr;
     }
   }
+  g_in_use.fetch_add(bytes, std::memory_order_relaxed);
   const std::uintptr_t p = (start + kHeader + align - 1) & ~(std::uintptr_t{align} - 1);
   auto* header = reinterpret_cast<std::uintptr_t*>(p - kHeader);
   header[0] = start;
@@ -196,6 +202,7 @@ void free_span(void* p) noexcept {
   // Back to reserved address space: no memory, and a late access faults.
   madvise(reinterpret_cast<void*>(start), bytes, MADV_DONTNEED);
   mprotect(reinterpret_cast<void*>(start), bytes, PROT_NONE);
+  g_in_use.fetch_sub(bytes, std::memory_order_relaxed);
   LockGuard lock(g_span_lock);
   give_span(start, bytes);
 }
@@ -277,6 +284,8 @@ void* self_realloc(void* p, std::size_t n) noexcept {
   self_free(p);
   return q;
 }
+
+std::size_t self_heap_bytes() noexcept { return g_in_use.load(std::memory_order_relaxed); }
 
 void self_heap_lock_all() noexcept {
   for (SizeClass& k : g_classes) k.lock.lock();

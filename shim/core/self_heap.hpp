@@ -55,6 +55,10 @@ void* self_realloc(void* p, std::size_t n) noexcept;
 /// Requires: self_owns(p).
 std::size_t self_usable(const void* p) noexcept;
 
+/// Bytes of the heap's runs that hold blocks (or are current) and of its spans in use: at most
+/// this much of it is resident. Our overhead, reported in the snapshot. Lock-free.
+std::size_t self_heap_bytes() noexcept;
+
 /// fork: every lock of the heap (taken last in prepare: nothing is called while one is held).
 void self_heap_lock_all() noexcept;
 void self_heap_unlock_all() noexcept;

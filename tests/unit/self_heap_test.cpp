@@ -134,3 +134,22 @@ TEST_F(SelfHeap, ManyBlocksAcrossRunsAndThreadsStayDistinct) {
 }
 
 }  // namespace
+
+namespace {
+
+// The bytes the snapshot reports as the heap's (overhead.self_heap_bytes) follow its blocks: a
+// freed span and the runs emptied go back.
+TEST_F(SelfHeap, ItsBytesInUseFollowTheBlocks) {
+  const std::size_t before = fs::self_heap_bytes();
+  void* big = fs::self_malloc(1 << 20);
+  EXPECT_GE(fs::self_heap_bytes(), before + (1 << 20));
+  fs::self_free(big);
+  EXPECT_EQ(fs::self_heap_bytes(), before);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 2048; ++i) blocks.push_back(fs::self_malloc(1024));  // 2 MiB: 32 runs or more
+  EXPECT_GE(fs::self_heap_bytes(), before + (2u << 20));
+  for (void* p : blocks) fs::self_free(p);
+  EXPECT_LE(fs::self_heap_bytes(), before + 64 * 1024);  // only the class's current run stays
+}
+
+}  // namespace
