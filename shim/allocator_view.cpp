@@ -196,10 +196,58 @@ void tcmalloc_view(core::TextBuffer& out, core::AllocatorFigures& fig) {
   out.append("}");
 }
 
+const Identity& identity() {
+  static Identity id = identify();  // the allocator underneath does not change
+  return id;
+}
+
+// The trim call of the allocator underneath, resolved once.
+struct Trim {
+  const char* name = nullptr;
+  void (*fn)() = nullptr;
+};
+using Mallctl = int (*)(const char*, void*, std::size_t*, void*, std::size_t);
+Mallctl g_mallctl = nullptr;
+void (*g_voidfn)() = nullptr;                 // MallocExtension_ReleaseFreeMemory
+int (*g_malloc_trim)(std::size_t) = nullptr;
+void (*g_mi_collect)(bool) = nullptr;
+
+Trim resolve_trim() {
+  switch (identity().kind) {
+    case Kind::kGlibc:
+      if ((g_malloc_trim = sym<int (*)(std::size_t)>("malloc_trim")) != nullptr)
+        return {"malloc_trim(0)", [] { g_malloc_trim(0); }};
+      break;
+    case Kind::kJemalloc:
+      if ((g_mallctl = sym<Mallctl>("mallctl")) != nullptr)
+        return {"mallctl(arena.4096.purge)", [] { g_mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0); }};
+      break;
+    case Kind::kTcmalloc:
+      if ((g_voidfn = sym<void (*)()>("MallocExtension_ReleaseFreeMemory")) != nullptr)
+        return {"MallocExtension_ReleaseFreeMemory()", [] { g_voidfn(); }};
+      break;
+    case Kind::kMimalloc:
+      if ((g_mi_collect = sym<void (*)(bool)>("mi_collect")) != nullptr)
+        return {"mi_collect(true)", [] { g_mi_collect(true); }};
+      break;
+    default: break;
+  }
+  return {};
+}
+
+const Trim& trim() {
+  static Trim t = resolve_trim();
+  return t;
+}
+
 }  // namespace
 
+const char* allocator_trim_call() noexcept { return trim().name; }
+
+void allocator_trim() noexcept { trim().fn(); }
+
 void encode_allocator_view(core::TextBuffer& out, core::AllocatorFigures& fig) noexcept {
-  static Identity id = identify();  // the allocator underneath does not change
+  const Identity& id = identity();
   fig = core::AllocatorFigures{};
   fig.name = id.name;
   out.append(",\"allocator\":{\"name\":\"");

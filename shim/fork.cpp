@@ -1,6 +1,6 @@
 // fork() handling, in one place. Lock order taken in prepare (and released in reverse):
 //   event applier → pool registry (the bridge) → remediation pools (FRAGSCOPE_POOL_SIZES) → live table (walk lock → every bucket → split → side list) → call sites → mmap tracker →
-//   thread registry.
+//   thread registry → our private heap (its locks are held around nothing else).
 // Holding every table lock across fork means no hook is half-way through an update, so the
 // child's table and counters agree exactly. The child then starts over as its own process: new
 // output file (its pid), a reporter started lazily, snapshots counted from 0.
@@ -9,6 +9,7 @@
 #include "pool_view.hpp"
 #include "remedy.hpp"
 #include "runtime.hpp"
+#include "self_heap.hpp"
 
 namespace fragscope::shim {
 namespace {
@@ -23,10 +24,12 @@ void prepare() {
   g_rec.sites.lock_all();
   g_rec.mmaps.lock();
   g_rec.threads.lock();
+  core::self_heap_lock_all();
 }
 
 void parent() {
   if (g_state.load(std::memory_order_acquire) != State::kReady) return;
+  core::self_heap_unlock_all();
   g_rec.threads.unlock();
   g_rec.mmaps.unlock();
   g_rec.sites.unlock_all();
@@ -39,6 +42,7 @@ void parent() {
 
 void child() {
   if (g_state.load(std::memory_order_acquire) != State::kReady) return;
+  core::self_heap_unlock_all();
   g_rec.threads.unlock();
   g_rec.mmaps.unlock();
   g_rec.sites.unlock_all();

@@ -103,7 +103,7 @@ void serve_one(int client) {
 }
 
 void* http_main(void*) {
-  ++tls.guard;  // our thread: its allocations are not the host's
+  become_own_thread();  // its allocations are not the host's
   const int fd = g_listen_fd;
   for (;;) {
     int client = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);

@@ -13,6 +13,7 @@
 #include "forward.hpp"
 #include "remedy.hpp"
 #include "runtime.hpp"
+#include "self_heap.hpp"
 
 #define FRAGSCOPE_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -85,6 +86,28 @@ inline void done_alloc(core::ThreadStats* t, Op op, void* p, std::uint64_t req) 
   fs::after_record();
 }
 
+// A thread of ours (tls.self) always holds the guard, so its calls all take the pass-through
+// paths below: to our private heap (core/self_heap.hpp), when it could be reserved.
+inline bool own_heap() noexcept { return fs::tls.self && core::self_ready(); }
+
+// realloc of a block of our private heap (from any thread), or any realloc by a thread of ours.
+void* own_realloc(void* p, std::size_t n) noexcept {
+  if (p == nullptr || core::self_owns(p)) return core::self_realloc(p, n);
+  // A block of the host's allocator, reallocated by a thread of ours (our code does not): it
+  // moves into our heap.
+  if (n == 0) {
+    fs::g_real.free(p);
+    return nullptr;
+  }
+  void* q = core::self_malloc(n);
+  if (q != nullptr) {
+    const std::size_t old = fs::g_real.malloc_usable_size(p);
+    memcpy(q, p, old < n ? old : n);
+    fs::g_real.free(p);
+  }
+  return q;
+}
+
 // Pass-through paths: guarded calls, calls before initialisation, or shim disabled.
 bool real_ready() noexcept {
   if (fs::g_real.malloc != nullptr) return true;
@@ -95,11 +118,13 @@ bool real_ready() noexcept {
 // The application's calls (no guard held) keep the remediation when recording is off; our own
 // allocations (under the guard) never come from its pools.
 void* pass_malloc(std::size_t n) noexcept {
+  if (own_heap()) [[unlikely]] return core::self_malloc(n);
   if (!real_ready()) return fs::bootstrap_alloc(n, 16);
   return fs::tls.guard == 0 ? real_malloc(n) : fs::g_real.malloc(n);
 }
 
 void* pass_calloc(std::size_t n, std::size_t m) noexcept {
+  if (own_heap()) [[unlikely]] return core::self_calloc(n, m);
   if (real_ready()) {
     std::size_t total = 0;
     const int pool = fs::tls.guard != 0 || __builtin_mul_overflow(n, m, &total) ? -1 : fs::remedy_pool_for(total);
@@ -117,6 +142,7 @@ void* pass_calloc(std::size_t n, std::size_t m) noexcept {
 }
 
 void* pass_aligned(void* (*real)(std::size_t, std::size_t), std::size_t al, std::size_t n) noexcept {
+  if (own_heap()) [[unlikely]] return core::self_aligned(al, n);
   if (real_ready() && real != nullptr) return real(al, n);
   if (al == 0 || (al & (al - 1)) != 0) {
     errno = EINVAL;
@@ -211,6 +237,10 @@ FRAGSCOPE_EXPORT void free(void* p) {
   if (p == nullptr) return;  // free(NULL) does nothing, in every allocator
   if (fs::is_bootstrap(p)) [[unlikely]]
     return;
+  if (core::self_owns(p)) [[unlikely]] {  // ours, whichever thread frees it: never recorded
+    core::self_free(p);
+    return;
+  }
   core::ThreadStats* t = fs::enter();
   if (t == nullptr) [[unlikely]] {
     if (real_ready()) real_free(p);
@@ -248,6 +278,8 @@ FRAGSCOPE_EXPORT void* calloc(std::size_t n, std::size_t m) {
 FRAGSCOPE_EXPORT void* realloc(void* p, std::size_t n) {
   if (p != nullptr && fs::is_bootstrap(p)) [[unlikely]]
     return realloc_from_bootstrap(p, n);
+  if (core::self_owns(p) || own_heap()) [[unlikely]]
+    return own_realloc(p, n);
   const bool app = fs::tls.guard == 0;  // our own reallocs never move into the remediation's pools
   return realloc_common(Op::kRealloc, p, n, [&]() -> void* {
     if (!real_ready()) return nullptr;
@@ -263,6 +295,8 @@ FRAGSCOPE_EXPORT void* reallocarray(void* p, std::size_t n, std::size_t m) {
   }
   if (p != nullptr && fs::is_bootstrap(p)) [[unlikely]]
     return realloc_from_bootstrap(p, total);
+  if (core::self_owns(p) || own_heap()) [[unlikely]]
+    return own_realloc(p, total);
   const bool app = fs::tls.guard == 0;
   return realloc_common(Op::kReallocArray, p, total, [&]() -> void* {
     if (!real_ready()) return nullptr;
@@ -274,9 +308,12 @@ FRAGSCOPE_EXPORT void* reallocarray(void* p, std::size_t n, std::size_t m) {
 FRAGSCOPE_EXPORT int posix_memalign(void** out, std::size_t al, std::size_t n) {
   core::ThreadStats* t = fs::enter();
   if (t == nullptr || fs::g_real.posix_memalign == nullptr) [[unlikely]] {
-    if (real_ready() && fs::g_real.posix_memalign) return fs::g_real.posix_memalign(out, al, n);
+    const bool own = own_heap();
+    if (!own && real_ready() && fs::g_real.posix_memalign) return fs::g_real.posix_memalign(out, al, n);
     if (al == 0 || (al & (al - 1)) != 0 || al % sizeof(void*) != 0) return EINVAL;
-    void* p = fs::bootstrap_alloc(n, al);
+    const int saved = errno;
+    void* p = own ? core::self_aligned(al, n) : fs::bootstrap_alloc(n, al);
+    errno = saved;  // posix_memalign returns its error
     if (p == nullptr) return ENOMEM;
     *out = p;
     return 0;
@@ -315,8 +352,10 @@ FRAGSCOPE_EXPORT void* memalign(std::size_t al, std::size_t n) {
 
 FRAGSCOPE_EXPORT void* valloc(std::size_t n) {
   core::ThreadStats* t = fs::enter();
-  if (t == nullptr || fs::g_real.valloc == nullptr) [[unlikely]]
+  if (t == nullptr || fs::g_real.valloc == nullptr) [[unlikely]] {
+    if (own_heap()) return core::self_aligned(core::page_size(), n);
     return real_ready() && fs::g_real.valloc ? fs::g_real.valloc(n) : fs::bootstrap_alloc(n, 4096);
+  }
   fs::Guard g;
   void* p = fs::g_real.valloc(n);
   done_alloc(t, Op::kValloc, p, n);
@@ -325,8 +364,11 @@ FRAGSCOPE_EXPORT void* valloc(std::size_t n) {
 
 FRAGSCOPE_EXPORT void* pvalloc(std::size_t n) {
   core::ThreadStats* t = fs::enter();
-  if (t == nullptr || fs::g_real.pvalloc == nullptr) [[unlikely]]
+  if (t == nullptr || fs::g_real.pvalloc == nullptr) [[unlikely]] {
+    const std::size_t pg = core::page_size();
+    if (own_heap()) return core::self_aligned(pg, n == 0 ? pg : (n + pg - 1) & ~(pg - 1));
     return real_ready() && fs::g_real.pvalloc ? fs::g_real.pvalloc(n) : fs::bootstrap_alloc(n, 4096);
+  }
   fs::Guard g;
   void* p = fs::g_real.pvalloc(n);
   done_alloc(t, Op::kPvalloc, p, n);
@@ -336,6 +378,8 @@ FRAGSCOPE_EXPORT void* pvalloc(std::size_t n) {
 FRAGSCOPE_EXPORT std::size_t malloc_usable_size(void* p) {
   if (p != nullptr && fs::is_bootstrap(p)) [[unlikely]]
     return fs::bootstrap_size(p);
+  if (core::self_owns(p)) [[unlikely]]
+    return core::self_usable(p);
   if (core::ThreadStats* t = fs::enter(); t != nullptr) count(t, Op::kMallocUsableSize);
   if (fs::remedy_owns(p)) return fs::remedy_usable(p);
   return real_ready() ? fs::g_real.malloc_usable_size(p) : 0;

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -370,6 +371,57 @@ bool ensure_output() {
   return g_fd >= 0;
 }
 
+// FRAGSCOPE_TRIM: what the allocator's trim call gave back, measured as the drop of the
+// process's RSS across the call. Under g_mu.
+struct TrimRemedy {
+  std::uint64_t calls = 0;
+  std::uint64_t released = 0;       // sum of the RSS drops (a rise counts as 0)
+  std::uint64_t last_released = 0;
+  std::uint64_t last_empty = 0;     // the empty resident heap bytes that triggered the last call
+  std::uint64_t left = 0;           // empty resident bytes the last call left: last_empty − its drop
+  bool said = false;                // no call known for this allocator: said once
+};
+TrimRemedy g_trim;
+
+// The process's resident bytes from /proc/self/statm ("size resident ..." in pages), or -1.
+long long resident_bytes() {
+  const long n = read_proc("statm", g_proctext);
+  if (n <= 0) return -1;
+  const char* p = static_cast<const char*>(g_proctext.p);
+  const char* end = p + n;
+  while (p < end && *p != ' ') ++p;  // size
+  unsigned long long pages = 0;
+  const auto [next, ec] = std::from_chars(p + (p < end ? 1 : 0), end, pages);
+  if (ec != std::errc() || next == p + 1) return -1;
+  return static_cast<long long>(pages * core::page_size());
+}
+
+// Requires g_mu; the heap layout of this snapshot analysed. Asks the allocator to give its free
+// pages back when the empty resident heap pages reach FRAGSCOPE_TRIM bytes above what the last
+// call left (its empty bytes less its RSS drop): pages an allocator cannot return (glibc keeps
+// the page that holds a free chunk's header) would otherwise have it called at every snapshot
+// for nothing.
+void trim_if_worth_it(const core::HeapLayout& h) {
+  if (g_cfg.trim_bytes == 0) return;
+  const std::uint64_t empty = h.empty_resident_pages * core::page_size();
+  g_trim.left = std::min(g_trim.left, empty);  // the program used or unmapped some of them
+  if (empty < g_trim.left + g_cfg.trim_bytes) return;
+  if (allocator_trim_call() == nullptr) {
+    if (!g_trim.said) warn_once("fragscope: FRAGSCOPE_TRIM: no trim call known for the allocator underneath; not trimming");
+    g_trim.said = true;
+    return;
+  }
+  const long long before = resident_bytes();
+  allocator_trim();
+  const long long after = resident_bytes();
+  const std::uint64_t drop = before >= 0 && after >= 0 && after < before ? static_cast<std::uint64_t>(before - after) : 0;
+  ++g_trim.calls;
+  g_trim.released += drop;
+  g_trim.last_released = drop;
+  g_trim.last_empty = empty;
+  g_trim.left = empty > drop ? empty - drop : 0;
+}
+
 SystemView g_sys;  // the system view of the last snapshot (for the metrics)
 // The CPUs the process can use (usable_cpus; 0 = unknown or not checked yet), and whether the
 // reporter applies a busy hook thread's events (reporter_main). Under g_mu.
@@ -389,6 +441,16 @@ void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m)
                       static_cast<unsigned long long>(batcher_handovers()),
                       static_cast<unsigned long long>(batching_returns()));
   encode_allocator_view(out, g_allocator_figures);
+  if (g_cfg.trim_bytes != 0) {
+    out.append(",\"trim_remedy\":{");
+    core::append_printf(out, "\"threshold\":%llu,\"call\":", static_cast<unsigned long long>(g_cfg.trim_bytes));
+    if (const char* call = allocator_trim_call()) core::json_string(out, call);
+    else out.append("null");
+    core::append_printf(out, ",\"calls\":%llu,\"released_bytes\":%llu,\"last_released_bytes\":%llu,\"last_empty_bytes\":%llu}",
+                        static_cast<unsigned long long>(g_trim.calls), static_cast<unsigned long long>(g_trim.released),
+                        static_cast<unsigned long long>(g_trim.last_released),
+                        static_cast<unsigned long long>(g_trim.last_empty));
+  }
   // The system's view, one file at a time through the same scratch.
   SystemView& sys = g_sys;
   sys = SystemView{};
@@ -484,6 +546,8 @@ void snapshot_locked(bool final) {
     std::sort(ranges, ranges + nranges, [](const core::LiveRange& a, const core::LiveRange& b) { return a.addr < b.addr; });
     m.heap_error = analyse_heap(ranges, nranges);
     if (m.heap_error == nullptr) m.heap = &g_layout;
+    // After the analysis (this snapshot shows the heap before the call), never at exit.
+    if (m.heap != nullptr && !final) trim_if_worth_it(g_layout);
   }
   if (!ensure_output()) return;
   m.output_path = g_path;
@@ -599,7 +663,7 @@ void check_cpus() {
 }
 
 void* reporter_main(void*) {
-  ++tls.guard;  // for the thread's whole life: our allocations are not the host's
+  become_own_thread();  // for the thread's whole life: our allocations are not the host's
   prctl(PR_SET_TIMERSLACK, kSlackNs, 0, 0, 0);  // a failure only makes the waits longer
   const std::uint64_t interval = std::uint64_t{g_cfg.interval_ms} * 1000000u;
   pthread_mutex_lock(&g_mu);
@@ -708,6 +772,7 @@ void reporter_on_fork_child() noexcept {
   g_forked = true;
   g_nwarn = 0;
   g_warn_lock.reset();
+  g_trim = TrimRemedy{};  // the child's own calls
   metrics_on_fork_child();
   new_identity();
   g_pending.store(g_cfg.interval_ms != 0, std::memory_order_relaxed);

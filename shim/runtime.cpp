@@ -1,6 +1,7 @@
 // Initialisation, thread attach/detach, and the shim's constructor and destructor.
 #include "runtime.hpp"
 #include "remedy.hpp"
+#include "self_heap.hpp"
 
 #include <dlfcn.h>
 #include <linux/membarrier.h>
@@ -24,7 +25,7 @@
 
 namespace fragscope::shim {
 
-constinit thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, 0, nullptr};
+constinit thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, 0, nullptr, false};
 std::atomic<State> g_state{State::kUninit};
 std::atomic<bool> g_pending{false};
 // Constant-initialised: hooks may run before any constructor of ours.
@@ -137,6 +138,8 @@ void ensure_init() noexcept {
   core::parse_config(g_cfg, getenv_raw, getauxval(AT_SECURE) != 0);
   if (!g_cfg.follow_exec) stop_following_exec();
   if (ok && g_cfg.enabled) {
+    // Our threads allocate from it; without it (no address space) they use the host's allocator.
+    if (!core::self_heap_init()) warn_once("fragscope: cannot reserve address space for our own heap; our threads allocate from the host's");
     select_clock_from_cpuinfo();
     reporter_init();
     find_own_range();

@@ -23,6 +23,9 @@ struct Tls {
   unsigned guard;
   unsigned pending_countdown;  // calls until this thread next checks pending work
   core::ThreadStats* stats;
+  // A thread of ours (reporter, metrics endpoint): it holds the guard for its whole life, and
+  // what it allocates comes from our private heap (self_heap.hpp), never the host's allocator.
+  bool self;
 };
 // constinit: statically initialised, so an access is a plain %fs-relative load; without it every
 // access from another file first tests for a TLS init function (_ZTH...) that does not exist.
@@ -91,6 +94,11 @@ class Guard {
 /// Initialises the shim if nobody has (idempotent, thread-safe). Never called with the guard held
 /// by a hook of this thread: a re-entrant call during initialisation sees kIniting and passes.
 void ensure_init() noexcept;
+/// The first thing a thread of ours does: the guard for its whole life, the private heap.
+inline void become_own_thread() noexcept {
+  ++tls.guard;
+  tls.self = true;
+}
 core::ThreadStats* enter_slow() noexcept;
 void pending_work() noexcept;
 

@@ -1,7 +1,9 @@
 // `fragscope compare` (see compare_command.hpp): the runs. Each round runs CMD once per
 // allocator, twice: plainly with the allocator preloaded (wall and CPU time, peak RSS from the
 // kernel's rusage, VmRSS sampled every 20 ms for the steady RSS), then under libfragscope.so on
-// top of the same allocator (the heap figures). Rounds take the allocators in turn, so that a
+// top of the same allocator (the heap figures). The pools contender's plain run is the shim with
+// FRAGSCOPE_ENABLE=0: the preload remediation stays on for the application's calls while nothing
+// is recorded (preload.cpp's pass-through paths), so its time is the pools' own. Rounds take the allocators in turn, so that a
 // change in the machine's load spreads over all of them.
 #include "compare_command.hpp"
 

@@ -163,6 +163,22 @@ int main(int argc, char** argv) {
                       "Try pooling: serve these request sizes (bytes, comma-separated, up to 16, each 1..4096) "
                       "from fixed-size pools inside the process")
       ->check(pool_sizes_validator());
+  auto* trim_opt =
+      run_cmd->add_option("--trim", run.trim,
+                          "Try trimming: at each snapshot, when the heap's empty resident pages reach BYTES "
+                          "(default 1048576), ask the allocator to give its free pages back (malloc_trim(0), "
+                          "jemalloc's purge, ...); the snapshot's trim_remedy says what it returned")
+          ->expected(0, 1)
+          ->type_name("[=BYTES]")
+          ->check(CLI::Validator(
+              [](std::string& v) -> std::string {
+                if (v.empty()) return {};
+                if (v.size() > 13 || v.find_first_not_of("0123456789") != std::string::npos ||
+                    std::stoull(v) > (1ull << 40))
+                  return "expected bytes, 0 to 2^40 (0: no trim)";
+                return {};
+              },
+              ""));
   run_cmd->add_option("--metrics-addr", run.metrics_addr,
                       "Serve Prometheus metrics over HTTP on [IPv4:]PORT (loopback unless an address is given)");
   run_cmd->add_option("--metrics-file", run.metrics_file,
@@ -242,7 +258,10 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-  if (*run_cmd) return fragscope::cli::run_command(run);
+  if (*run_cmd) {
+    if (trim_opt->count() > 0 && run.trim.empty()) run.trim = "1048576";  // --trim alone: 1 MiB
+    return fragscope::cli::run_command(run);
+  }
   if (*cmp_cmd) return fragscope::cli::compare_command(cmp);
   if (*adv) return advise_cmd(advise_path, advise_command, advise_json);
   if (*proc_cmd) return fragscope::cli::proc_command(procopt);

@@ -16,6 +16,7 @@ struct RunOptions {
   bool shim_summary = false;         // the shim's one-line stderr summary in every process
   bool follow_exec = true;           // measure the programs the command executes too
   std::string pool_sizes;            // FRAGSCOPE_POOL_SIZES (the preload remediation); empty: unset
+  std::string trim;                  // FRAGSCOPE_TRIM (bytes; --trim alone: 1048576); empty: unset
   std::string metrics_addr;          // FRAGSCOPE_METRICS_ADDR; empty: unset
   std::string metrics_file;          // FRAGSCOPE_METRICS_FILE; empty: unset
 };

@@ -207,8 +207,9 @@ std::string render_compare_table(const std::vector<AllocatorResult>& results, co
   }
   fmt::format_to(o,
                  "\n  wall, CPU (user+system), peak RSS (the kernel's maxrss) and steady RSS (median of the\n"
-                 "  second half of VmRSS samples) come from runs without fragscope; rss/live, pinned pages\n"
-                 "  and heap holes from runs under libfragscope.so (its last snapshot at steady live data).\n");
+                 "  second half of VmRSS samples) come from runs without fragscope's recording (pools: the\n"
+                 "  shim loaded with FRAGSCOPE_ENABLE=0, so only its pools run); rss/live, pinned pages and\n"
+                 "  heap holes from runs under libfragscope.so (its last snapshot at steady live data).\n");
   return out;
 }
 

@@ -131,6 +131,17 @@ void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
       cfg.sample_bytes = b;
     }
   }
+  if (const char* v = lookup("FRAGSCOPE_TRIM"); v != nullptr && *v != '\0') {
+    std::uint64_t b = 0;
+    std::string_view s(v);
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), b);
+    if (ec != std::errc() || end != s.data() + s.size() || b > Config::kMaxTrimBytes) {
+      warn(cfg, "fragscope: ignoring %s='%.64s' (expected bytes of empty resident heap pages, 0 to 2^40; 0 = off); using %s",
+           "FRAGSCOPE_TRIM", v, "0 (no trim)");
+    } else {
+      cfg.trim_bytes = b;
+    }
+  }
   if (const char* v = lookup("FRAGSCOPE_POOL_SIZES"); v != nullptr && *v != '\0') {
     if (!parse_pool_sizes(v, cfg.pool_sizes, cfg.npool_sizes)) {
       cfg.npool_sizes = 0;

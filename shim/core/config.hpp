@@ -15,6 +15,11 @@ struct Config {
   bool summary = true;                     // FRAGSCOPE_SUMMARY
   bool follow_exec = true;                 // FRAGSCOPE_FOLLOW_EXEC: programs we exec are measured too
   std::uint64_t sample_bytes = 512 * 1024;  // FRAGSCOPE_SAMPLE_BYTES: mean bytes between call-site samples, 0 = off
+  // FRAGSCOPE_TRIM: at each snapshot, when the heap's empty resident pages reach this many bytes,
+  // the reporter asks the allocator to give free pages back (malloc_trim, jemalloc's purge, ...).
+  // 0 = off (the default). 1 to kMaxTrimBytes.
+  static constexpr std::uint64_t kMaxTrimBytes = std::uint64_t{1} << 40;
+  std::uint64_t trim_bytes = 0;
   // FRAGSCOPE_POOL_SIZES: request sizes served from fixed-size pools inside the process (the
   // preload remediation); each request of n bytes goes to the smallest pool size ≥ n. Sorted,
   // distinct, 1..kMaxPoolSize; none = off.

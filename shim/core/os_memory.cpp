@@ -34,11 +34,12 @@ std::size_t page_size() noexcept {
   return p;
 }
 
-void* os_map(std::size_t bytes, const char* tag) noexcept {
+namespace {
+// Maps `bytes` (whole pages) named "fragscope:<tag>", or nullptr; errno is kept.
+void* map_named(std::size_t bytes, int prot, int flags, const char* tag) noexcept {
   int saved = errno;
-  bytes = round_up(bytes, page_size());
   // A raw syscall: the libc mmap symbol is our own hook when we are preloaded.
-  long r = syscall(SYS_mmap, nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  long r = syscall(SYS_mmap, nullptr, bytes, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
   void* p = reinterpret_cast<void*>(r);
   if (r == -1 || p == MAP_FAILED) {
     errno = saved;
@@ -48,9 +49,20 @@ void* os_map(std::size_t bytes, const char* tag) noexcept {
   std::strncat(name, tag, sizeof(name) - std::strlen(name) - 1);
   // Kernels without CONFIG_ANON_VMA_NAME refuse this; the mapping is then only unnamed.
   syscall(SYS_prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME, p, bytes, name);
-  g_mapped.fetch_add(bytes, std::memory_order_relaxed);
   errno = saved;
   return p;
+}
+}  // namespace
+
+void* os_map(std::size_t bytes, const char* tag) noexcept {
+  bytes = round_up(bytes, page_size());
+  void* p = map_named(bytes, PROT_READ | PROT_WRITE, 0, tag);
+  if (p != nullptr) g_mapped.fetch_add(bytes, std::memory_order_relaxed);
+  return p;
+}
+
+void* os_reserve(std::size_t bytes, const char* tag) noexcept {
+  return map_named(round_up(bytes, page_size()), PROT_NONE, MAP_NORESERVE, tag);
 }
 
 void os_unmap(void* p, std::size_t bytes) noexcept {

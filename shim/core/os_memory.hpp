@@ -16,6 +16,11 @@ void* os_map(std::size_t bytes, const char* tag) noexcept;
 /// Unmaps memory obtained from os_map. `bytes` must be the size passed to os_map.
 void os_unmap(void* p, std::size_t bytes) noexcept;
 
+/// Reserves `bytes` (rounded up to whole pages) of address space, PROT_NONE and MAP_NORESERVE,
+/// named "fragscope:<tag>"; its user makes parts of it accessible with mprotect. Not counted in
+/// os_mapped_bytes (it holds no memory until used). Returns nullptr on failure; errno is kept.
+void* os_reserve(std::size_t bytes, const char* tag) noexcept;
+
 /// Bytes currently mapped through os_map (our memory overhead, virtual).
 std::size_t os_mapped_bytes() noexcept;
 

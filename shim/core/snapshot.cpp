@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "os_memory.hpp"
+#include "self_heap.hpp"
 
 namespace fragscope::core {
 namespace {
@@ -370,9 +371,10 @@ void SnapshotBuilder::encode(const SnapshotMeta& m, Recorder& r, TextBuffer& out
   put(out,
       ",\"overhead\":{{\"live_table_bytes\":{},\"live_table_buckets\":{},\"bytes_per_live_block\":{:.2f},"
       "\"thread_blocks\":{},\"thread_stats_bytes\":{},\"mmap_tracker_bytes\":{},\"sites_bytes\":{},"
-      "\"mapped_bytes\":{}}}",
+      "\"mapped_bytes\":{},\"self_heap_bytes\":{}}}",
       table_bytes, r.table.buckets(), t.table_blocks ? static_cast<double>(table_bytes) / static_cast<double>(t.table_blocks) : 0.0,
-      r.threads.blocks(), r.threads.memory_bytes(), r.mmaps.memory_bytes(), r.sites.memory_bytes(), os_mapped_bytes());
+      r.threads.blocks(), r.threads.memory_bytes(), r.mmaps.memory_bytes(), r.sites.memory_bytes(), os_mapped_bytes(),
+      self_heap_bytes());
 
   encode_heap(m, out);
   if (m.extra) m.extra(out, m);

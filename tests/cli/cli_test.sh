@@ -29,6 +29,17 @@ check "run of a command killed by SIGTERM" 143 $?
 "$fragscope" run --interval-ms abc -- true 2>"$tmp/err"
 check "run --interval-ms abc" 2 $?
 [[ -s $tmp/err ]] || { echo "FAIL: no message for --interval-ms abc" >&2; failures=$((failures + 1)); }
+# --trim sets FRAGSCOPE_TRIM for the command: 1 MiB when given alone; a bad value is a usage error.
+"$fragscope" run --no-report -o "$tmp/t.%p.jsonl" --trim -- sh -c 'echo "$FRAGSCOPE_TRIM"' >"$tmp/trim" 2>/dev/null
+check "run --trim" 0 $?
+[[ $(cat "$tmp/trim") == 1048576 ]] || { echo "FAIL: run --trim set FRAGSCOPE_TRIM='$(cat "$tmp/trim")'" >&2; failures=$((failures + 1)); }
+"$fragscope" run --no-report -o "$tmp/t.%p.jsonl" --trim=4096 -- sh -c 'echo "$FRAGSCOPE_TRIM"' >"$tmp/trim" 2>/dev/null
+check "run --trim=4096" 0 $?
+[[ $(cat "$tmp/trim") == 4096 ]] || { echo "FAIL: run --trim=4096 set FRAGSCOPE_TRIM='$(cat "$tmp/trim")'" >&2; failures=$((failures + 1)); }
+"$fragscope" run --no-report -o "$tmp/t.%p.jsonl" -- sh -c 'echo "${FRAGSCOPE_TRIM-unset}"' >"$tmp/trim" 2>/dev/null
+[[ $(cat "$tmp/trim") == unset ]] || { echo "FAIL: run without --trim set FRAGSCOPE_TRIM" >&2; failures=$((failures + 1)); }
+"$fragscope" run --trim=1M -- true 2>"$tmp/err"
+check "run --trim=1M" 2 $?
 "$fragscope" frobnicate 2>/dev/null
 check "unknown subcommand" 2 $?
 "$fragscope" report 2>/dev/null

@@ -143,3 +143,32 @@ TEST(Config, MetricsAddressIsLoopbackUnlessGiven) {
     EXPECT_NE(std::string(c.warnings[0]).find("FRAGSCOPE_METRICS_ADDR"), std::string::npos);
   }
 }
+
+TEST(Config, TrimIsOffByDefaultAndTakesBytes) {
+  g_env.clear();
+  Config c;
+  parse_config(c, lookup, false);
+  EXPECT_EQ(c.trim_bytes, 0u);
+  for (auto [value, bytes] : {std::pair{"1048576", 1048576ull}, {"1", 1ull}, {"0", 0ull}, {"1099511627776", 1ull << 40}}) {
+    g_env = {{"FRAGSCOPE_TRIM", value}};
+    parse_config(c, lookup, false);
+    EXPECT_EQ(c.trim_bytes, bytes) << value;
+    EXPECT_EQ(c.nwarnings, 0u) << value;
+  }
+}
+
+TEST(Config, MalformedTrimWarnsOnceAndStaysOff) {
+  for (const char* bad : {"abc", "-1", "1M", "1 MiB", "1099511627777", "99999999999999999999999"}) {
+    g_env = {{"FRAGSCOPE_TRIM", bad}};
+    Config c;
+    parse_config(c, lookup, false);
+    EXPECT_EQ(c.trim_bytes, 0u) << bad;
+    ASSERT_EQ(c.nwarnings, 1u) << bad;
+    EXPECT_NE(std::string(c.warnings[0]).find("FRAGSCOPE_TRIM"), std::string::npos) << c.warnings[0];
+  }
+  g_env = {{"FRAGSCOPE_TRIM", ""}};  // empty: unset
+  Config c;
+  parse_config(c, lookup, false);
+  EXPECT_EQ(c.trim_bytes, 0u);
+  EXPECT_EQ(c.nwarnings, 0u);
+}
