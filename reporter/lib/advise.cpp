@@ -51,7 +51,21 @@ struct ClassView {
   double lo = 0, hi = 0, live_blocks = 0, live_bytes = 0, live_usable = 0, peak_live = 0, frees = 0;
   double life_lo = 0;  // median lifetime of freed blocks: its bucket's lower bound (ns)
   double freed_n = 0, age_lo = 0, age_n = 0;  // live ages: median bucket's lower bound, count
+  const json* freed = nullptr;  // the class's histograms (lifetimes.by_class), when present
+  const json* ages = nullptr;
 };
+
+// The median of several classes' log histograms together (not the largest of their medians):
+// the counts summed per bucket, then the bucket that holds the middle block.
+double joint_median(const std::vector<const ClassView*>& classes, bool live_ages) {
+  std::map<double, double> sum;
+  for (const ClassView* c : classes)
+    if (const json* h = live_ages ? c->ages : c->freed)
+      for (const auto& b : *h) sum[num_at(b, 0)] += num_at(b, 1);
+  json merged = json::array();
+  for (const auto& [lo, n] : sum) merged.push_back({lo, n});
+  return median_lower(merged);
+}
 
 std::vector<ClassView> class_views(const json& snap) {
   std::map<std::uint64_t, const json*> lifetimes;
@@ -65,6 +79,8 @@ std::vector<ClassView> class_views(const json& snap) {
     if (auto it = lifetimes.find(whole(num(c, "class"))); it != lifetimes.end()) {
       v.life_lo = median_lower(arr(*it->second, "freed"), &v.freed_n);
       v.age_lo = median_lower(arr(*it->second, "live_age"), &v.age_n);
+      v.freed = &arr(*it->second, "freed");
+      v.ages = &arr(*it->second, "live_age");
     }
     out.push_back(v);
   }
@@ -355,8 +371,8 @@ class Rules {
     double blocks = 0, live = 0, freed = 0, age = 0, life = 0, peak = 0;
     for (auto* c : mix) {
       blocks += c->live_blocks, live += c->live_bytes, freed += c->freed_n, peak += c->peak_live;
-      age = std::max(age, c->age_lo), life = std::max(life, c->life_lo);
     }
+    age = joint_median(mix, true), life = joint_median(mix, false);
     // Sizes to pool: the most frequent request sizes inside these classes, rounded up to 16
     // (a pool size is 1..4096: malloc(0) is served from the 16-byte pool), and each class's top.
     auto pool_size = [](double s) { return (std::max<std::uint64_t>(whole(s), 1) + 15) / 16 * 16; };

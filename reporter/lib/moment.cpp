@@ -47,13 +47,21 @@ Moment choose_moment(const SnapshotFile& f) {
     // The exit snapshot is written after the program's exit handlers and static destructors
     // ran: whatever they freed (a little or everything) is gone from it, and so is the layout
     // the running program had. The last periodic snapshot is the running program's last state.
-    const std::size_t before = analysed[analysed.size() - 2];
+    // A teardown can also have begun before the last periodic snapshot (a program that frees its
+    // data before it returns from main): periodic snapshots at the very end, each holding under
+    // 3/4 of the live bytes of the one before, are part of it. A delete followed by a steady
+    // state is not: the walk stops at the first snapshot that did not fall.
+    std::size_t k = analysed.size() - 2;
+    while (k > 0 && live_of(v[analysed[k]]) < 0.75 * live_of(v[analysed[k - 1]])) --k;
+    const std::size_t before = analysed[k];
+    const bool walked = k != analysed.size() - 2;
     m.exit_skipped = true;
     m.judged = before;
-    m.why = fmt::format("snapshot {} at {}, the last taken while the program ran: the exit snapshot (at {}, {} live "
+    m.why = fmt::format("snapshot {} at {}, the last taken while the program ran{}: the exit snapshot (at {}, {} live "
                         "against {}) comes after its exit handlers and destructors freed what they free",
-                        whole(num(v[before], "seq")), human_ns(num(v[before], "uptime_ns")), when,
-                        human_bytes(live_of(j)), human_bytes(live_of(v[before])));
+                        whole(num(v[before], "seq")), human_ns(num(v[before], "uptime_ns")),
+                        walked ? " before its live data fell on the way out" : "", when, human_bytes(live_of(j)),
+                        human_bytes(live_of(v[before])));
     return m;
   }
   if (flag(j, "final"))

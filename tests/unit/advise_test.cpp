@@ -64,6 +64,19 @@ TEST(Advise, OldBlocksAmongShortLivedOnesNearThePeakArePooled) {
   EXPECT_EQ(find(r, "sparse_pages"), nullptr);
 }
 
+// Two classes of old blocks: the median age is that of their blocks together (10k at ~1 s, 5k at
+// ~8.6 s: ~1 s), not the larger of the two classes' medians.
+TEST(Advise, MediansAreOfTheBlocksTogether) {
+  std::string s = snapshot(Snap{});
+  const std::string young = R"("live_age":[[1048576,5000]])";
+  s.replace(s.find(young), young.size(), R"("live_age":[[8589934592,5000]])");
+  AdviseResult r = advise(parse_snapshot_text(s));
+  ASSERT_FALSE(r.findings.empty());
+  ASSERT_EQ(r.findings[0].kind, "lifetime_mixing") << render_advice(r);
+  EXPECT_NE(r.findings[0].evidence[0].find("median age 1.1 s–2.1 s"), std::string::npos) << r.findings[0].evidence[0];
+  EXPECT_NE(r.findings[0].evidence[0].find("15 k live blocks"), std::string::npos) << r.findings[0].evidence[0];
+}
+
 TEST(Advise, TheSameClassThinnedByDeletesIsSparseAndNeverPooled) {
   Snap s;
   s.peak20 = 6e6;  // the class held 10x more before: a delete, not a steady state
@@ -198,6 +211,26 @@ TEST(Moment, TheExitSnapshotIsJudgedOnlyAlone) {
   EXPECT_EQ(m.judged, 0u);
   EXPECT_FALSE(m.exit_skipped);
   EXPECT_NE(m.why.find("the only one"), std::string::npos);
+}
+
+// Before exit: periodic snapshots that caught the program freeing its data on the way out are
+// teardown too; a delete followed by a steady state is judged after the delete.
+TEST(Moment, ATeardownUnderWayBeforeExitIsSkipped) {
+  auto file = [](std::initializer_list<double> lives) {
+    std::string text;
+    int seq = 0;
+    for (double live : lives) {
+      Snap s;
+      s.final_ = false, s.seq = seq++, s.live = live;
+      text += snapshot(s);
+    }
+    Snap exit_;
+    exit_.seq = seq, exit_.live = 1e4;
+    return parse_snapshot_text(text + snapshot(exit_));
+  };
+  EXPECT_EQ(choose_moment(file({64e6, 64e6, 64e6, 30e6, 5e6})).judged, 2u);  // freeing at the end
+  EXPECT_EQ(choose_moment(file({64e6, 6e6, 6e6, 6e6})).judged, 3u);          // a delete, then steady
+  EXPECT_EQ(choose_moment(file({64e6, 64e6})).judged, 1u);
 }
 
 TEST(Moment, TimelineKeepsPeakRiseJudgedAndLatest) {
