@@ -5,7 +5,7 @@
 // relinking where one exists. Pure functions over the snapshots.
 //
 // Kinds (stable; docs/advice-schema.md):
-//   trim                 free whole pages the allocator keeps resident (glibc, mimalloc)
+//   trim                 free whole pages the allocator keeps resident until asked (glibc)
 //   allocator_retention  free memory the allocator's own policy keeps (jemalloc dirty pages,
 //                        tcmalloc's page heap)
 //   top_pinned           glibc: free space below one live block at the top of a heap
