@@ -184,6 +184,8 @@ void metrics_after_snapshot(const core::PrometheusInputs& in) noexcept {
   }
 }
 
+unsigned metrics_threads() noexcept { return g_http_started && g_listen_fd >= 0 ? 1 : 0; }
+
 void metrics_on_fork_child() noexcept {
   if (g_listen_fd >= 0) close(g_listen_fd);
   g_listen_fd = -1;

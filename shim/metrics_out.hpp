@@ -13,6 +13,9 @@ namespace fragscope::shim {
 /// the failing output off; the host never notices.
 void metrics_after_snapshot(const core::PrometheusInputs& in) noexcept;
 
+/// 1 while the HTTP thread serves, else 0 (fragscope's threads are not the application's).
+unsigned metrics_threads() noexcept;
+
 /// In a forked child: the parent's endpoint is not ours to serve.
 void metrics_on_fork_child() noexcept;
 

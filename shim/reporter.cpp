@@ -434,12 +434,13 @@ void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m)
   const core::EventApplier::Stats ev = g_applier.stats();
   core::append_printf(out,
                       ",\"recording\":{\"mode\":\"%s\",\"events_applied\":%llu,\"full_ring_drains\":%llu,"
-                      "\"cpus\":%.6g,\"reporter_applies\":%s,\"handovers\":%llu,\"returns\":%llu}",
+                      "\"cpus\":%.6g,\"reporter_applies\":%s,\"handovers\":%llu,\"returns\":%llu,\"own_threads\":%u}",
                       g_mode.load(std::memory_order_relaxed) == Mode::kBatched ? "batched" : "direct",
                       static_cast<unsigned long long>(ev.applied), static_cast<unsigned long long>(ev.full_drains),
                       g_cpus, g_reporter_applies ? "true" : "false",
                       static_cast<unsigned long long>(batcher_handovers()),
-                      static_cast<unsigned long long>(batching_returns()));
+                      static_cast<unsigned long long>(batching_returns()),
+                      (g_thread_started.load(std::memory_order_relaxed) ? 1u : 0u) + metrics_threads());
   encode_allocator_view(out, g_allocator_figures);
   if (g_cfg.trim_bytes != 0) {
     out.append(",\"trim_remedy\":{");

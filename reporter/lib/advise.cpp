@@ -460,7 +460,7 @@ class Rules {
     }
     const double n = num(mi, "arenas");
     const double threads = num(sub(sub(s_, "process"), "status"), "threads");
-    const double own = num(sub(s_, "overhead"), "own_threads", 1);
+    const double own = num(sub(s_, "recording"), "own_threads", 1);  // older snapshots: the reporter
     const double app_threads = std::max(0.0, threads - own);
     const double recover = n > 2 ? F_ * (1 - 2 / n) : 0;
     if (n <= 2 || app_threads < 2 || !significant(recover, H_)) {

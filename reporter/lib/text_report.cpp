@@ -292,9 +292,13 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
                      delta("compact_stall"), delta("thp_fault_fallback"), delta("allocstall"), delta("pswpout"));
   }
   const json& ov = sub(last, "overhead");
-  fmt::format_to(o, "  overhead     live table {} ({:.1f} B per live block), {} thread blocks\n",
+  fmt::format_to(o, "  overhead     live table {} ({:.1f} B per live block), {} thread blocks{}; all left out of the "
+                    "heap figures\n",
                  human_bytes(num(ov, "live_table_bytes")), num(ov, "bytes_per_live_block"),
-                 whole(num(ov, "thread_blocks")));
+                 whole(num(ov, "thread_blocks")),
+                 ov.contains("self_heap_bytes")
+                     ? fmt::format(", fragscope's own heap {} (its threads' allocations)", human_bytes(num(ov, "self_heap_bytes")))
+                     : "");
   // How the shim recorded: what the overhead the user saw depends on (bench/README.md).
   const json& rec = sub(last, "recording");
   const std::string mode = str(rec, "mode");
