@@ -13,11 +13,12 @@
 // the live bytes of their classes.
 //
 // Estimates of recovered bytes: trim → empty resident pages (glibc's malloc_trim returns exactly
-// these: tested); top_pinned → the empty pages below the top block; allocator_retention → the
-// allocator's own figure of free resident bytes; lifetime_mixing and sparse_pages → the free bytes
-// of their share of the sparse pages (jemalloc: the free regions of its slabs); arenas → the free
-// resident bytes beyond two arenas' share. Findings are ranked by these bytes weighed by what the
-// remedy costs: a restart or a code change counts less than a call or a setting.
+// these: tested); top_pinned → the empty pages of the free run right below a segment's top block;
+// allocator_retention → the allocator's own figure of free resident bytes; lifetime_mixing and
+// sparse_pages → the free bytes of their share of the sparse pages (jemalloc: the free regions of
+// its slabs); arenas → the free resident bytes beyond two arenas' share. Findings are ranked by
+// these bytes weighed by what the remedy costs: a restart or a code change counts less than a call
+// or a setting.
 #include "advise.hpp"
 
 #include <fmt/format.h>

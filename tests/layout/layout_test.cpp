@@ -146,8 +146,12 @@ TEST(HeapLayout, MainArenaPatternGivesTheExpectedPagesAndHoles) {
 
 TEST(HeapLayout, SecondaryArenasAreFoundAsSegments) {
   PatternRun r = run_pattern({"--threads", "4"});
-  // The main thread's events up to the threads' start, then every call directly.
-  EXPECT_EQ(r.snapshot["recording"]["mode"], expected_mode(4));
+  // The main thread's events up to the threads' start; then the batching passes between the
+  // threads, or the process switches to direct recording once they take turns faster than the
+  // hand-over budget. Which of the two depends on how the scheduler interleaves them (under load
+  // they stay batched), so the test takes either: the layout below is the same in both.
+  const std::string mode = r.snapshot["recording"]["mode"];
+  EXPECT_TRUE(mode == "batched" || mode == "direct") << mode;
   EXPECT_GT(r.snapshot["recording"]["events_applied"].get<double>(), 0);
   const auto& h = r.snapshot["heap"];
   ASSERT_TRUE(h.contains("segments")) << h.dump();
@@ -272,4 +276,28 @@ TEST(ProcessView, ResidentMemoryByMappingKindCoversEveryMapping) {
   // Its maps text (~300 KB) is read whole too: the heap layout is the pattern's, as without them.
   const double pattern_pages = kBlocks * kChunk / kPage;
   EXPECT_NEAR(r.snapshot["heap"]["pinned_pages"].get<double>(), pattern_pages, 0.03 * pattern_pages);
+}
+
+// Call sites are named where the program asked for memory: allocation wrappers (Redis's zmalloc,
+// CPython's PyMem_*, GLib's g_malloc, operator new) and the allocators' own libraries are skipped.
+TEST(Sites, OriginSkipsAllocationWrappers) {
+  auto origin = [](std::vector<std::pair<std::string, std::string>> frames) {
+    fragscope::report::NamedSite s;
+    for (auto& [module, function] : frames) s.frames.push_back(fragscope::report::NamedFrame{module, function, "", 0});
+    return s.origin() ? s.origin()->function : std::string("(none)");
+  };
+  EXPECT_EQ(origin({{"/usr/bin/redis-server", "ztrymalloc_usable"}, {"/usr/bin/redis-server", "zmalloc"},
+                    {"/usr/bin/redis-server", "dictAddRaw"}}),
+            "dictAddRaw");
+  EXPECT_EQ(origin({{"/usr/bin/python3.11", "_PyObject_Malloc"}, {"/usr/bin/python3.11", "PyMem_Malloc"},
+                    {"/usr/bin/python3.11", "list_resize"}}),
+            "list_resize");
+  EXPECT_EQ(origin({{"/lib/x86_64-linux-gnu/libglib-2.0.so.0", "g_malloc"}, {"/usr/bin/app", "parse"}}), "parse");
+  EXPECT_EQ(origin({{"/lib/x86_64-linux-gnu/libstdc++.so.6", "operator new(unsigned long)"},
+                    {"/lib/x86_64-linux-gnu/libjemalloc.so.2", "je_malloc_default"}, {"/usr/bin/app", "Cache::put"}}),
+            "Cache::put");
+  // A program's own function with a wrapper's name inside another word is not skipped.
+  EXPECT_EQ(origin({{"/usr/bin/app", "build_zmalloc_table"}}), "build_zmalloc_table");
+  // Nothing but wrappers: the innermost frame, rather than nothing.
+  EXPECT_EQ(origin({{"/usr/bin/redis-server", "zmalloc"}}), "zmalloc");
 }

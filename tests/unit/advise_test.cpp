@@ -16,6 +16,7 @@ namespace {
 
 struct Snap {
   double live = 1e6, rss_over_live = 4.0, empty_pages = 0, pinned = 200;
+  double usable_factor = 1.04;  // live_usable / live_requested
   const char* allocator = "glibc";
   double peak20 = 640000;   // peak live of class 49..64 (live 600000)
   double age20 = 1073741824;  // median live age of class 49..64 (ns)
@@ -38,8 +39,9 @@ std::string snapshot(const Snap& s) {
       R"("heap":{{"heap_rss":{},"rss_over_live":{},"page_size":4096,"pinned_pages":{},"empty_resident_pages":{},"free_resident":{},"segments":1,"page_occupancy":{},"holes":{{"total":1}}}},)"
       R"("allocator":{{"name":"{}","native":{}}},"process":{{"status":{{"threads":{}}}}},"overhead":{{"thread_blocks":1}}}})"
       "\n",
-      s.seq, s.final_ ? "true" : "false", s.seq * 1e9, s.live, s.live * 1.04, s.peak20, s.age20, s.rss_over_live * s.live,
-      s.rss_over_live, s.pinned, s.empty_pages, s.rss_over_live * s.live - s.live * 1.04, s.occupancy, s.allocator,
+      s.seq, s.final_ ? "true" : "false", s.seq * 1e9, s.live, s.live * s.usable_factor, s.peak20, s.age20,
+      s.rss_over_live * s.live, s.rss_over_live, s.pinned, s.empty_pages,
+      s.rss_over_live * s.live - s.live * s.usable_factor, s.occupancy, s.allocator,
       s.native, s.threads);
 }
 
@@ -140,6 +142,19 @@ TEST(Advise, JemallocBinUtilisationIsShown) {
   bool shown = false;
   for (const auto& l : r.allocator_says) shown |= l.find("bin utilisation 16%") != std::string::npos;
   EXPECT_TRUE(shown) << render_advice(r);
+}
+
+// Blocks twice as large as requested: slack inside them, on a heap otherwise packed.
+TEST(Advise, SlackInsideBlocksIsInternalFrag) {
+  Snap s;
+  s.rss_over_live = 2.2, s.usable_factor = 2.0, s.pinned = 0, s.occupancy = "[0,0,0,0,0,0,0,0,500]";
+  AdviseResult r = judge(s);
+  ASSERT_FALSE(r.findings.empty()) << render_advice(r);
+  EXPECT_EQ(r.findings[0].kind, "internal_frag");
+  EXPECT_EQ(r.findings[0].recover_bytes, 1e6);
+  EXPECT_TRUE(r.findings[0].command.empty());
+  s.usable_factor = 1.04;  // glibc's usual slack: nothing
+  EXPECT_EQ(find(judge(s), "internal_frag"), nullptr);
 }
 
 TEST(Advise, ArenasCountOnlyTheApplicationsThreads) {
