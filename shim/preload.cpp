@@ -14,6 +14,7 @@
 #include "remedy.hpp"
 #include "runtime.hpp"
 #include "self_heap.hpp"
+#include "trim_only.hpp"
 
 #define FRAGSCOPE_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -120,7 +121,10 @@ bool real_ready() noexcept {
 void* pass_malloc(std::size_t n) noexcept {
   if (own_heap()) [[unlikely]] return core::self_malloc(n);
   if (!real_ready()) return fs::bootstrap_alloc(n, 16);
-  return fs::tls.guard == 0 ? real_malloc(n) : fs::g_real.malloc(n);
+  if (fs::tls.guard != 0) return fs::g_real.malloc(n);
+  // Recording off with FRAGSCOPE_TRIM: the trim thread starts from a malloc (trim_only.hpp).
+  if (fs::g_trim_only_pending.load(std::memory_order_relaxed)) [[unlikely]] fs::trim_only_pending_work();
+  return real_malloc(n);
 }
 
 void* pass_calloc(std::size_t n, std::size_t m) noexcept {

@@ -1,5 +1,6 @@
 // Initialisation, thread attach/detach, and the shim's constructor and destructor.
 #include "runtime.hpp"
+#include "trim_only.hpp"
 #include "remedy.hpp"
 #include "self_heap.hpp"
 
@@ -166,6 +167,13 @@ void ensure_init() noexcept {
     g_state.store(State::kReady, std::memory_order_release);
   } else {
     if (!ok) warn_once("fragscope: cannot initialise (allocator not found or no memory); not recording");
+    // Recording off, the trim remedy on: a thread of ours trims by the allocator's own figures.
+    // It allocates from our private heap, so it needs one (else no trim: an arena of ours would
+    // be worse than none).
+    if (ok && g_cfg.trim_bytes != 0 && g_cfg.interval_ms != 0) {
+      if (core::self_heap_init()) trim_only_init();
+      else warn_once("fragscope: FRAGSCOPE_TRIM: cannot reserve address space for our own heap; not trimming");
+    }
     g_state.store(State::kPassthrough, std::memory_order_release);
   }
   errno = saved;

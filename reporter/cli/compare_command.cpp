@@ -183,7 +183,7 @@ int compare_command(const CompareOptions& opt) {
     auto spec = report::find_allocator(name);
     a.spec = spec ? *spec : report::AllocatorSpec{name, "", ""};
     if (!spec) {
-      a.skipped = "unknown allocator (known: glibc, jemalloc, tcmalloc, mimalloc, pools)";
+      a.skipped = "unknown allocator (known: glibc, jemalloc, tcmalloc, mimalloc, pools, trim)";
     } else if (!spec->library.empty()) {
       a.library_path = report::locate_library(*spec, dirs);
       if (a.library_path.empty())
@@ -200,6 +200,7 @@ int compare_command(const CompareOptions& opt) {
       AllocatorResult& a = results[i];
       if (!a.skipped.empty()) continue;
       const bool pools = a.spec.name == "pools";
+      const bool trim = a.spec.name == "trim";  // glibc with FRAGSCOPE_TRIM (1 MiB)
       if (pools && a.pool_sizes.empty()) {
         // The most frequent request sizes of the first allocator that ran under the shim.
         for (const auto& other : results)
@@ -216,10 +217,12 @@ int compare_command(const CompareOptions& opt) {
       };
       const std::string tag = fmt::format("{}.{}", a.spec.name, round);
       progress(fmt::format("fragscope compare: round {}/{}: {} (plain)", round, opt.runs, a.spec.name));
-      std::vector<Env> plain_env = {{"LD_PRELOAD", with_user(pools ? shim : a.library_path)}};
-      if (pools) {
+      std::vector<Env> plain_env = {{"LD_PRELOAD", with_user(pools || trim ? shim : a.library_path)}};
+      if (pools || trim) {  // the remedy alone, timed without fragscope's recording
         plain_env.push_back({"FRAGSCOPE_ENABLE", "0"});
-        plain_env.push_back({"FRAGSCOPE_POOL_SIZES", a.pool_sizes});
+        plain_env.push_back({"FRAGSCOPE_POOL_SIZES", pools ? a.pool_sizes : ""});
+        plain_env.push_back({"FRAGSCOPE_TRIM", trim ? "1048576" : ""});
+        plain_env.push_back({"FRAGSCOPE_INTERVAL_MS", std::to_string(opt.interval_ms)});
         plain_env.push_back({"FRAGSCOPE_SUMMARY", "0"});
       }
       Spawned plain = spawn(opt.command, plain_env, tmp + "/" + tag + ".plain.err");
@@ -239,7 +242,8 @@ int compare_command(const CompareOptions& opt) {
                                    {"FRAGSCOPE_INTERVAL_MS", std::to_string(opt.interval_ms)},
                                    {"FRAGSCOPE_SUMMARY", "0"},
                                    {"FRAGSCOPE_ENABLE", "1"},
-                                   {"FRAGSCOPE_POOL_SIZES", pools ? a.pool_sizes : ""}};
+                                   {"FRAGSCOPE_POOL_SIZES", pools ? a.pool_sizes : ""},
+                                   {"FRAGSCOPE_TRIM", trim ? "1048576" : ""}};
       Spawned measured = spawn(opt.command, shim_env, tmp + "/" + tag + ".shim.err");
       const std::string snap = fmt::format("{}/{}.{}.jsonl", tmp, tag, measured.pid);
       if (measured.status == 0) {

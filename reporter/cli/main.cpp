@@ -204,9 +204,11 @@ int main(int argc, char** argv) {
   auto* cmp_cmd = app.add_subcommand("compare",
                                      "Run CMD under each allocator (and fragscope's pools), repeatedly; print time, "
                                      "memory and fragmentation side by side");
-  cmp_cmd->add_option("--allocators", cmp.allocators, "Comma-separated: glibc,jemalloc,tcmalloc,mimalloc,pools")
+  cmp_cmd->add_option("--allocators", cmp.allocators,
+                      "Comma-separated: glibc,jemalloc,tcmalloc,mimalloc,pools,trim (trim: glibc with "
+                      "fragscope run --trim's remedy)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"glibc", "jemalloc", "tcmalloc", "mimalloc", "pools"}))
+      ->check(CLI::IsMember({"glibc", "jemalloc", "tcmalloc", "mimalloc", "pools", "trim"}))
       ->capture_default_str();
   cmp_cmd->add_option("-n,--runs", cmp.runs, "Runs per allocator")->check(CLI::Range(1, 1000))->capture_default_str();
   cmp_cmd->add_option("--pool-sizes", cmp.pool_sizes,

@@ -23,6 +23,7 @@ const std::vector<AllocatorSpec>& known_allocators() {
       {"tcmalloc", "libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"},
       {"mimalloc", "libmimalloc.so.2", "libmimalloc2.0"},
       {"pools", "", "(fragscope: FRAGSCOPE_POOL_SIZES)"},
+      {"trim", "", "(fragscope: FRAGSCOPE_TRIM)"},
   };
   return all;
 }
@@ -207,8 +208,9 @@ std::string render_compare_table(const std::vector<AllocatorResult>& results, co
   }
   fmt::format_to(o,
                  "\n  wall, CPU (user+system), peak RSS (the kernel's maxrss) and steady RSS (median of the\n"
-                 "  second half of VmRSS samples) come from runs without fragscope's recording (pools: the\n"
-                 "  shim loaded with FRAGSCOPE_ENABLE=0, so only its pools run); rss/live, pinned pages and\n"
+                 "  second half of VmRSS samples) come from runs without fragscope's recording (pools, trim:\n"
+                 "  the shim loaded with FRAGSCOPE_ENABLE=0, so only its pools, or its trim thread going by\n"
+                 "  what glibc says it holds free, run); rss/live, pinned pages and\n"
                  "  heap holes from runs under libfragscope.so (its last snapshot at steady live data).\n");
   return out;
 }
