@@ -740,21 +740,8 @@ void pending_work() noexcept {
   g_pending.store(false, std::memory_order_relaxed);
   int saved = errno;
   if (!g_cv_ready) init_cv();
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);  // the host's signals are never delivered to our thread
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 256 * 1024);
-  pthread_t th;
-  if (pthread_create(&th, &attr, reporter_main, nullptr) == 0) {
-    pthread_setname_np(th, "fragscope");
-  } else {
+  if (!spawn_own_thread(reporter_main, "fragscope", 256 * 1024))
     warn_once("fragscope: cannot start the reporter thread; only the final snapshot will be written");
-  }
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   errno = saved;
 }
 

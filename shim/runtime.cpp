@@ -1,13 +1,14 @@
 // Initialisation, thread attach/detach, and the shim's constructor and destructor.
 #include "runtime.hpp"
-#include "trim_only.hpp"
 #include "remedy.hpp"
 #include "self_heap.hpp"
+#include "trim_only.hpp"
 
 #include <dlfcn.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/auxv.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -177,6 +178,22 @@ void ensure_init() noexcept {
     g_state.store(State::kPassthrough, std::memory_order_release);
   }
   errno = saved;
+}
+
+bool spawn_own_thread(void* (*fn)(void*), const char* name, std::size_t stack) noexcept {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);  // the new thread inherits this mask
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, stack);
+  pthread_t th;
+  const bool ok = pthread_create(&th, &attr, fn, nullptr) == 0;
+  if (ok) pthread_setname_np(th, name);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return ok;
 }
 
 core::ThreadStats* enter_slow() noexcept {

@@ -99,6 +99,9 @@ inline void become_own_thread() noexcept {
   ++tls.guard;
   tls.self = true;
 }
+/// Starts a detached thread of ours named `name`, with every signal blocked (the host's signals
+/// are never delivered to it) and a stack of `stack` bytes. False when pthread_create failed.
+bool spawn_own_thread(void* (*fn)(void*), const char* name, std::size_t stack) noexcept;
 core::ThreadStats* enter_slow() noexcept;
 void pending_work() noexcept;
 

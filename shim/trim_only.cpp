@@ -8,8 +8,6 @@
 //
 // The thread starts as the reporter does: lazily, from a malloc made 100 ms (or an interval)
 // after start, so short-lived processes never get one. Forked children do not trim.
-#include <pthread.h>
-#include <signal.h>
 #include <time.h>
 
 #include <algorithm>
@@ -78,18 +76,8 @@ void trim_only_pending_work() noexcept {
   g_trim_only_pending.store(false, std::memory_order_relaxed);
   const int saved = errno;
   ++tls.guard;  // pthread_create allocates: not through the pending check again
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);  // the host's signals are never delivered to our thread
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 128 * 1024);
-  pthread_t th;
-  if (pthread_create(&th, &attr, trim_main, nullptr) == 0) pthread_setname_np(th, "fragscope-trim");
-  else warn_once("fragscope: FRAGSCOPE_TRIM: cannot start the trim thread; not trimming");
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (!spawn_own_thread(trim_main, "fragscope-trim", 128 * 1024))
+    warn_once("fragscope: FRAGSCOPE_TRIM: cannot start the trim thread; not trimming");
   --tls.guard;
   errno = saved;
 }
