@@ -147,11 +147,11 @@ TEST(Advise, JemallocBinUtilisationIsShown) {
 // Blocks twice as large as requested: slack inside them, on a heap otherwise packed.
 TEST(Advise, SlackInsideBlocksIsInternalFrag) {
   Snap s;
-  s.rss_over_live = 2.2, s.usable_factor = 2.0, s.pinned = 0, s.occupancy = "[0,0,0,0,0,0,0,0,500]";
+  s.live = 2e6, s.rss_over_live = 2.2, s.usable_factor = 2.0, s.pinned = 0, s.occupancy = "[0,0,0,0,0,0,0,0,1000]";
   AdviseResult r = judge(s);
   ASSERT_FALSE(r.findings.empty()) << render_advice(r);
   EXPECT_EQ(r.findings[0].kind, "internal_frag");
-  EXPECT_EQ(r.findings[0].recover_bytes, 1e6);
+  EXPECT_EQ(r.findings[0].recover_bytes, 2e6);
   EXPECT_TRUE(r.findings[0].command.empty());
   s.usable_factor = 1.04;  // glibc's usual slack: nothing
   EXPECT_EQ(find(judge(s), "internal_frag"), nullptr);
