@@ -151,6 +151,7 @@ void ensure_init() noexcept {
   }
   int saved = errno;
   Guard g;
+  record_stderr();  // before any warning: fd 2 is written only while it is this file
   bool ok = resolve_real_functions();
   if (ok) select_usable_mode();
   core::parse_config(g_cfg, getenv_raw, getauxval(AT_SECURE) != 0);
