@@ -12,7 +12,8 @@
 //    their own file — it gets the lowest free number, often one the reporter just had — dup2() it
 //    onto another free number, and then check, write by write, that both numbers still refer to
 //    their file (same inode), that its offset moved only by their own writes and that it holds
-//    only their own bytes. A shim that checks a descriptor of its own and then uses or closes it
+//    only their own bytes; between writes they allocate, so the shim's hooks (and the unwinder
+//    that samples their call stacks) run in their threads. A shim that checks a descriptor of its own and then uses or closes it
 //    loses that race within a few thousand rounds: the storm runs until it has seen a fault or
 //    kStormRounds rounds (or kStormMax of time) have passed, whichever comes first, so how long
 //    it runs does not depend on the machine's speed, only when it stops.
@@ -108,6 +109,12 @@ void storm(int t, std::string path) {
         break;
       }
       written += sizeof(token) - 1;
+      // Allocate meanwhile, in a new thread each time: the shim samples call stacks in the hooks,
+      // in the host's descriptor table, and an unwinder that touches a descriptor (libunwind
+      // validates a new thread's stack through a pipe of its own) shows here.
+      std::thread([] {
+        for (int i = 0; i < 256; ++i) std::free(std::malloc(4096 + i));
+      }).join();
       std::this_thread::yield();  // let the reporter in between
       for (int check : {fd, dup_fd}) {
         if (check < 0) continue;
