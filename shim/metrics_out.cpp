@@ -31,6 +31,17 @@ bool g_file_failed = false;
 bool g_http_failed = false;
 bool g_http_started = false;
 int g_listen_fd = -1;
+struct stat g_listen_st;  // identity of g_listen_fd (dev, ino)
+
+// The listening socket is ours only while its number still refers to it. In the reporter's own
+// descriptor table (where the metrics thread also lives: it shares its creator's table) the host
+// cannot take the number; in the host's table (no table of our own) it can, between any check
+// and the accept, so we check before each accept and stop serving when it is not ours.
+bool listen_fd_ours() {
+  struct stat st;
+  return g_listen_fd >= 0 && fstat(g_listen_fd, &st) == 0 && st.st_dev == g_listen_st.st_dev &&
+         st.st_ino == g_listen_st.st_ino;
+}
 
 void say_once(bool& flag, const char* line) {
   if (flag) return;
@@ -106,11 +117,15 @@ void* http_main(void*) {
   become_own_thread();  // its allocations are not the host's
   const int fd = g_listen_fd;
   for (;;) {
+    if (!listen_fd_ours()) return nullptr;  // the host took the number: never accept on its socket
     int client = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EBADF || errno == EINVAL) return nullptr;  // closed: a fork child, or the host took it
-      continue;
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        usleep(100000);  // out of descriptors or memory for a while: never spin
+        continue;
+      }
+      return nullptr;  // EBADF, ENOTSOCK, EINVAL: not our listening socket any more
     }
     timeval tv{1, 0};
     setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -141,6 +156,7 @@ bool start_http() {
     return false;
   }
   g_listen_fd = fd;
+  fstat(fd, &g_listen_st);
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -186,8 +202,11 @@ void metrics_after_snapshot(const core::PrometheusInputs& in) noexcept {
 
 unsigned metrics_threads() noexcept { return g_http_started && g_listen_fd >= 0 ? 1 : 0; }
 
-void metrics_on_fork_child() noexcept {
-  if (g_listen_fd >= 0) close(g_listen_fd);
+void metrics_on_fork_child(bool own_fds) noexcept {
+  // In the reporter's own table the number means nothing in the child (whose table is a copy of
+  // the host's): whatever is on it is the host's, never closed. In the host's table, only if it
+  // is still our socket (atomic enough: the child has one thread until its fork handlers return).
+  if (!own_fds && listen_fd_ours()) close(g_listen_fd);
   g_listen_fd = -1;
   g_http_started = false;
   g_http_failed = true;  // the endpoint stays the parent's

@@ -16,7 +16,9 @@ void metrics_after_snapshot(const core::PrometheusInputs& in) noexcept;
 /// 1 while the HTTP thread serves, else 0 (fragscope's threads are not the application's).
 unsigned metrics_threads() noexcept;
 
-/// In a forked child: the parent's endpoint is not ours to serve.
-void metrics_on_fork_child() noexcept;
+/// In a forked child: the parent's endpoint is not ours to serve. `own_fds`: the metrics
+/// thread's descriptors were in the reporter's own descriptor table (which the child does not
+/// have), so none of them is closed here.
+void metrics_on_fork_child(bool own_fds) noexcept;
 
 }  // namespace fragscope::shim

@@ -9,10 +9,13 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <linux/close_range.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +52,12 @@ std::uint64_t g_start_ns = 0;  // process (or fork) start, CLOCK_MONOTONIC
 std::uint64_t g_seq = 0;
 std::uint64_t g_run_id = 0;
 bool g_forked = false;
+bool g_final_requested = false;  // write_final_snapshot asks the running reporter for it
+// The reporter thread: started and running (g_reporter_running is set by pending_work when the
+// thread was created, cleared in a fork child), and whether it runs in a descriptor table of its
+// own (own_fd_table; set by the thread before it first takes g_mu).
+std::atomic<bool> g_reporter_running{false};
+bool g_own_fds = false;
 int g_fd = -1;
 bool g_output_failed = false;
 char g_path[core::Config::kPathMax];
@@ -86,6 +95,60 @@ char g_warn[kMaxWarn][256];
 std::size_t g_nwarn = 0;
 const char* g_warn_ptrs[kMaxWarn];
 
+// Descriptors. A descriptor of ours is only ours while it still refers to the file we opened: a
+// host that closes descriptor numbers it does not own (closefrom, a double close) can free ours,
+// and the number can then be reused for one of its files at any moment, by any of its threads.
+// A check of the number's identity followed by a read, write or close is a race that no check can
+// close: the host may close and reuse the number between the two (issue 16). So the reporter
+// thread (and the metrics thread it starts) work in a descriptor table of their own
+// (own_fd_table): the host's close, open and dup2 cannot reach our numbers, our open cannot make
+// its dup2 fail with EBUSY or take the number it expects, and we never hold a reference to one of
+// its files. The identity checks below stay, for the one case where the table cannot be ours
+// (no thread could be started, or a kernel before 5.9: see own_fd_table).
+struct FileId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool valid = false;
+};
+FileId identify_fd(int fd) {
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) return {};
+  return FileId{st.st_dev, st.st_ino, true};
+}
+bool same_file(const FileId& a, const FileId& b) { return a.valid && b.valid && a.dev == b.dev && a.ino == b.ino; }
+bool still_ours(int fd, const FileId& id) { return same_file(identify_fd(fd), id); }
+// Closes `fd` only if it is still the file we opened. Race-free only in our own table (or in a
+// fork child's handler, where no other thread runs yet); in the host's table a thread of the
+// host may reuse the number between the check and the close (see own_fd_table).
+void close_if_ours(int fd, const FileId& id) {
+  if (still_ours(fd, id)) close(fd);
+}
+FileId g_fd_id;  // identity of g_fd
+
+thread_local bool t_own_fds = false;  // this thread works in our own descriptor table
+FileId g_stderr_id;                   // fd 2 as the process started with it (reporter_init)
+int g_pidfd = -1;                     // in our table: the process, to reach its fd 2 (say)
+
+// Makes the calling thread's descriptor table its own, empty: CLOSE_RANGE_UNSHARE unshares the
+// table and closes every copied descriptor at once (the kernel does not even copy them), so we
+// never hold a reference to a file of the host (a pipe it closes sees its EOF as without us).
+// Numbers 0 to 2 are then filled with an eventfd, so that nothing of ours lands on them and a
+// library writing to "stderr" from our thread writes nowhere. Returns false (and changes nothing)
+// on a kernel before 5.9 or under a filter that denies close_range: the thread then works in the
+// host's table, with the checks above and their window.
+bool own_fd_table() {
+  if (syscall(SYS_close_range, 0u, ~0u, CLOSE_RANGE_UNSHARE) != 0) return false;
+  const int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (e == 0) {
+    fcntl(e, F_DUPFD_CLOEXEC, 1);
+    fcntl(e, F_DUPFD_CLOEXEC, 2);
+  }
+  // The process's fd 2 is in the host's table now: say() takes it from there with pidfd_getfd.
+  g_pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+  t_own_fds = true;
+  return true;
+}
+
 void say(const char* line) {
   std::size_t n = std::strlen(line);
   // One write per line so lines from several processes do not interleave.
@@ -93,6 +156,22 @@ void say(const char* line) {
   if (n > sizeof(buf) - 2) n = sizeof(buf) - 2;
   std::memcpy(buf, line, n);
   buf[n] = '\n';
+  // fd 2 is written only while it is the stderr the process started with.
+  if (t_own_fds) {
+    // A copy, in our table, of the file the process's fd 2 refers to at this instant: what we
+    // check is what we write to, and closing the copy closes nothing of the host's.
+    const int fd = g_pidfd >= 0 ? static_cast<int>(syscall(SYS_pidfd_getfd, g_pidfd, STDERR_FILENO, 0)) : -1;
+    if (fd < 0) return;  // the line is still in the next snapshot's warnings
+    if (still_ours(fd, g_stderr_id)) {
+      ssize_t r = write(fd, buf, n + 1);
+      (void)r;
+    }
+    close(fd);
+    return;
+  }
+  // A host thread (a hook's warning, or the exit summary): the host's own table. The host may
+  // redirect fd 2 between this check and the write; it is its stderr either way.
+  if (!still_ours(STDERR_FILENO, g_stderr_id)) return;
   ssize_t r = write(STDERR_FILENO, buf, n + 1);
   (void)r;
 }
@@ -109,40 +188,8 @@ void new_identity() {
   g_calib.start();
   ssize_t n = readlink("/proc/self/exe", g_exe, sizeof(g_exe) - 1);
   g_exe[n > 0 ? n : 0] = '\0';
-  // exe resolves symlinks (Debian's redis-server is a link to redis-check-rdb): the name the
-  // program was started by says what it is. One bounded read; the fd is closed at once.
-  g_argv0[0] = '\0';
-  const int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    const ssize_t r = read(fd, g_argv0, sizeof(g_argv0) - 1);
-    g_argv0[r > 0 ? r : 0] = '\0';  // the first word ends at its NUL
-    close(fd);
-  }
+  g_argv0[0] = '\0';  // read_argv0, by the reporter, in its own descriptor table
 }
-
-// A descriptor of ours is only ours while it still refers to the file we opened: a host that
-// closes descriptor numbers it does not own (closefrom, a double close) can free ours, and the
-// number can then be reused for one of its files. We never read, write or close a descriptor
-// without checking that it is still the file we opened.
-struct FileId {
-  dev_t dev = 0;
-  ino_t ino = 0;
-  bool valid = false;
-};
-FileId identify_fd(int fd) {
-  struct stat st;
-  if (fd < 0 || fstat(fd, &st) != 0) return {};
-  return FileId{st.st_dev, st.st_ino, true};
-}
-bool still_ours(int fd, const FileId& id) {
-  FileId now = identify_fd(fd);
-  return id.valid && now.valid && now.dev == id.dev && now.ino == id.ino;
-}
-// Closes `fd` only if it is still the file we opened.
-void close_if_ours(int fd, const FileId& id) {
-  if (still_ours(fd, id)) close(fd);
-}
-FileId g_fd_id;  // identity of g_fd
 
 // Reads `<proc_dir>/self/<name>` (or `<proc_dir>/<name>` for the system's files) whole into
 // `buf`, NUL-terminated; returns its length or -errno. If the host took the descriptor from
@@ -184,6 +231,17 @@ long read_proc(const char* name, Scratch& buf, bool self = true) {
   char path[core::Config::kPathMax + 32];
   std::snprintf(path, sizeof(path), self ? "%s/self/%s" : "%s/%s", g_cfg.proc_dir, name);
   return read_path(path, buf);
+}
+
+// exe resolves symlinks (Debian's redis-server is a link to redis-check-rdb): the name the
+// program was started by says what it is: /proc/self/cmdline's first word, once per process.
+void read_argv0() {
+  if (g_argv0[0] != '\0') return;
+  const long n = read_path("/proc/self/cmdline", g_proctext);
+  if (n <= 0) return;
+  const std::size_t len = std::min(static_cast<std::size_t>(n), sizeof(g_argv0) - 1);
+  std::memcpy(g_argv0, g_proctext.p, len);
+  g_argv0[len] = '\0';  // the first word ends at its NUL
 }
 
 // Calls f(dir, end) with `dir` = root + path and then each directory above it up to root;
@@ -502,6 +560,7 @@ void snapshot_locked(bool final) {
   m.pid = getpid();
   m.ppid = getppid();
   m.run_id = g_run_id;
+  read_argv0();
   m.exe = g_exe;
   m.argv0 = g_argv0;
   m.forked_child = g_forked;
@@ -666,14 +725,26 @@ void check_cpus() {
 void* reporter_main(void*) {
   become_own_thread();  // for the thread's whole life: our allocations are not the host's
   prctl(PR_SET_TIMERSLACK, kSlackNs, 0, 0, 0);  // a failure only makes the waits longer
+  // Every descriptor of ours lives in this thread (and the metrics thread it starts): in a table
+  // of our own from here on, if the kernel lets us.
+  const bool own_fds = own_fd_table();
   const std::uint64_t interval = std::uint64_t{g_cfg.interval_ms} * 1000000u;
   pthread_mutex_lock(&g_mu);
+  g_own_fds = own_fds;
   check_cpus();
   release_scratch();
-  std::uint64_t now = core::monotonic_ns(), next = g_start_ns + interval, busy_at = now, mine = 0, ticked = 0;
+  // Started for the final snapshot alone (FRAGSCOPE_INTERVAL_MS=0): no periodic ones.
+  std::uint64_t now = core::monotonic_ns(), next = interval != 0 ? g_start_ns + interval : UINT64_MAX, busy_at = now,
+                mine = 0, ticked = 0;
   std::uint64_t watched = now;
   std::uint64_t apply_wait = kTickNs;
   while (!g_stop && !g_final_done) {
+    if (g_final_requested) {  // write_final_snapshot waits for it
+      snapshot_locked(true);
+      g_final_done = true;
+      pthread_cond_broadcast(&g_cv);
+      break;
+    }
     if (now >= next) {
       snapshot_locked(false);
       now = core::monotonic_ns();
@@ -692,9 +763,9 @@ void* reporter_main(void*) {
     const bool applying = busy && g_reporter_applies && g_mode.load(std::memory_order_relaxed) == Mode::kBatched;
     const std::uint64_t wake = std::min(next, now + (applying ? apply_wait : busy ? kTickNs : kIdleWaitNs));
     timespec deadline{static_cast<time_t>(wake / 1000000000u), static_cast<long>(wake % 1000000000u)};
-    while (!g_stop && pthread_cond_timedwait(&g_cv, &g_mu, &deadline) != ETIMEDOUT) {
+    while (!g_stop && !g_final_requested && pthread_cond_timedwait(&g_cv, &g_mu, &deadline) != ETIMEDOUT) {
     }
-    if (applying && !g_stop) {
+    if (applying && !g_stop && !g_final_requested) {
       pthread_mutex_unlock(&g_mu);  // a final snapshot requested meanwhile waits only for this drain
       const std::size_t applied = g_applier.drain();
       pthread_mutex_lock(&g_mu);
@@ -721,6 +792,8 @@ void init_cv() {
 
 void reporter_init() noexcept { new_identity(); }
 
+void record_stderr() noexcept { g_stderr_id = identify_fd(STDERR_FILENO); }
+
 void warn_once(const char* line) noexcept {
   say(line);
   core::LockGuard g(g_warn_lock);
@@ -730,17 +803,25 @@ void warn_once(const char* line) noexcept {
   }
 }
 
+void start_reporter() noexcept;
+
 void pending_work() noexcept {
   // Start the reporter once kStartAfterNs (or an interval, if shorter) has passed since start (or
   // fork): it ticks the hooks' clock from then on, and writes the first snapshot one interval
   // after start.
   constexpr std::uint64_t kStartAfterNs = 100000000;
   if (core::monotonic_ns() - g_start_ns < std::min(kStartAfterNs, std::uint64_t{g_cfg.interval_ms} * 1000000u)) return;
+  start_reporter();
+}
+
+void start_reporter() noexcept {
   if (g_thread_started.exchange(true)) return;
   g_pending.store(false, std::memory_order_relaxed);
   int saved = errno;
   if (!g_cv_ready) init_cv();
-  if (!spawn_own_thread(reporter_main, "fragscope", 256 * 1024))
+  if (spawn_own_thread(reporter_main, "fragscope", 256 * 1024))
+    g_reporter_running.store(true);
+  else
     warn_once("fragscope: cannot start the reporter thread; only the final snapshot will be written");
   errno = saved;
 }
@@ -753,20 +834,31 @@ void reporter_on_fork_child() noexcept {
   g_stop = false;
   g_final_done = false;
   g_thread_started.store(false);
-  if (g_fd >= 0) close_if_ours(g_fd, g_fd_id);  // the parent's file: the child writes its own
+  g_reporter_running.store(false);
+  g_final_requested = false;
+  // The parent's output file: the child writes its own. In our own table (the reporter's, which
+  // the child does not have) the number means nothing here: whatever the child has on it is the
+  // host's, never closed. In the host's table (no table of our own) the check and the close are
+  // atomic enough here: the child has one thread until its fork handlers return.
+  if (g_fd >= 0 && !g_own_fds) close_if_ours(g_fd, g_fd_id);
   g_fd = -1;
+  g_pidfd = -1;  // the reporter's, in its table
   g_output_failed = false;
   g_seq = 0;
   g_forked = true;
   g_nwarn = 0;
   g_warn_lock.reset();
   g_trim = TrimRemedy{};  // the child's own calls
-  metrics_on_fork_child();
+  metrics_on_fork_child(g_own_fds);
+  g_own_fds = false;
   new_identity();
   g_pending.store(g_cfg.interval_ms != 0, std::memory_order_relaxed);
 }
 
 void write_final_snapshot() noexcept {
+  // The final snapshot is written by the reporter thread, in its own descriptor table (the
+  // output file is a number there, not here): started now if it was not yet.
+  start_reporter();
   timespec deadline;
   clock_gettime(CLOCK_REALTIME, &deadline);
   deadline.tv_sec += 2;
@@ -780,7 +872,26 @@ void write_final_snapshot() noexcept {
   // The tick factor needs 100 µs between its two readings; a process that ends sooner waits it out.
   while (core::monotonic_ns() - g_start_ns < 150000) g_calib.update();
   g_calib.update();
-  snapshot_locked(true);
+  if (g_reporter_running.load() && g_cv_ready) {
+    g_final_requested = true;
+    pthread_cond_broadcast(&g_cv);
+    // The snapshot of a large heap takes a while; a reporter that does not answer in 10 s is stuck.
+    timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);  // g_cv waits on CLOCK_MONOTONIC
+    until.tv_sec += 10;
+    while (!g_final_done && pthread_cond_timedwait(&g_cv, &g_mu, &until) != ETIMEDOUT) {
+    }
+    if (!g_final_done) {
+      // Never write from here: the output file is the reporter's number, in its table.
+      g_stop = true;
+      pthread_mutex_unlock(&g_mu);
+      return;
+    }
+  } else {
+    // No reporter thread could be started: this thread writes, in the host's table, with the
+    // identity checks and their window (own_fd_table).
+    snapshot_locked(true);
+  }
   g_final_done = true;
   g_stop = true;
   g_clock.ticking.store(false, std::memory_order_relaxed);  // calls after this read the TSC themselves

@@ -18,9 +18,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
 #include <link.h>
+#include <unwind.h>
 
 #include "clock.hpp"
 #include "forward.hpp"
@@ -118,10 +117,29 @@ void find_own_range() {
   g_rec.own_hi = ctx.hi;
 }
 
-// Runs in a hook, under the recursion guard: libunwind's own mmaps and mallocs pass through.
+// Runs in a hook, under the recursion guard, on the host's thread, so in the host's descriptor
+// table: the unwinder must not touch a descriptor. libunwind does: to validate an address it
+// reads and writes a pipe it opened once, and when the read fails (the host closed the number)
+// it closes both numbers and opens a new pipe, closing, reading and writing whatever the host
+// has on them meanwhile (issue 16: the host's file closed under it). libgcc's unwinder (the one
+// behind C++ exceptions, with glibc's _dl_find_object for a lock-free lookup) reads the CFI and
+// the stack and makes no system call for it.
+struct UnwindInto {
+  void** buf;
+  unsigned n, max;
+};
+_Unwind_Reason_Code unwind_frame(_Unwind_Context* ctx, void* arg) {
+  auto* into = static_cast<UnwindInto*>(arg);
+  if (into->n == into->max) return _URC_END_OF_STACK;
+  const _Unwind_Ptr ip = _Unwind_GetIP(ctx);
+  if (ip == 0) return _URC_END_OF_STACK;
+  into->buf[into->n++] = reinterpret_cast<void*>(ip);
+  return _URC_NO_REASON;
+}
 unsigned capture_stack(void** buf, unsigned max) {
-  int n = unw_backtrace(buf, static_cast<int>(max));
-  return n > 0 ? static_cast<unsigned>(n) : 0;
+  UnwindInto into{buf, 0, max};
+  _Unwind_Backtrace(unwind_frame, &into);
+  return into.n;
 }
 }  // namespace
 
@@ -135,6 +153,7 @@ void ensure_init() noexcept {
   }
   int saved = errno;
   Guard g;
+  record_stderr();  // before any warning: fd 2 is written only while it is this file
   bool ok = resolve_real_functions();
   if (ok) select_usable_mode();
   core::parse_config(g_cfg, getenv_raw, getauxval(AT_SECURE) != 0);

@@ -130,6 +130,8 @@ inline void after_record() noexcept {
 void install_fork_handlers() noexcept;
 // reporter.cpp
 void reporter_init() noexcept;
+/// Remembers which file fd 2 is now: warnings go to fd 2 only while it is still that file.
+void record_stderr() noexcept;
 void reporter_on_fork_child() noexcept;
 void write_final_snapshot() noexcept;
 void warn_once(const char* line) noexcept;
