@@ -27,7 +27,7 @@ struct Moment {
 /// Chooses the snapshot to judge: the latest with a heap analysis, except the exit snapshot when
 /// a periodic one exists (the exit snapshot is taken after exit handlers and static destructors
 /// ran: it shows the teardown, not the running program), and except, before exit, the periodic
-/// snapshots at the very end that each hold under 3/4 of the live bytes of the one before (a
+/// snapshots at the very end that each hold under 95% of the live bytes of the one before (a
 /// teardown already under way). Snapshots without a heap analysis are judged only when no other
 /// exists.
 Moment choose_moment(const SnapshotFile& f);

@@ -246,6 +246,8 @@ TEST(Moment, ATeardownUnderWayBeforeExitIsSkipped) {
   EXPECT_EQ(choose_moment(file({64e6, 64e6, 64e6, 30e6, 5e6})).judged, 2u);  // freeing at the end
   EXPECT_EQ(choose_moment(file({64e6, 6e6, 6e6, 6e6})).judged, 3u);          // a delete, then steady
   EXPECT_EQ(choose_moment(file({64e6, 64e6})).judged, 1u);
+  EXPECT_EQ(choose_moment(file({22.3e6, 22.3e6, 16.8e6})).judged, 1u);  // CPython finalising: 75%
+  EXPECT_EQ(choose_moment(file({22.3e6, 22.3e6, 21.9e6})).judged, 2u);  // a steady state's wobble
 }
 
 TEST(Moment, TimelineKeepsPeakRiseJudgedAndLatest) {
