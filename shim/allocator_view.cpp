@@ -2,7 +2,6 @@
 #include "allocator_view.hpp"
 
 #include <dlfcn.h>
-#include <link.h>
 #include <malloc.h>
 
 #include <cstdarg>
@@ -246,64 +245,6 @@ const Trim& trim() {
 const char* allocator_trim_call() noexcept { return trim().name; }
 
 void allocator_trim() noexcept { trim().fn(); }
-
-namespace {
-
-// Who answers the program's malloc and operator new. A library ahead of the shim in the lookup
-// order (LD_PRELOAD=libjemalloc.so.2:libfragscope.so) takes the malloc family's calls before our
-// hooks see them; an allocator's own operator new (jemalloc, tcmalloc and mimalloc export one)
-// never calls malloc, so a C++ program's new and delete bypass us. Neither changes while the
-// process runs: looked up once.
-struct Coverage {
-  char malloc_ahead[512] = "";  // the object whose malloc the program calls, when not ours
-  char new_from[512] = "";      // the allocator library whose operator new the program calls
-};
-
-const Coverage& coverage() {
-  static const Coverage c = [] {
-    Coverage r;
-    Dl_info self{}, info{};
-    if (dladdr(reinterpret_cast<void*>(&encode_allocator_view), &self) == 0 || self.dli_fname == nullptr) return r;
-    if (void* m = dlsym(RTLD_DEFAULT, "malloc"); m != nullptr && dladdr(m, &info) != 0 && info.dli_fname != nullptr &&
-                                                  std::strcmp(info.dli_fname, self.dli_fname) != 0)
-      std::snprintf(r.malloc_ahead, sizeof(r.malloc_ahead), "%s", info.dli_fname);
-    // Only a C++ program calls operator new: libstdc++ loaded, and its new not libstdc++'s.
-    // (dl_iterate_phdr, not dlopen(RTLD_NOLOAD): a failed dlopen allocates its error message, in
-    // the host's heap when the exit snapshot is written from one of its threads.)
-    bool cxx = false;
-    dl_iterate_phdr(
-        [](dl_phdr_info* i, std::size_t, void* found) {
-          if (i->dlpi_name != nullptr && std::strstr(i->dlpi_name, "/libstdc++.so") != nullptr) *static_cast<bool*>(found) = true;
-          return 0;
-        },
-        &cxx);
-    if (cxx) {
-      if (void* n = dlsym(RTLD_DEFAULT, "_Znwm"); n != nullptr && dladdr(n, &info) != 0 && info.dli_fname != nullptr) {
-        const char* base = std::strrchr(info.dli_fname, '/');
-        base = base ? base + 1 : info.dli_fname;
-        if (std::strstr(base, "jemalloc") || std::strstr(base, "tcmalloc") || std::strstr(base, "mimalloc"))
-          std::snprintf(r.new_from, sizeof(r.new_from), "%s", info.dli_fname);
-      }
-    }
-    return r;
-  }();
-  return c;
-}
-
-}  // namespace
-
-void encode_coverage(core::TextBuffer& out) noexcept {
-  const Coverage& c = coverage();
-  out.append(",\"coverage\":{\"complete\":");
-  out.append(c.malloc_ahead[0] == '\0' && c.new_from[0] == '\0' ? "true" : "false");
-  out.append(",\"malloc_ahead\":");
-  if (c.malloc_ahead[0] != '\0') core::json_string(out, c.malloc_ahead);
-  else out.append("null");
-  out.append(",\"operator_new_bypasses\":");
-  if (c.new_from[0] != '\0') core::json_string(out, c.new_from);
-  else out.append("null");
-  out.append("}");
-}
 
 void encode_allocator_view(core::TextBuffer& out, core::AllocatorFigures& fig) noexcept {
   const Identity& id = identity();

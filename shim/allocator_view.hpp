@@ -9,11 +9,6 @@
 
 namespace fragscope::shim {
 
-/// Appends `,"coverage":{...}`: whether the hooks see every allocation — no object ahead of the
-/// shim defines malloc, and a C++ program's operator new is not an allocator's own (which never
-/// calls malloc). Reporter thread only (dlsym, dladdr).
-void encode_coverage(core::TextBuffer& out) noexcept;
-
 /// Appends `,"allocator":{...}` to `out`, and fills `fig` with the same figures for Prometheus.
 void encode_allocator_view(core::TextBuffer& out, core::AllocatorFigures& fig) noexcept;
 

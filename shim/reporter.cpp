@@ -500,7 +500,6 @@ void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m)
                       static_cast<unsigned long long>(batching_returns()),
                       (g_thread_started.load(std::memory_order_relaxed) ? 1u : 0u) + metrics_threads());
   encode_allocator_view(out, g_allocator_figures);
-  encode_coverage(out);
   if (g_cfg.trim_bytes != 0) {
     out.append(",\"trim_remedy\":{");
     core::append_printf(out, "\"threshold\":%llu,\"call\":", static_cast<unsigned long long>(g_cfg.trim_bytes));

@@ -620,21 +620,6 @@ void allocator_lines(const json& s, AdviseResult& r) {
 
 }  // namespace
 
-std::vector<std::string> coverage_gaps(const json& s) {
-  std::vector<std::string> out;
-  const json& c = sub(s, "coverage");
-  if (const std::string ahead = str(c, "malloc_ahead"); !ahead.empty())
-    out.push_back(fmt::format("{} defines malloc ahead of libfragscope.so (LD_PRELOAD order): the program's malloc "
-                              "family reaches it first and fragscope records only what passes through; put "
-                              "libfragscope.so first (fragscope run does)",
-                              ahead));
-  if (const std::string lib = str(c, "operator_new_bypasses"); !lib.empty())
-    out.push_back(fmt::format("C++ operator new and delete go to {}'s own, which never call malloc: the program's "
-                              "new and delete are not recorded",
-                              lib));
-  return out;
-}
-
 std::string life_range(double lo) {
   if (!(lo > 0)) return "< 1 clock tick (freed before the hooks' clock moved)";
   return fmt::format("{}–{}", human_ns(lo), human_ns(2 * lo));
@@ -685,8 +670,6 @@ AdviseResult advise(const SnapshotFile& file, const std::string& command) {
   }
   r.trend = trend;
   allocator_lines(s, r);
-  r.partial = coverage_gaps(s);
-  for (const auto& g : r.partial) r.not_assessed.push_back("the allocations fragscope did not see: " + g);
   Rules(file, s, command, r).run();
   return r;
 }
@@ -697,7 +680,6 @@ std::string render_advice(const AdviseResult& r) {
   fmt::format_to(o, "fragscope advise: {}\n  judged: {}\n  {}\n  {}\n", r.subject.empty() ? "?" : r.subject, r.moment.why,
                  r.heap_line, r.trend);
   for (const auto& a : r.allocator_says) fmt::format_to(o, "  {}\n", a);
-  for (const auto& g : r.partial) fmt::format_to(o, "  PARTIAL PICTURE: {}\n", g);
   if (r.findings.empty())
     fmt::format_to(o, "\n  Nothing to fix: none of the mechanisms below holds at the judged snapshot.\n");
   for (std::size_t i = 0; i < r.findings.size(); ++i) {
@@ -726,8 +708,6 @@ json advice_json(const AdviseResult& r) {
   j["trend"] = r.trend;
   j["allocator_says"] = r.allocator_says;
   j["nothing_to_fix"] = r.findings.empty();
-  j["complete"] = r.partial.empty();
-  j["partial"] = r.partial;
   j["findings"] = json::array();
   for (const auto& x : r.findings) {
     json fj = {{"kind", x.kind}, {"title", x.title}, {"evidence", x.evidence}, {"recover_bytes", std::llround(x.recover_bytes)},
