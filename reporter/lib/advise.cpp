@@ -352,7 +352,7 @@ class Rules {
     x.evidence.push_back(fmt::format("these size classes hold {} live, down from peaks summing to {} ({} frees)  "
                                      "[size_classes.peak_live_requested]",
                                      human_bytes(live), human_bytes(peak), count(frees)));
-    x.evidence.push_back(fmt::format("{} of free space lies on resident pages that are at most half full  {}",
+    x.evidence.push_back(fmt::format("{} of free space on sparse pages, in these classes' share  {}",
                                      human_bytes(bytes), src));
     if (slabs.present && slabs.regs > 0)
       x.evidence.push_back(fmt::format("jemalloc's small-object slabs are {:.0f}% used ({} of {} regions)  [jemalloc bins]",
@@ -360,7 +360,9 @@ class Rules {
     x.evidence.push_back("the survivors are as old as the objects deleted around them: grouping by lifetime would not "
                          "separate them, and pools would only add partly empty chunks of their own");
     x.recover_bytes = bytes;
-    x.estimate = "free bytes on resident pages at most half full, in the share of these classes' live bytes";
+    x.estimate = src.find("jemalloc") != std::string::npos
+                     ? "free regions of jemalloc's current slabs, in the share of these classes' live bytes"
+                     : "free bytes on resident pages at most half full, in the share of these classes' live bytes";
     x.remedy.push_back("pools will not help here: the memory comes back only when the survivors move");
     x.remedy.push_back("compact: Redis `CONFIG SET activedefrag yes` (with Redis's own jemalloc), or a rebuild of the "
                        "structure (copy the survivors into a new one, free the old)");
@@ -411,8 +413,7 @@ class Rules {
     x.evidence.push_back(fmt::format("the classes hold {} of their peak {}: a steady state, not a delete  "
                                      "[size_classes.peak_live_requested]",
                                      pct(live, peak), human_bytes(peak)));
-    x.evidence.push_back(fmt::format("{} of free space lies on resident pages at most half full, in these classes' "
-                                     "share  {}",
+    x.evidence.push_back(fmt::format("{} of free space on sparse pages, in these classes' share  {}",
                                      human_bytes(bytes), src));
     std::string origin;
     std::vector<NamedSite> sites;
