@@ -10,6 +10,16 @@
 namespace fragscope::shim {
 
 RealFunctions g_real;
+CxxFunctions g_cxx;
+const char* const kCxxNames[kCxxFns] = {
+    "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
+    "_ZnwmSt11align_val_t", "_ZnamSt11align_val_t", "_ZnwmSt11align_val_tRKSt9nothrow_t",
+    "_ZnamSt11align_val_tRKSt9nothrow_t",
+    "_ZdlPv", "_ZdaPv", "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t",
+    "_ZdlPvm", "_ZdaPvm",
+    "_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t", "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+    "_ZdaPvSt11align_val_tRKSt9nothrow_t",
+    "_ZdlPvmSt11align_val_t", "_ZdaPvmSt11align_val_t"};
 alignas(64) char g_boot[kBootstrapBytes];
 std::atomic<UsableMode> g_usable_mode{UsableMode::kCall};
 
@@ -17,13 +27,14 @@ namespace {
 std::atomic<std::size_t> g_boot_used{0};
 std::atomic<unsigned> g_usable_agreed{0};
 
-bool from_libc(void* fn) {
+bool from_library(void* fn, const char* prefix) {
   Dl_info info{};
   if (fn == nullptr || dladdr(fn, &info) == 0 || info.dli_fname == nullptr) return false;
   const char* base = std::strrchr(info.dli_fname, '/');
   base = base ? base + 1 : info.dli_fname;
-  return std::strncmp(base, "libc.so", 7) == 0;
+  return std::strncmp(base, prefix, std::strlen(prefix)) == 0;
 }
+bool from_libc(void* fn) { return from_library(fn, "libc.so"); }
 
 template <class F>
 void lookup(F& fn, const char* name) {
@@ -48,6 +59,16 @@ bool resolve_real_functions() noexcept {
   lookup(r.munmap, "munmap");
   lookup(r.mremap, "mremap");
   g_real = r;
+  CxxFunctions c;
+  for (unsigned i = 0; i < kCxxFns; ++i) {
+    c.next[i] = dlsym(RTLD_NEXT, kCxxNames[i]);
+    // libstdc++'s operators call malloc and free (recorded there); anything else is an
+    // allocator's own, which only the hook can see.
+    c.record[i] = c.next[i] != nullptr && !from_library(c.next[i], "libstdc++.so");
+    c.any_record = c.any_record || c.record[i];
+  }
+  c.throw_bad_alloc = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "_ZSt17__throw_bad_allocv"));
+  g_cxx = c;
   return r.malloc && r.free && r.calloc && r.realloc && r.malloc_usable_size;
 }
 

@@ -30,6 +30,32 @@ struct RealFunctions {
   void* (*mremap)(void*, std::size_t, std::size_t, int, ...) = nullptr;
 };
 
+/// C++ `operator new` and `operator delete`, every variant. Each is forwarded to the next
+/// definition. When that is libstdc++'s (it calls malloc and free, which we record) the hook only
+/// forwards; when it is an allocator's own (jemalloc, tcmalloc and mimalloc export them: they
+/// never call malloc) the hook records the call itself. `record[i]` says which, per variant: a
+/// library may define some and leave the rest to libstdc++ (mimalloc has no nothrow delete).
+enum class CxxFn : unsigned {
+  kNew, kNewArray, kNewNothrow, kNewArrayNothrow,                              // (size)
+  kNewAligned, kNewArrayAligned, kNewAlignedNothrow, kNewArrayAlignedNothrow,  // (size, align)
+  kDelete, kDeleteArray, kDeleteNothrow, kDeleteArrayNothrow,                  // (p)
+  kDeleteSized, kDeleteArraySized,                                             // (p, size)
+  kDeleteAligned, kDeleteArrayAligned, kDeleteAlignedNothrow, kDeleteArrayAlignedNothrow,  // (p, align)
+  kDeleteSizedAligned, kDeleteArraySizedAligned,                               // (p, size, align)
+  kCount
+};
+inline constexpr unsigned kCxxFns = static_cast<unsigned>(CxxFn::kCount);
+/// The mangled names, in CxxFn order.
+extern const char* const kCxxNames[kCxxFns];
+struct CxxFunctions {
+  void* next[kCxxFns] = {};     // the next definition, or null
+  bool record[kCxxFns] = {};    // next is not libstdc++'s: the hook records the call
+  bool any_record = false;      // some variant is an allocator's own
+  void (*throw_bad_alloc)() = nullptr;  // the host's std::__throw_bad_alloc, for a new with no next
+};
+/// Filled by resolve_real_functions(); read-only afterwards.
+extern CxxFunctions g_cxx;
+
 /// Filled by resolve_real_functions(); read-only afterwards.
 extern RealFunctions g_real;
 

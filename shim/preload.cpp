@@ -3,6 +3,7 @@
 // result in the core. Nothing here changes what the host sees: same return values, same errno
 // (our recording never sets errno; the rare paths that make syscalls restore it).
 #include <errno.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
@@ -121,7 +122,10 @@ bool real_ready() noexcept {
 void* pass_malloc(std::size_t n) noexcept {
   if (own_heap()) [[unlikely]] return core::self_malloc(n);
   if (!real_ready()) return fs::bootstrap_alloc(n, 16);
-  if (fs::tls.guard != 0) return fs::g_real.malloc(n);
+  if (fs::tls.guard != 0) {
+    fs::tls.probing = false;  // ensure_init's probe reached our malloc (runtime.cpp, probe_coverage)
+    return fs::g_real.malloc(n);
+  }
   // Recording off with FRAGSCOPE_TRIM: the trim thread starts from a malloc (trim_only.hpp).
   if (fs::g_trim_only_pending.load(std::memory_order_relaxed)) [[unlikely]] fs::trim_only_pending_work();
   return real_malloc(n);
@@ -219,8 +223,8 @@ void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
 }
 
 // Records that live block p is about to be freed, at once, and counts the call.
-__attribute__((noinline)) void record_free_direct(core::ThreadStats* t, void* p) noexcept {
-  count(t, Op::kFree);
+__attribute__((noinline)) void record_free_direct(core::ThreadStats* t, void* p, Op op = Op::kFree) noexcept {
+  count(t, op);
   fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));
   core::record_free(fs::g_rec, *t, p, fs::g_clock.read(t->clock_countdown), usable);
 }
@@ -505,3 +509,156 @@ void* realloc_from_bootstrap(void* p, std::size_t n) noexcept {
   return q;
 }
 }  // namespace
+
+// C++ operator new and delete (forward.hpp, CxxFunctions). Over libstdc++'s operators each hook
+// only forwards: they call malloc and free, recorded there. Over an allocator's own (jemalloc,
+// tcmalloc, mimalloc) the hook records the call, as malloc's and free's hooks do, calling the next
+// definition under the guard so that nothing it calls is recorded twice. A throwing new is asked
+// first through its nothrow twin (under the guard, so nothing of ours needs unwinding); only when
+// that finds no memory is the throwing one called, unguarded, and what it throws passes through
+// this frame untouched (a new_handler then runs once more than it would without us).
+namespace {
+
+using fs::CxxFn;
+struct NothrowT;  // std::nothrow_t, left incomplete: <new> would declare the operators we define
+using Nothrow = const NothrowT*;  // a `const std::nothrow_t&` is passed as its address
+constexpr char kNothrowObject = 0;  // allocators never read the nothrow_t they are given
+inline Nothrow nothrow_arg() noexcept { return reinterpret_cast<Nothrow>(&kNothrowObject); }
+
+inline void* next_fn(CxxFn f) noexcept { return fs::g_cxx.next[static_cast<unsigned>(f)]; }
+inline bool records(CxxFn f) noexcept { return fs::g_cxx.record[static_cast<unsigned>(f)]; }
+
+[[noreturn]] void out_of_memory() {
+  if (fs::g_cxx.throw_bad_alloc != nullptr) fs::g_cxx.throw_bad_alloc();
+  abort();  // no libstdc++ in the process, and no operator new of anyone's: nothing to throw
+}
+
+// With no next definition (a process that has none, and so should not be calling these), new is
+// malloc (recorded by its hook) and delete is free.
+void* fallback_new(std::size_t n, std::size_t al, bool throws) {
+  void* p = nullptr;
+  if (al <= 16) p = malloc(n == 0 ? 1 : n);
+  else if (posix_memalign(&p, al, n == 0 ? 1 : n) != 0) p = nullptr;
+  if (p == nullptr && throws) out_of_memory();
+  return p;
+}
+
+// Calls next definition `f` of a new with (size[, align]) and, for a nothrow one, the nothrow_t.
+inline void* call_new(CxxFn f, std::size_t n, std::size_t al, bool aligned, bool nothrow) {
+  void* fn = next_fn(f);
+  if (aligned) {
+    if (nothrow) return reinterpret_cast<void* (*)(std::size_t, std::size_t, Nothrow)>(fn)(n, al, nothrow_arg());
+    return reinterpret_cast<void* (*)(std::size_t, std::size_t)>(fn)(n, al);
+  }
+  if (nothrow) return reinterpret_cast<void* (*)(std::size_t, Nothrow)>(fn)(n, nothrow_arg());
+  return reinterpret_cast<void* (*)(std::size_t)>(fn)(n);
+}
+
+// One new hook: `f` the variant called, `twin` its nothrow counterpart (f itself when f is one).
+void* cxx_new(CxxFn f, CxxFn twin, std::size_t n, std::size_t al, bool aligned) {
+  const bool throws = f != twin;
+  if (!records(f)) [[likely]] {
+    if (next_fn(f) == nullptr) [[unlikely]] return fallback_new(n, aligned ? al : 0, throws);
+    return call_new(f, n, al, aligned, !throws);
+  }
+  core::ThreadStats* t = fs::enter();
+  if (t == nullptr) [[unlikely]] {  // guarded, disabled, or before initialisation: not recorded
+    if (own_heap()) return aligned ? core::self_aligned(al, n == 0 ? 1 : n) : core::self_malloc(n == 0 ? 1 : n);
+    return call_new(f, n, al, aligned, !throws);
+  }
+  {
+    fs::Guard g;
+    void* p = nullptr;
+    const int pool = aligned ? -1 : fs::remedy_pool_for(n == 0 ? 1 : n);
+    if (pool >= 0) [[unlikely]] p = fs::remedy_alloc(pool);
+    if (p == nullptr && next_fn(twin) != nullptr) p = call_new(twin, n, al, aligned, true);
+    if (p != nullptr || !throws) {
+      done_alloc(t, Op::kNew, p, n);
+      return p;
+    }
+  }
+  void* p = call_new(f, n, al, aligned, false);  // may throw: nothing of ours is held
+  fs::Guard g;
+  done_alloc(t, Op::kNew, p, n);
+  return p;
+}
+
+// Calls next definition `f` of a delete with its arguments after the pointer.
+template <class... A>
+inline void call_delete(CxxFn f, void* p, A... a) noexcept {
+  void* fn = next_fn(f);
+  if (fn == nullptr) [[unlikely]] return free(p);
+  reinterpret_cast<void (*)(void*, A...)>(fn)(p, a...);
+}
+
+template <class... A>
+void cxx_delete(CxxFn f, void* p, A... a) noexcept {
+  if (!records(f)) [[likely]] return call_delete(f, p, a...);
+  if (p == nullptr) return;
+  if (fs::is_bootstrap(p)) [[unlikely]] return;
+  if (core::self_owns(p) || fs::remedy_owns(p)) [[unlikely]] return free(p);  // ours, or the remediation's
+  core::ThreadStats* t = fs::enter();
+  if (t == nullptr) [[unlikely]] return call_delete(f, p, a...);
+  fs::Guard g;
+  if (fs::begin_record(t)) [[likely]] {
+    fs::g_applier.push_free(*t, reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), usable(p),
+                            static_cast<unsigned>(Op::kDelete) + 1);
+  } else {
+    record_free_direct(t, p, Op::kDelete);
+  }
+  fs::end_record(t);
+  call_delete(f, p, a...);
+  fs::after_record();
+}
+
+}  // namespace
+
+using fragscope_align = std::size_t;  // std::align_val_t: an enum of size_t
+
+FRAGSCOPE_EXPORT void* _Znwm(std::size_t n) { return cxx_new(CxxFn::kNew, CxxFn::kNewNothrow, n, 0, false); }
+FRAGSCOPE_EXPORT void* _Znam(std::size_t n) { return cxx_new(CxxFn::kNewArray, CxxFn::kNewArrayNothrow, n, 0, false); }
+FRAGSCOPE_EXPORT void* _ZnwmRKSt9nothrow_t(std::size_t n, Nothrow) noexcept {
+  return cxx_new(CxxFn::kNewNothrow, CxxFn::kNewNothrow, n, 0, false);
+}
+FRAGSCOPE_EXPORT void* _ZnamRKSt9nothrow_t(std::size_t n, Nothrow) noexcept {
+  return cxx_new(CxxFn::kNewArrayNothrow, CxxFn::kNewArrayNothrow, n, 0, false);
+}
+FRAGSCOPE_EXPORT void* _ZnwmSt11align_val_t(std::size_t n, fragscope_align al) {
+  return cxx_new(CxxFn::kNewAligned, CxxFn::kNewAlignedNothrow, n, al, true);
+}
+FRAGSCOPE_EXPORT void* _ZnamSt11align_val_t(std::size_t n, fragscope_align al) {
+  return cxx_new(CxxFn::kNewArrayAligned, CxxFn::kNewArrayAlignedNothrow, n, al, true);
+}
+FRAGSCOPE_EXPORT void* _ZnwmSt11align_val_tRKSt9nothrow_t(std::size_t n, fragscope_align al, Nothrow) noexcept {
+  return cxx_new(CxxFn::kNewAlignedNothrow, CxxFn::kNewAlignedNothrow, n, al, true);
+}
+FRAGSCOPE_EXPORT void* _ZnamSt11align_val_tRKSt9nothrow_t(std::size_t n, fragscope_align al, Nothrow) noexcept {
+  return cxx_new(CxxFn::kNewArrayAlignedNothrow, CxxFn::kNewArrayAlignedNothrow, n, al, true);
+}
+
+FRAGSCOPE_EXPORT void _ZdlPv(void* p) noexcept { cxx_delete(CxxFn::kDelete, p); }
+FRAGSCOPE_EXPORT void _ZdaPv(void* p) noexcept { cxx_delete(CxxFn::kDeleteArray, p); }
+FRAGSCOPE_EXPORT void _ZdlPvRKSt9nothrow_t(void* p, Nothrow nt) noexcept { cxx_delete(CxxFn::kDeleteNothrow, p, nt); }
+FRAGSCOPE_EXPORT void _ZdaPvRKSt9nothrow_t(void* p, Nothrow nt) noexcept {
+  cxx_delete(CxxFn::kDeleteArrayNothrow, p, nt);
+}
+FRAGSCOPE_EXPORT void _ZdlPvm(void* p, std::size_t n) noexcept { cxx_delete(CxxFn::kDeleteSized, p, n); }
+FRAGSCOPE_EXPORT void _ZdaPvm(void* p, std::size_t n) noexcept { cxx_delete(CxxFn::kDeleteArraySized, p, n); }
+FRAGSCOPE_EXPORT void _ZdlPvSt11align_val_t(void* p, fragscope_align al) noexcept {
+  cxx_delete(CxxFn::kDeleteAligned, p, al);
+}
+FRAGSCOPE_EXPORT void _ZdaPvSt11align_val_t(void* p, fragscope_align al) noexcept {
+  cxx_delete(CxxFn::kDeleteArrayAligned, p, al);
+}
+FRAGSCOPE_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void* p, fragscope_align al, Nothrow nt) noexcept {
+  cxx_delete(CxxFn::kDeleteAlignedNothrow, p, al, nt);
+}
+FRAGSCOPE_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void* p, fragscope_align al, Nothrow nt) noexcept {
+  cxx_delete(CxxFn::kDeleteArrayAlignedNothrow, p, al, nt);
+}
+FRAGSCOPE_EXPORT void _ZdlPvmSt11align_val_t(void* p, std::size_t n, fragscope_align al) noexcept {
+  cxx_delete(CxxFn::kDeleteSizedAligned, p, n, al);
+}
+FRAGSCOPE_EXPORT void _ZdaPvmSt11align_val_t(void* p, std::size_t n, fragscope_align al) noexcept {
+  cxx_delete(CxxFn::kDeleteArraySizedAligned, p, n, al);
+}

@@ -6,6 +6,7 @@
 // after start or fork: short-lived processes (a fork that execs at once) never get a thread, and
 // a process that must be single-threaded early on (unshare(CLONE_NEWUSER)) is not made
 // multi-threaded by us. It also ticks the hooks' clock (HookClock).
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -32,6 +33,7 @@
 #include "system_view.hpp"
 #include "site_view.hpp"
 #include "clock.hpp"
+#include "forward.hpp"
 #include "heap_layout.hpp"
 #include "os_memory.hpp"
 #include "proc_parse.hpp"
@@ -486,6 +488,29 @@ SystemView g_sys;  // the system view of the last snapshot (for the metrics)
 double g_cpus = 0;
 bool g_reporter_applies = false;
 
+// `,"coverage":{...}`: whether the hooks see the program's allocations. `malloc_ahead` names an
+// object ahead of the shim whose malloc answers the program (nothing reaches our hooks);
+// `operator_new` is the library whose C++ operator new the program calls and `operator_new_via`
+// how it is recorded: "hook" (an allocator's own: jemalloc, tcmalloc, mimalloc) or "malloc"
+// (libstdc++'s, which calls malloc). The share of frees of blocks never seen is the other signal;
+// the reports compute it from "anomalies" and "calls".
+void encode_coverage(core::TextBuffer& out) noexcept {
+  const Coverage& c = g_coverage;
+  out.append(",\"coverage\":{\"probed\":");
+  out.append(c.probed ? "true" : "false");
+  out.append(",\"malloc_ahead\":");
+  if (c.malloc_ahead) core::json_string(out, c.ahead_name[0] != '\0' ? c.ahead_name : "an object loaded before libfragscope.so");
+  else out.append("null");
+  out.append(",\"operator_new\":");
+  Dl_info info{};
+  void* n = g_cxx.next[static_cast<unsigned>(CxxFn::kNew)];
+  if (n != nullptr && dladdr(n, &info) != 0 && info.dli_fname != nullptr) core::json_string(out, info.dli_fname);
+  else out.append("null");
+  out.append(",\"operator_new_via\":");
+  out.append(n == nullptr ? "null" : g_cxx.record[static_cast<unsigned>(CxxFn::kNew)] ? "\"hook\"" : "\"malloc\"");
+  out.append("}");
+}
+
 // The snapshot sections only the running shim can write: the allocator's own view, the pools,
 // and the call sites with the pinned bytes of this snapshot's layout analysis.
 void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m) {
@@ -500,6 +525,7 @@ void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m)
                       static_cast<unsigned long long>(batching_returns()),
                       (g_thread_started.load(std::memory_order_relaxed) ? 1u : 0u) + metrics_threads());
   encode_allocator_view(out, g_allocator_figures);
+  encode_coverage(out);
   if (g_cfg.trim_bytes != 0) {
     out.append(",\"trim_remedy\":{");
     core::append_printf(out, "\"threshold\":%llu,\"call\":", static_cast<unsigned long long>(g_cfg.trim_bytes));
@@ -917,6 +943,13 @@ void write_final_snapshot() noexcept {
                 mib(static_cast<double>(t.usable_alloc - t.usable_free)), mib(static_cast<double>(t.peak_requested)), heap,
                 g_fd >= 0 ? g_path : "(none)");
   say(line);
+  if (g_coverage.malloc_ahead) {
+    std::snprintf(line, sizeof(line),
+                  "fragscope[%ld]: INCOMPLETE: %.200s answers malloc ahead of libfragscope.so (LD_PRELOAD order); "
+                  "the program's allocations were not seen: put libfragscope.so first (fragscope run does)",
+                  static_cast<long>(getpid()), g_coverage.ahead_name[0] != '\0' ? g_coverage.ahead_name : "an object loaded before it");
+    say(line);
+  }
 }
 
 }  // namespace fragscope::shim

@@ -26,7 +26,8 @@
 
 namespace fragscope::shim {
 
-constinit thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, 0, nullptr, false};
+constinit thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, 0, nullptr, false, false};
+Coverage g_coverage;
 std::atomic<State> g_state{State::kUninit};
 std::atomic<bool> g_pending{false};
 // Constant-initialised: hooks may run before any constructor of ours.
@@ -87,6 +88,47 @@ void stop_following_exec() {
     if (core::preload_without(*e + 11, info.dli_fname, entry + 11, sizeof(entry) - 11)) *e = entry;
     return;
   }
+}
+
+// Who answers the program's malloc: asked once, from our constructor, by calling malloc through our
+// own GOT (the first definition in the process's lookup order, through an executable's canonical
+// PLT entry when it has one, as the program's own calls go) with tls.probing set: our
+// pass-through malloc clears it. An allocator listed before us in LD_PRELOAD answers instead, and
+// then no call of the program reaches our hooks. Requires: the guard held, real functions found.
+void probe_coverage() noexcept {
+  void* (*volatile first_malloc)(std::size_t) = &malloc;  // volatile: the pair is not elided
+  void (*volatile first_free)(void*) = &free;
+  tls.probing = true;
+  void* p = first_malloc(1);
+  const bool ahead = tls.probing;
+  tls.probing = false;
+  first_free(p);
+  Coverage& c = g_coverage;
+  c.malloc_ahead = ahead;
+  c.probed = true;
+  if (!ahead) return;
+  // Name it: the object whose definition the dynamic linker finds first (an executable's PLT
+  // entry is not a definition: st_shndx undefined), else what precedes us in LD_PRELOAD.
+  Dl_info info{};
+  ElfW(Sym)* sym = nullptr;
+  void* m = dlsym(RTLD_DEFAULT, "malloc");
+  if (m != nullptr && dladdr1(m, &info, reinterpret_cast<void**>(&sym), RTLD_DL_SYMENT) != 0 && sym != nullptr &&
+      sym->st_shndx != SHN_UNDEF && info.dli_sname != nullptr && std::strcmp(info.dli_sname, "malloc") == 0 &&
+      info.dli_fname != nullptr && info.dli_fname[0] != '\0') {
+    std::snprintf(c.ahead_name, sizeof(c.ahead_name), "%s", info.dli_fname);
+    return;
+  }
+  const char* pre = getenv_raw("LD_PRELOAD");
+  if (pre == nullptr) return;
+  // The entries before our own (LD_PRELOAD separates them by ':' or spaces).
+  const char* ours = std::strstr(pre, "libfragscope");
+  std::size_t n = ours != nullptr ? static_cast<std::size_t>(ours - pre) : 0;
+  while (n > 0 && pre[n - 1] != ':' && pre[n - 1] != ' ') --n;  // to the start of our entry
+  while (n > 0 && (pre[n - 1] == ':' || pre[n - 1] == ' ')) --n;  // and the separators before it
+  if (n == 0) return;
+  if (n > sizeof(c.ahead_name) - 1) n = sizeof(c.ahead_name) - 1;
+  std::memcpy(c.ahead_name, pre, n);
+  c.ahead_name[n] = '\0';
 }
 
 // Finds the address range of the loaded object that contains this function (our library), so
@@ -364,6 +406,12 @@ void on_fork_child_recording() noexcept {
 
 __attribute__((constructor)) static void fragscope_constructor() {
   if (tls.guard == 0) ensure_init();
+  // Not from ensure_init: that may run inside the allocator (its mmap), under its lock, and an
+  // allocator ahead of us would take that lock again. Here no allocator call is under way.
+  if (tls.guard == 0 && g_state.load(std::memory_order_acquire) == State::kReady) {
+    Guard g;
+    probe_coverage();
+  }
 }
 
 __attribute__((destructor)) static void fragscope_destructor() {

@@ -15,6 +15,10 @@
 #include "applier.hpp"
 #include "recorder.hpp"
 
+namespace fragscope::core {
+class TextBuffer;
+}
+
 namespace fragscope::shim {
 
 enum class State : int { kUninit = 0, kIniting = 1, kReady = 2, kPassthrough = 3 };
@@ -26,6 +30,9 @@ struct Tls {
   // A thread of ours (reporter, metrics endpoint): it holds the guard for its whole life, and
   // what it allocates comes from our private heap (self_heap.hpp), never the host's allocator.
   bool self;
+  // Set while ensure_init() asks who answers the program's malloc (probe_coverage); our
+  // pass-through malloc clears it, so it stays set when a definition ahead of ours answered.
+  bool probing;
 };
 // constinit: statically initialised, so an access is a plain %fs-relative load; without it every
 // access from another file first tests for a TLS init function (_ZTH...) that does not exist.
@@ -125,6 +132,15 @@ inline void after_record() noexcept {
     }
   }
 }
+
+/// Who answers the program's malloc and operator new (snapshot "coverage"); runtime.cpp.
+struct Coverage {
+  bool probed = false;
+  bool malloc_ahead = false;     // a definition ahead of ours answers the program's malloc
+  char ahead_name[256] = "";     // which object, when it can be named
+};
+extern Coverage g_coverage;
+void encode_coverage(core::TextBuffer& out) noexcept;
 
 // fork.cpp
 void install_fork_handlers() noexcept;

@@ -92,6 +92,11 @@ int check_cmd(const std::vector<std::string>& paths, std::size_t min_files) {
       rc = std::max(rc, 1);
       continue;
     }
+    // Figures that balance but miss allocations are not a whole picture either.
+    for (const auto& g : fragscope::report::coverage_gaps(*fin)) {
+      fmt::print(stderr, "fragscope check: {}: incomplete: {}\n", p, g);
+      rc = std::max(rc, 1);
+    }
     for (const auto& v : fragscope::report::check_balance(*fin)) {
       fmt::print(stderr, "fragscope check: {}: {}\n", p, v);
       rc = std::max(rc, 1);

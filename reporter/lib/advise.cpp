@@ -621,6 +621,26 @@ void allocator_lines(const json& s, AdviseResult& r) {
 
 }  // namespace
 
+std::vector<std::string> coverage_gaps(const json& s) {
+  std::vector<std::string> out;
+  const json& c = sub(s, "coverage");
+  if (const std::string ahead = str(c, "malloc_ahead"); !ahead.empty())
+    out.push_back(fmt::format("{} answers malloc ahead of libfragscope.so (LD_PRELOAD order): the program's "
+                              "allocations do not reach fragscope's hooks; put libfragscope.so first (fragscope run does)",
+                              ahead));
+  // Frees of blocks the hooks never saw allocated: beyond a small share (blocks from before the
+  // shim started, a library's own calls), allocations reach the allocator by another way.
+  const json& calls = sub(s, "calls");
+  const double untracked = num(sub(s, "anomalies"), "untracked_frees");
+  const double frees = num(calls, "free") + num(calls, "operator_delete") + untracked;
+  if (untracked >= kUntrackedFreesFloor && untracked > kUntrackedFreesShare * frees)
+    out.push_back(fmt::format("{} frees ({:.1f}% of all) were of blocks fragscope never saw allocated: allocations "
+                              "reach the allocator by a way the hooks do not see (an allocator's own entry points, "
+                              "or a library linked to it directly), so live bytes are under-counted",
+                              whole(untracked), 100.0 * untracked / frees));
+  return out;
+}
+
 std::string life_range(double lo) {
   if (!(lo > 0)) return "< 1 clock tick (freed before the hooks' clock moved)";
   return fmt::format("{}–{}", human_ns(lo), human_ns(2 * lo));
@@ -671,6 +691,8 @@ AdviseResult advise(const SnapshotFile& file, const std::string& command) {
   }
   r.trend = trend;
   allocator_lines(s, r);
+  r.partial = coverage_gaps(s);
+  for (const auto& g : r.partial) r.not_assessed.push_back("the allocations fragscope did not see: " + g);
   Rules(file, s, command, r).run();
   return r;
 }
@@ -681,6 +703,7 @@ std::string render_advice(const AdviseResult& r) {
   fmt::format_to(o, "fragscope advise: {}\n  judged: {}\n  {}\n  {}\n", r.subject.empty() ? "?" : r.subject, r.moment.why,
                  r.heap_line, r.trend);
   for (const auto& a : r.allocator_says) fmt::format_to(o, "  {}\n", a);
+  for (const auto& g : r.partial) fmt::format_to(o, "  PARTIAL PICTURE: {}\n", g);
   if (r.findings.empty())
     fmt::format_to(o, "\n  Nothing to fix: none of the mechanisms below holds at the judged snapshot.\n");
   for (std::size_t i = 0; i < r.findings.size(); ++i) {
@@ -709,6 +732,8 @@ json advice_json(const AdviseResult& r) {
   j["trend"] = r.trend;
   j["allocator_says"] = r.allocator_says;
   j["nothing_to_fix"] = r.findings.empty();
+  j["complete"] = r.partial.empty();
+  j["partial"] = r.partial;
   j["findings"] = json::array();
   for (const auto& x : r.findings) {
     json fj = {{"kind", x.kind}, {"title", x.title}, {"evidence", x.evidence}, {"recover_bytes", std::llround(x.recover_bytes)},

@@ -51,7 +51,16 @@ struct AdviseResult {
   std::vector<std::string> checked;       // what was looked at and found fine, with the figure
   std::vector<std::string> not_assessed;  // what the data could not say, and why
   std::string pool_sizes;                 // for --pool-sizes, when pooling is advised
+  std::vector<std::string> partial;       // coverage_gaps of the judged snapshot: the figures miss these
 };
+
+/// Why a snapshot's figures are a partial picture of the process's heap, one sentence each; empty
+/// when the hooks saw the program's allocations: an object ahead of the shim answers malloc
+/// (snapshot "coverage".malloc_ahead), or at least kUntrackedFreesFloor frees, and more than
+/// kUntrackedFreesShare of all frees, were of blocks the hooks never saw allocated.
+std::vector<std::string> coverage_gaps(const nlohmann::json& snapshot);
+inline constexpr double kUntrackedFreesFloor = 100;
+inline constexpr double kUntrackedFreesShare = 0.01;
 
 /// `command` is shown in the commands it proposes (e.g. "./service --port 80").
 AdviseResult advise(const SnapshotFile& file, const std::string& command = "CMD");

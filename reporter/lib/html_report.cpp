@@ -85,6 +85,7 @@ std::string render_html_report(const SnapshotFile& f) {
     out += "<section id=\"what-to-do\"><h2>What to do</h2>\n";
     fmt::format_to(o, "<p class=\"meta\">Judged: {}</p><p class=\"meta\">{}<br>{}</p>\n", html_escape(v.moment.why),
                    html_escape(v.heap_line), html_escape(v.trend));
+    for (const auto& g : v.partial) fmt::format_to(o, "<p class=\"warn\"><b>Partial picture:</b> {}</p>\n", html_escape(g));
     if (v.findings.empty())
       out += "<p><b>Nothing to fix</b>: none of the mechanisms below holds at the judged snapshot.</p>\n";
     out += "<ol class=\"findings\">\n";

@@ -83,6 +83,7 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
   fmt::format_to(o, "fragscope report: {} (pid {}), {} snapshot{} over {}{}\n", program_label(last),
                  whole(num(last, "pid")), f.snapshots.size(), f.snapshots.size() == 1 ? "" : "s",
                  human_ns(num(last, "uptime_ns")), fin ? "" : " — no final snapshot (killed, or still running)");
+  for (const auto& g : coverage_gaps(last)) fmt::format_to(o, "  INCOMPLETE   {}\n", g);
   double live_req = num(t, "live_requested"), live_usable = num(t, "live_usable");
   fmt::format_to(o, "  live data    {} requested in {} blocks; {} usable (internal_frag {}, {:.1f}%)\n",
                  human_bytes(live_req), whole(num(t, "live_blocks")), human_bytes(live_usable),

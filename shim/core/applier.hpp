@@ -17,7 +17,7 @@
 namespace fragscope::core {
 
 static_assert(SiteTable::kMaxSites - 1 <= Event::kSiteMask, "a site id must fit in an event's tag");
-static_assert(kNumOps + 1 <= 15, "an Op + 1 must fit in an event's 4 call bits");
+static_assert(kNumEventOps + 1 <= 15, "an Op + 1 must fit in an event's 4 call bits");
 
 class EventApplier {
  public:

@@ -8,7 +8,7 @@ namespace fragscope::core {
 const char* op_name(Op op) noexcept {
   static constexpr const char* kNames[kNumOps] = {
       "malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
-      "memalign", "valloc", "pvalloc", "malloc_usable_size", "mmap", "munmap", "mremap"};
+      "memalign", "valloc", "pvalloc", "operator_new", "operator_delete", "malloc_usable_size", "mmap", "munmap", "mremap"};
   auto i = static_cast<unsigned>(op);
   return i < kNumOps ? kNames[i] : "?";
 }

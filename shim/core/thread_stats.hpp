@@ -19,8 +19,10 @@ namespace fragscope::core {
 
 enum class Op : std::uint8_t {
   kMalloc, kFree, kCalloc, kRealloc, kReallocArray, kPosixMemalign, kAlignedAlloc, kMemalign,
-  kValloc, kPvalloc, kMallocUsableSize, kMmap, kMunmap, kMremap, kCount
+  kValloc, kPvalloc, kNew, kDelete, kMallocUsableSize, kMmap, kMunmap, kMremap, kCount
 };
+/// The calls that reach the applier as events (allocations and frees): the ops before this one.
+inline constexpr unsigned kNumEventOps = static_cast<unsigned>(Op::kMallocUsableSize);
 inline constexpr unsigned kNumOps = static_cast<unsigned>(Op::kCount);
 const char* op_name(Op op) noexcept;
 
