@@ -155,7 +155,7 @@ def wait_served(port, host, limit=15.0):
 
 
 def fragscope_cpu_ticks(pid):
-    """utime + stime (clock ticks) of each of the process's threads named fragscope*."""
+    """utime + stime (clock ticks) of each of the shim's threads (fragscope, fragscope-*)."""
     ticks = {}
     for tid in os.listdir("/proc/%d/task" % pid):
         try:
@@ -164,7 +164,7 @@ def fragscope_cpu_ticks(pid):
         except OSError:
             continue
         comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        if comm.startswith("fragscope"):
+        if comm == "fragscope" or comm.startswith("fragscope-"):  # not the probe's own fragscope_fault
             fields = stat[stat.rindex(")") + 2:].split()
             ticks[comm + "/" + tid] = int(fields[11]) + int(fields[12])
     return ticks
