@@ -107,17 +107,23 @@ const char* g_warn_ptrs[kMaxWarn];
 // its dup2 fail with EBUSY or take the number it expects, and we never hold a reference to one of
 // its files. The identity checks below stay, for the one case where the table cannot be ours
 // (no thread could be started, or a kernel before 5.9: see own_fd_table).
+// A file's identity: device and inode, and for a device node (a terminal on fd 2) the device it
+// stands for and the file type as well.
 struct FileId {
   dev_t dev = 0;
   ino_t ino = 0;
+  dev_t rdev = 0;
+  mode_t type = 0;
   bool valid = false;
 };
 FileId identify_fd(int fd) {
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) return {};
-  return FileId{st.st_dev, st.st_ino, true};
+  return FileId{st.st_dev, st.st_ino, st.st_rdev, static_cast<mode_t>(st.st_mode & S_IFMT), true};
 }
-bool same_file(const FileId& a, const FileId& b) { return a.valid && b.valid && a.dev == b.dev && a.ino == b.ino; }
+bool same_file(const FileId& a, const FileId& b) {
+  return a.valid && b.valid && a.dev == b.dev && a.ino == b.ino && a.rdev == b.rdev && a.type == b.type;
+}
 bool still_ours(int fd, const FileId& id) { return same_file(identify_fd(fd), id); }
 // Closes `fd` only if it is still the file we opened. Race-free only in our own table (or in a
 // fork child's handler, where no other thread runs yet); in the host's table a thread of the
@@ -152,11 +158,10 @@ bool own_fd_table() {
 }
 
 void say(const char* line) {
-  std::size_t n = std::strlen(line);
-  // One write per line so lines from several processes do not interleave.
+  // One write per line so lines from several processes do not interleave. A line may echo the
+  // host's values (paths, environment): escaped, so that nothing in it acts on a terminal.
   char buf[600];
-  if (n > sizeof(buf) - 2) n = sizeof(buf) - 2;
-  std::memcpy(buf, line, n);
+  std::size_t n = core::escape_text(line, sizeof(buf), buf, sizeof(buf) - 1);
   buf[n] = '\n';
   // fd 2 is written only while it is the stderr the process started with.
   if (t_own_fds) {
@@ -819,6 +824,8 @@ void init_cv() {
 void reporter_init() noexcept { new_identity(); }
 
 void record_stderr() noexcept { g_stderr_id = identify_fd(STDERR_FILENO); }
+
+void join_reporter_fd_table() noexcept { t_own_fds = g_own_fds; }
 
 void warn_once(const char* line) noexcept {
   say(line);

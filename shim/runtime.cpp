@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/auxv.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -66,9 +67,15 @@ void on_thread_exit(void* p) {
 
 void select_clock_from_cpuinfo() {
   static char buf[16384];
+  // On a host thread, in the host's table: another thread of the host may close and reuse the
+  // number meanwhile. What was read then is not cpuinfo, and the number is the host's: not closed.
   int fd = open("/proc/cpuinfo", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
+  struct stat before, after;
+  const bool known = fstat(fd, &before) == 0;
   ssize_t n = read(fd, buf, sizeof(buf));
+  const bool ours = known && fstat(fd, &after) == 0 && after.st_dev == before.st_dev && after.st_ino == before.st_ino;
+  if (!ours) return;
   close(fd);
   if (n > 0) core::g_clock_source.store(core::select_clock(buf, static_cast<std::size_t>(n)));
 }

@@ -148,6 +148,9 @@ void install_fork_handlers() noexcept;
 void reporter_init() noexcept;
 /// Remembers which file fd 2 is now: warnings go to fd 2 only while it is still that file.
 void record_stderr() noexcept;
+/// A thread the reporter thread started (it shares the reporter's descriptor table): says its
+/// warnings the way the reporter does.
+void join_reporter_fd_table() noexcept;
 void reporter_on_fork_child() noexcept;
 void write_final_snapshot() noexcept;
 void warn_once(const char* line) noexcept;

@@ -9,9 +9,30 @@
 namespace fragscope::core {
 namespace {
 
+// The bad value is the host's: echoed escaped (a terminal escape in it must not reach the host's
+// terminal as one) and bounded (the line must fit its slot whatever the value).
+constexpr std::size_t kEchoMax = 32;  // bytes of the value echoed; escaped, at most 4 chars each
+
 void warn(Config& cfg, const char* fmt, const char* name, const char* value, const char* dflt) {
   if (cfg.nwarnings == Config::kMaxWarnings) return;
-  std::snprintf(cfg.warnings[cfg.nwarnings++], Config::kWarningLen, fmt, name, value, dflt);
+  char echoed[kEchoMax * 4 + 4];
+  escape_text(value, kEchoMax, echoed, sizeof(echoed));
+  std::snprintf(cfg.warnings[cfg.nwarnings++], Config::kWarningLen, fmt, name, echoed, dflt);
+}
+
+// Length of the well-formed UTF-8 sequence for a code point ≥ U+00A0 at `p` (at most `left`
+// bytes), or 0.
+std::size_t printable_utf8(const unsigned char* p, std::size_t left) {
+  const unsigned c = p[0];
+  std::size_t n = 0;
+  unsigned lo = 0x80, hi = 0xbf;  // the allowed range of the second byte
+  if (c >= 0xc2 && c <= 0xdf) n = 2, lo = c == 0xc2 ? 0xa0 : 0x80;  // C2 80..C2 9F: C1 controls
+  else if (c >= 0xe0 && c <= 0xef) n = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+  else if (c >= 0xf0 && c <= 0xf4) n = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+  if (n == 0 || n > left || p[1] < lo || p[1] > hi) return 0;
+  for (std::size_t i = 2; i < n; ++i)
+    if (p[i] < 0x80 || p[i] > 0xbf) return 0;
+  return n;
 }
 
 bool parse_bool(std::string_view v, bool& out) {
@@ -24,7 +45,7 @@ void parse_bool_var(Config& cfg, EnvLookup lookup, const char* name, bool& field
   const char* v = lookup(name);
   if (v == nullptr || *v == '\0') return;
   if (!parse_bool(v, field)) {
-    warn(cfg, "fragscope: ignoring %s='%.64s' (expected 1 or 0); using %s", name, v, field ? "1" : "0");
+    warn(cfg, "fragscope: ignoring %s='%s' (expected 1 or 0); using %s", name, v, field ? "1" : "0");
   }
 }
 
@@ -32,7 +53,7 @@ void parse_path_var(Config& cfg, EnvLookup lookup, const char* name, char* field
   const char* v = lookup(name);
   if (v == nullptr || *v == '\0') return;
   if (std::strlen(v) >= Config::kPathMax) {
-    warn(cfg, "fragscope: ignoring %s='%.64s...' (longer than PATH_MAX); using %s", name, v, field);
+    warn(cfg, "fragscope: ignoring %s='%s' (longer than PATH_MAX); using %s", name, v, field);
     return;
   }
   std::strcpy(field, v);
@@ -97,6 +118,34 @@ bool parse_pool_sizes(const char* v, std::uint32_t* sizes, std::size_t& n) noexc
 
 }  // namespace
 
+std::size_t escape_text(const char* in, std::size_t max_in, char* out, std::size_t cap) noexcept {
+  static const char kHex[] = "0123456789abcdef";
+  if (cap == 0) return 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(in);
+  std::size_t inlen = 0;
+  while (inlen < max_in && p[inlen] != 0) ++inlen;
+  const bool cut_input = p[inlen] != 0;
+  const std::size_t room = cap > 4 ? cap - 4 : 0;  // keeps room for "..." and the NUL
+  std::size_t n = 0, i = 0;
+  while (i < inlen) {
+    const unsigned c = p[i];
+    std::size_t seq = c >= 0x80 ? printable_utf8(p + i, inlen - i) : 0;
+    if (c >= 0x20 && c < 0x7f) seq = 1;
+    if (seq != 0) {
+      if (n + seq > room) break;
+      std::memcpy(out + n, p + i, seq);
+      n += seq, i += seq;
+      continue;
+    }
+    if (n + 4 > room) break;
+    out[n++] = '\\', out[n++] = 'x', out[n++] = kHex[c >> 4], out[n++] = kHex[c & 15];
+    ++i;
+  }
+  if ((i < inlen || cut_input) && n + 3 < cap) std::memcpy(out + n, "...", 3), n += 3;
+  out[n] = '\0';
+  return n;
+}
+
 void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
   cfg = Config{};
   if (secure) {
@@ -114,7 +163,7 @@ void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
     std::string_view s(v);
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), ms);
     if (ec != std::errc() || end != s.data() + s.size() || ms > kMax) {
-      warn(cfg, "fragscope: ignoring %s='%.64s' (expected milliseconds, 0 to 3600000); using %s",
+      warn(cfg, "fragscope: ignoring %s='%s' (expected milliseconds, 0 to 3600000); using %s",
            "FRAGSCOPE_INTERVAL_MS", v, "1000");
     } else {
       cfg.interval_ms = ms;
@@ -125,7 +174,7 @@ void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
     std::string_view s(v);
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), b);
     if (ec != std::errc() || end != s.data() + s.size() || b > (std::uint64_t{1} << 40)) {
-      warn(cfg, "fragscope: ignoring %s='%.64s' (expected bytes, 0 to 2^40; 1 = every allocation); using %s",
+      warn(cfg, "fragscope: ignoring %s='%s' (expected bytes, 0 to 2^40; 1 = every allocation); using %s",
            "FRAGSCOPE_SAMPLE_BYTES", v, "524288");
     } else {
       cfg.sample_bytes = b;
@@ -136,7 +185,7 @@ void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
     std::string_view s(v);
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), b);
     if (ec != std::errc() || end != s.data() + s.size() || b > Config::kMaxTrimBytes) {
-      warn(cfg, "fragscope: ignoring %s='%.64s' (expected bytes of empty resident heap pages, 0 to 2^40; 0 = off); using %s",
+      warn(cfg, "fragscope: ignoring %s='%s' (expected bytes of empty resident heap pages, 0 to 2^40; 0 = off); using %s",
            "FRAGSCOPE_TRIM", v, "0 (no trim)");
     } else {
       cfg.trim_bytes = b;
@@ -145,7 +194,7 @@ void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
   if (const char* v = lookup("FRAGSCOPE_POOL_SIZES"); v != nullptr && *v != '\0') {
     if (!parse_pool_sizes(v, cfg.pool_sizes, cfg.npool_sizes)) {
       cfg.npool_sizes = 0;
-      warn(cfg, "fragscope: ignoring %s='%.64s' (expected up to 16 sizes in bytes, 1 to 4096, separated by commas); %s",
+      warn(cfg, "fragscope: ignoring %s='%s' (expected up to 16 sizes in bytes, 1 to 4096, separated by commas); %s",
            "FRAGSCOPE_POOL_SIZES", v, "no pools");
     }
   }
@@ -155,7 +204,7 @@ void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
     if (!parse_metrics_addr(v, &cfg.metrics_ip, &cfg.metrics_port)) {
       cfg.metrics_ip = 0;
       cfg.metrics_port = 0;
-      warn(cfg, "fragscope: ignoring %s='%.64s' (expected PORT or IPv4:PORT, e.g. 9464 or 127.0.0.1:9464); %s",
+      warn(cfg, "fragscope: ignoring %s='%s' (expected PORT or IPv4:PORT, e.g. 9464 or 127.0.0.1:9464); %s",
            "FRAGSCOPE_METRICS_ADDR", v, "no metrics endpoint");
     }
   }

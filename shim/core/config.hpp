@@ -48,6 +48,14 @@ using EnvLookup = const char* (*)(const char* name);
 /// Never allocates, never fails.
 void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept;
 
+/// Copies the NUL-terminated `in` into `out` (size `cap`, at least 8) so that no byte of it can
+/// act on a terminal: bytes below 0x20, 0x7f, and bytes of 0x80 and up that are not part of a
+/// well-formed UTF-8 sequence for a code point from U+00A0 on (so the C1 controls, raw or
+/// UTF-8-encoded, are escaped too) become "\xNN". At most `max_in` bytes of `in` are copied, and
+/// never more than fit: a cut value ends with "...". Always NUL-terminated; never splits an
+/// escape. Returns the length written. Used for every value of the host's that we echo.
+std::size_t escape_text(const char* in, std::size_t max_in, char* out, std::size_t cap) noexcept;
+
 /// Rewrites an LD_PRELOAD value without the entries that name `self` (the shim's path, or a
 /// path ending in "/" + its file name): entries are separated by ':' or ' '. Writes the result
 /// into `out` (size `cap`); returns false when it does not fit.

@@ -172,3 +172,34 @@ TEST(Config, MalformedTrimWarnsOnceAndStaysOff) {
   EXPECT_EQ(c.trim_bytes, 0u);
   EXPECT_EQ(c.nwarnings, 0u);
 }
+
+// A bad value is the host's: its warning reaches the host's terminal, so no byte of it may act
+// there (issue 16: terminal escapes echoed raw).
+TEST(Config, EscapeTextEscapesControlsAndBoundsLength) {
+  char out[64];
+  using fragscope::core::escape_text;
+  escape_text("ab\x1b[31mc\n\x7f", 64, out, sizeof(out));
+  EXPECT_STREQ(out, "ab\\x1b[31mc\\x0a\\x7f");
+  escape_text("caf\xc3\xa9 \xe2\x82\xac", 64, out, sizeof(out));  // UTF-8 text stays
+  EXPECT_STREQ(out, "caf\xc3\xa9 \xe2\x82\xac");
+  escape_text("\xc2\x9b" "1m \x9b \xc3 \xed\xa0\x80 \xc0\xaf", 64, out, sizeof(out));  // C1, bad UTF-8
+  EXPECT_STREQ(out, "\\xc2\\x9b1m \\x9b \\xc3 \\xed\\xa0\\x80 \\xc0\\xaf");
+  escape_text("0123456789", 4, out, sizeof(out));  // at most max_in bytes, then "..."
+  EXPECT_STREQ(out, "0123...");
+  char small[12];
+  EXPECT_EQ(escape_text("\x01\x02\x03\x04", 64, small, sizeof(small)), 11u);  // never half an escape
+  EXPECT_STREQ(small, "\\x01\\x02...");
+}
+
+TEST(Config, BadValueWarningIsEscapedAndBounded) {
+  std::string evil = "\x1b]0;owned\x07\x1b[2J" + std::string(500, 'A');
+  g_env = {{"FRAGSCOPE_INTERVAL_MS", evil.c_str()}};
+  Config c;
+  parse_config(c, lookup, false);
+  ASSERT_EQ(c.nwarnings, 1u);
+  const std::string w = c.warnings[0];
+  for (char ch : w) EXPECT_TRUE(static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f) << w;
+  EXPECT_NE(w.find("\\x1b]0;owned\\x07\\x1b[2J"), std::string::npos) << w;
+  EXPECT_NE(w.find("...'"), std::string::npos) << w;
+  EXPECT_NE(w.find("using 1000"), std::string::npos) << w;  // the line is whole
+}
