@@ -50,6 +50,7 @@ void child() {
   remedy_unlock_all();
   pool_registry_unlock();
   g_applier.unlock();  // events logged before fork are the child's too: applied with its own
+  g_rec.threads.forked(tls.stats);  // the other threads' blocks: theirs no longer exist here
   on_fork_child_recording();
   reporter_on_fork_child();
   --tls.guard;

@@ -740,7 +740,8 @@ void watch_direct_recording() {
   g_alone = only;
   if (g_alone_looks < kQuietChecks || g_mode.load(std::memory_order_relaxed) != Mode::kDirect) return;
   g_alone_looks = 0;
-  if (!only->in_use.load(std::memory_order_acquire)) return;  // its thread has exited
+  if (!only->in_use.load(std::memory_order_acquire) || only->exiting.load(std::memory_order_acquire))
+    return;  // its thread has exited, or is exiting
   pthread_mutex_unlock(&g_mu);
   return_to_batching(only);
   pthread_mutex_lock(&g_mu);

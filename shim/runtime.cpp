@@ -58,11 +58,11 @@ pthread_key_t g_thread_key;
 bool g_have_key = false;
 
 void on_thread_exit(void* p) {
-  // Give the block back: counts stay in it, and the next thread continues from them. If this
-  // thread allocates again in a later destructor, enter_slow attaches it to a block anew.
+  // The thread keeps its block for the calls it still makes on its way out (later destructors,
+  // glibc freeing its tcache); a later thread takes the block over, counts and all, once this
+  // one is gone (ThreadRegistry::acquire).
   auto* ts = static_cast<core::ThreadStats*>(p);
-  if (tls.stats == ts) tls.stats = nullptr;
-  g_rec.threads.release(ts);
+  g_rec.threads.exiting(ts);
 }
 
 void select_clock_from_cpuinfo() {

@@ -1,6 +1,10 @@
 // Per-thread counters, their registry and the peak tracker (see thread_stats.hpp).
 #include "thread_stats.hpp"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <new>
 
 namespace fragscope::core {
@@ -25,18 +29,51 @@ void PeakTracker::flush(ThreadStats& t, unsigned cls) noexcept {
   bump(total_live_, total_peak_, d);
 }
 
+namespace {
+int current_tid() noexcept { return static_cast<int>(syscall(SYS_gettid)); }
+// Whether thread `tid` of this process no longer exists (its kernel task has exited: no code of
+// it runs any more). A tid reused meanwhile by a new thread reads as alive: the block waits.
+bool thread_gone(int tid) noexcept {
+  if (tid <= 0) return false;
+  const int saved = errno;
+  const bool gone = syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH;
+  errno = saved;
+  return gone;
+}
+ThreadStats* claimed(ThreadStats* t) noexcept {
+  t->owner_tid.store(current_tid(), std::memory_order_relaxed);
+  return t;
+}
+}  // namespace
+
+void ThreadRegistry::forked(ThreadStats* self) noexcept {
+  for_each([&](ThreadStats& t) {
+    if (&t != self && t.in_use.load(std::memory_order_relaxed)) t.exiting.store(true, std::memory_order_relaxed);
+  });
+  if (self != nullptr) claimed(self);
+}
+
 ThreadStats* ThreadRegistry::acquire() noexcept {
   for (ThreadStats* t = head_.load(std::memory_order_acquire); t != nullptr; t = t->next) {
     bool expected = false;
     if (!t->in_use.load(std::memory_order_relaxed) &&
         t->in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
-      return t;
+      t->exiting.store(false, std::memory_order_relaxed);
+      return claimed(t);
+    }
+  }
+  for (ThreadStats* t = head_.load(std::memory_order_acquire); t != nullptr; t = t->next) {
+    bool expected = true;
+    if (t->exiting.load(std::memory_order_acquire) && thread_gone(t->owner_tid.load(std::memory_order_relaxed)) &&
+        t->exiting.compare_exchange_strong(expected, false, std::memory_order_acquire)) {
+      return claimed(t);  // in_use stays set: the block passes from the gone thread to this one
     }
   }
   void* mem = arena_.allocate(sizeof(ThreadStats), alignof(ThreadStats));
   if (mem == nullptr) return nullptr;
   auto* t = new (mem) ThreadStats;  // default-init: the arena's memory is zero, and the ring's pages stay untouched
   t->in_use.store(true, std::memory_order_relaxed);
+  claimed(t);
   ThreadStats* h = head_.load(std::memory_order_relaxed);
   do {
     t->next = h;

@@ -48,6 +48,11 @@ struct alignas(64) ClassStats {
 
 struct alignas(64) ThreadStats {
   std::atomic<bool> in_use{false};
+  // The owner's thread id, and set once its thread-specific data was destroyed: the thread is
+  // exiting, and may still call hooks (glibc frees its tcache after the destructors ran), which
+  // keep counting here. The block is taken over once that thread is gone (ThreadRegistry::acquire).
+  std::atomic<int> owner_tid{0};
+  std::atomic<bool> exiting{false};
   ThreadStats* next = nullptr;  // registry list, append-only
   std::int64_t sample_countdown = 0;  // bytes until the next call-site sample (owner only)
   std::uint64_t sample_rng = 0;       // its random state (owner only; 0 = not seeded)
@@ -89,11 +94,20 @@ class PeakTracker {
 /// Owns all ThreadStats blocks.
 class ThreadRegistry {
  public:
-  /// A block for the calling thread: a released one if any, else a new one; nullptr when our
-  /// memory is exhausted. Thread-safe, lock-free.
+  /// A block for the calling thread: a released one if any, else the block of an exiting thread
+  /// that is gone, else a new one; nullptr when our memory is exhausted. Thread-safe, lock-free.
+  /// Its counts stay: the next owner continues from them.
   ThreadStats* acquire() noexcept;
   /// Gives a block back for reuse by a later thread (its counts stay in it).
   void release(ThreadStats* t) noexcept { t->in_use.store(false, std::memory_order_release); }
+  /// The owner of `t` is exiting: it keeps the block for the calls it still makes, and a later
+  /// acquire() takes the block over once the thread no longer exists. (Releasing it at once would
+  /// make the exiting thread's last calls take a new block that nothing ever gives back: one block
+  /// per thread, in a program that starts threads all day.)
+  void exiting(ThreadStats* t) noexcept { t->exiting.store(true, std::memory_order_release); }
+  /// After fork, in the child: every block but `self`'s belonged to a thread the child does not have.
+  /// `self` (the forking thread's block, or null) now belongs to the child's thread.
+  void forked(ThreadStats* self) noexcept;
   template <class F>
   void for_each(F&& f) const noexcept {
     for (ThreadStats* t = head_.load(std::memory_order_acquire); t != nullptr; t = t->next) f(*t);
