@@ -848,6 +848,10 @@ void pending_work() noexcept {
   start_reporter();
 }
 
+void start_reporter_now() noexcept {
+  if (g_pending.load(std::memory_order_relaxed)) start_reporter();
+}
+
 void start_reporter() noexcept {
   if (g_thread_started.exchange(true)) return;
   g_pending.store(false, std::memory_order_relaxed);

@@ -257,7 +257,14 @@ bool spawn_own_thread(void* (*fn)(void*), const char* name, std::size_t stack) n
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, stack);
   pthread_t th;
+  // What pthread_create allocates for the new thread (its TLS vector) is ours: from our private
+  // heap, as the thread's own allocations will be, not the host's (whose figures we measure).
+  const bool was_self = tls.self;
+  ++tls.guard;
+  tls.self = core::self_ready();
   const bool ok = pthread_create(&th, &attr, fn, nullptr) == 0;
+  tls.self = was_self;
+  --tls.guard;
   if (ok) pthread_setname_np(th, name);
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -418,6 +425,9 @@ __attribute__((constructor)) static void fragscope_constructor() {
   if (tls.guard == 0 && g_state.load(std::memory_order_acquire) == State::kReady) {
     Guard g;
     probe_coverage();
+    // The reporter starts now, not at the first call after 100 ms: a daemon idle after its
+    // start-up gets its periodic snapshots all the same (Redis waited 29 s for its first).
+    start_reporter_now();
   }
 }
 

@@ -111,6 +111,8 @@ inline void become_own_thread() noexcept {
 bool spawn_own_thread(void* (*fn)(void*), const char* name, std::size_t stack) noexcept;
 core::ThreadStats* enter_slow() noexcept;
 void pending_work() noexcept;
+/// Starts the reporter thread if periodic snapshots are on and it is not started (reporter.cpp).
+void start_reporter_now() noexcept;
 
 /// The counter block to record this call into, or nullptr when the call must pass through.
 inline core::ThreadStats* enter() noexcept {
