@@ -1,4 +1,5 @@
-// The files fragscope writes land only on a regular file of its own (safe_file.hpp, issue 16).
+// The files fragscope writes land only on a regular file of its own (safe_file.hpp, issue 16),
+// and a snapshot file is read a bounded line at a time (snapshot_file.hpp).
 #include <gtest/gtest.h>
 
 #include <dirent.h>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "safe_file.hpp"
+#include "snapshot_file.hpp"
 
 using namespace fragscope;
 
@@ -111,4 +113,23 @@ TEST(SafeFile, AppendOutputIsOurRegularFileWithMode0600) {
     ASSERT_EQ(chown(out.c_str(), 65534, 65534), 0);
     EXPECT_EQ(files::open_append_output(out.c_str()), -EPERM);
   }
+}
+
+TEST(SnapshotFile, ALineOverTheBoundIsNamedAndSkippedAndTheOthersKept) {
+  TempDir d;
+  const std::string path = d / "big.jsonl";
+  const std::string snap = R"({"schema":"fragscope.snapshot","version":1,"seq":0})";
+  {
+    std::ofstream out(path);
+    out << snap << "\n";
+    out << std::string(files::kSnapshotLineMax + 5, 'x') << "\n";
+    // A blank line that puts the next line across the reader's 1 MiB chunks.
+    out << std::string((std::size_t{1} << 20) - 17, ' ') << "\n";
+    out << snap << "\n" << snap;  // the last without its newline
+  }
+  const auto f = report::read_snapshot_file(path);
+  EXPECT_EQ(f.snapshots.size(), 3u);
+  ASSERT_EQ(f.errors.size(), 1u);
+  EXPECT_EQ(f.errors[0].line, 2u);
+  EXPECT_NE(f.errors[0].message.find("longer than 16 MiB"), std::string::npos) << f.errors[0].message;
 }
