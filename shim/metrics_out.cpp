@@ -23,6 +23,7 @@
 
 #include "clock.hpp"
 #include "runtime.hpp"
+#include "safe_file.hpp"
 #include "spinlock.hpp"
 
 namespace fragscope::shim {
@@ -56,26 +57,15 @@ void say_once(bool& flag, const char* line) {
 }
 
 // Writes the text to a temporary file beside the target and renames it over, so the collector
-// never reads half a file. Mode 0600, never through a symlink (rename replaces a symlink itself).
+// never reads half a file: the temporary file created exclusively under an unpredictable name,
+// mode 0600, never through a symlink, never blocking (a FIFO planted anywhere cannot hang us),
+// and a target that is not a regular file refused (issue 16).
 void write_file(const char* path, core::TextBuffer& text) {
-  char tmp[core::Config::kPathMax + 32];
-  std::snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, static_cast<long>(getpid()));
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  bool ok = fd >= 0;
-  const char* p = text.data();
-  std::size_t left = text.size();
-  while (ok && left > 0) {
-    ssize_t w = write(fd, p, left);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) ok = false;
-    else p += w, left -= static_cast<std::size_t>(w);
-  }
-  if (fd >= 0) close(fd);
-  if (ok && rename(tmp, path) == 0) return;
-  const int err = errno;
-  unlink(tmp);
+  const int rc = files::replace_file(path, text.data(), text.size(), /*durable=*/false);
+  if (rc == 0) return;
   char line[300];
-  std::snprintf(line, sizeof(line), "fragscope: cannot write metrics to '%.120s': %s; metrics file off", path, std::strerror(err));
+  std::snprintf(line, sizeof(line), "fragscope: cannot write metrics to '%.120s': %s; metrics file off", path,
+                files::safe_file_reason(rc));
   say_once(g_file_failed, line);
 }
 

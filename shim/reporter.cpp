@@ -38,6 +38,7 @@
 #include "os_memory.hpp"
 #include "proc_parse.hpp"
 #include "runtime.hpp"
+#include "safe_file.hpp"
 #include "snapshot.hpp"
 
 namespace fragscope::shim {
@@ -198,22 +199,45 @@ void new_identity() {
   g_argv0[0] = '\0';  // read_argv0, by the reporter, in its own descriptor table
 }
 
+// Says once per file that it was larger than its bound and not read.
+void say_too_large(const char* path, std::size_t limit) {
+  static std::uint64_t said[16];
+  static std::size_t nsaid = 0;
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a of the path
+  for (const char* c = path; *c != '\0'; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 1099511628211ULL;
+  for (std::size_t i = 0; i < nsaid; ++i)
+    if (said[i] == h) return;
+  if (nsaid < 16) said[nsaid++] = h;
+  char line[256];
+  std::snprintf(line, sizeof(line), "fragscope: %.120s goes on past %zu KiB (not a /proc file?); not read, its figures are left out",
+                path, limit >> 10);
+  warn_once(line);
+}
+
 // Reads `<proc_dir>/self/<name>` (or `<proc_dir>/<name>` for the system's files) whole into
 // `buf`, NUL-terminated; returns its length or -errno. If the host took the descriptor from
 // under us, what was read may be someone else's: it is dropped, and the file read once more.
-long read_path(const char* path, Scratch& buf) {
+// At most `limit` bytes (files::k*Max; FRAGSCOPE_PROC_DIR may name anything, /dev/zero too): a
+// file that goes on is cut there when `cut_ok`, else not read (-EFBIG) and said once.
+long read_path(const char* path, Scratch& buf, std::size_t limit = files::kSmallProcFileMax, bool cut_ok = false) {
   for (int attempt = 0;; ++attempt) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return -errno;
     const FileId id = identify_fd(fd);
     std::size_t len = 0;
     int err = 0;
     for (;;) {
-      if (len + 65536 > buf.cap && !buf.ensure(len + 65536, "proc-text")) {
+      if (len > limit) {  // one byte past the bound read: the file goes on
+        if (cut_ok) len = limit;
+        else err = EFBIG;
+        break;
+      }
+      const std::size_t want = std::min<std::size_t>(len + 65536, limit + 2);  // room for the byte past it and the NUL
+      if (want > buf.cap && !buf.ensure(want, "proc-text")) {
         err = ENOMEM;
         break;
       }
-      ssize_t r = read(fd, static_cast<char*>(buf.p) + len, buf.cap - len - 1);
+      ssize_t r = read(fd, static_cast<char*>(buf.p) + len, std::min(buf.cap, limit + 2) - len - 1);
       if (r < 0 && errno == EINTR) continue;
       if (r < 0) {
         err = errno;
@@ -228,6 +252,7 @@ long read_path(const char* path, Scratch& buf) {
       if (attempt == 0) continue;
       return -EBADF;
     }
+    if (err == EFBIG) say_too_large(path, limit);
     if (err != 0) return -err;
     static_cast<char*>(buf.p)[len] = '\0';
     return static_cast<long>(len);
@@ -237,14 +262,17 @@ long read_path(const char* path, Scratch& buf) {
 long read_proc(const char* name, Scratch& buf, bool self = true) {
   char path[core::Config::kPathMax + 32];
   std::snprintf(path, sizeof(path), self ? "%s/self/%s" : "%s/%s", g_cfg.proc_dir, name);
-  return read_path(path, buf);
+  const std::size_t limit = std::strcmp(name, "smaps") == 0 ? files::kSmapsFileMax
+                            : std::strcmp(name, "maps") == 0 ? files::kMapsFileMax
+                                                             : files::kSmallProcFileMax;
+  return read_path(path, buf, limit);
 }
 
 // exe resolves symlinks (Debian's redis-server is a link to redis-check-rdb): the name the
 // program was started by says what it is: /proc/self/cmdline's first word, once per process.
 void read_argv0() {
   if (g_argv0[0] != '\0') return;
-  const long n = read_path("/proc/self/cmdline", g_proctext);
+  const long n = read_path("/proc/self/cmdline", g_proctext, 4096, /*cut_ok=*/true);  // the first word is enough
   if (n <= 0) return;
   const std::size_t len = std::min(static_cast<std::size_t>(n), sizeof(g_argv0) - 1);
   std::memcpy(g_argv0, g_proctext.p, len);
@@ -376,21 +404,43 @@ const char* analyse_heap(core::LiveRange* ranges, std::size_t n) {
   return nullptr;
 }
 
-// Opens the output file: never through a symlink, only a regular file we own, mode 0600.
+// Opens the output file: never through a symlink (in any component of its path), only a
+// regular file we own, mode 0600 (an existing one of ours is set to it), without blocking.
 int open_checked(const char* path, int* err) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+  unsigned long dev = 0, ino = 0;
+  const int fd = files::open_append_output(path, &dev, &ino);
   if (fd < 0) {
-    *err = errno;
+    *err = -fd;
     return -1;
   }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-    *err = S_ISREG(st.st_mode) ? EPERM : EINVAL;
-    close(fd);
-    return -1;
-  }
-  g_fd_id = FileId{st.st_dev, st.st_ino, true};
+  g_fd_id = FileId{static_cast<dev_t>(dev), static_cast<ino_t>(ino), true};
   return fd;
+}
+
+// Lose nothing: moves the output to a private file in the temporary directory (unless it is
+// there already), and says once why. `wanted` is the path that failed, `err` the reason.
+bool fall_back(const char* wanted, int err) {
+  const char* tmp = getenv("TMPDIR");
+  if (tmp == nullptr || tmp[0] != '/' || std::strlen(tmp) > 1024) tmp = "/tmp";
+  char fallback[core::Config::kPathMax];
+  std::snprintf(fallback, sizeof(fallback), "%s/fragscope.%ld.jsonl", tmp, static_cast<long>(getpid()));
+  int err2 = 0;
+  g_fd = std::strcmp(fallback, wanted) == 0 ? -1 : open_checked(fallback, &err2);
+  if (g_fd < 0 && err2 == 0) err2 = err;
+  char line[256];
+  const char* why = files::safe_file_reason(err);
+  if (g_fd >= 0) {
+    std::strcpy(g_path, fallback);
+    std::snprintf(line, sizeof(line), "fragscope: cannot write snapshots to '%.80s' (%s); writing them to %.80s",
+                  wanted, why, fallback);
+  } else {
+    g_output_failed = true;
+    g_path[0] = '\0';
+    std::snprintf(line, sizeof(line), "fragscope: cannot write snapshots to '%.80s' (%s) nor to %.80s (%s); snapshots off",
+                  wanted, why, fallback, files::safe_file_reason(err2));
+  }
+  warn_once(line);
+  return g_fd >= 0;
 }
 
 bool ensure_output() {
@@ -406,6 +456,7 @@ bool ensure_output() {
   if (g_output_failed || g_cfg.output[0] == '\0') return false;
   long pid = getpid();
   char wanted[core::Config::kPathMax];
+  std::snprintf(wanted, sizeof(wanted), "%s", g_cfg.output);  // named as given if it cannot be expanded
   int err = ENAMETOOLONG;
   if (core::expand_output_path(g_cfg.output, pid, g_forked, wanted, sizeof(wanted))) {
     g_fd = open_checked(wanted, &err);
@@ -414,26 +465,7 @@ bool ensure_output() {
       return true;
     }
   }
-  // Lose nothing: fall back to a private file in the temporary directory, and say so once.
-  const char* tmp = getenv("TMPDIR");
-  if (tmp == nullptr || tmp[0] != '/' || std::strlen(tmp) > 1024) tmp = "/tmp";
-  char fallback[core::Config::kPathMax];
-  std::snprintf(fallback, sizeof(fallback), "%s/fragscope.%ld.jsonl", tmp, pid);
-  int err2 = 0;
-  g_fd = open_checked(fallback, &err2);
-  char line[256];
-  const char* why = err == ELOOP ? "it is a symlink" : err == EINVAL ? "not a regular file" : strerror(err);
-  if (g_fd >= 0) {
-    std::strcpy(g_path, fallback);
-    std::snprintf(line, sizeof(line), "fragscope: cannot write snapshots to '%.80s' (%s); writing them to %.80s",
-                  wanted, why, fallback);
-  } else {
-    g_output_failed = true;
-    std::snprintf(line, sizeof(line), "fragscope: cannot write snapshots to '%.80s' (%s) nor to %.80s; snapshots off",
-                  wanted, why, fallback);
-  }
-  warn_once(line);
-  return g_fd >= 0;
+  return fall_back(wanted, err);
 }
 
 // FRAGSCOPE_TRIM: what the allocator's trim call gave back, measured as the drop of the
@@ -541,7 +573,14 @@ void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m)
                         static_cast<unsigned long long>(g_trim.last_released),
                         static_cast<unsigned long long>(g_trim.last_empty));
   }
-  // The system's view, one file at a time through the same scratch.
+  encode_system_view(out, g_sys, g_cfg.proc_dir);  // read by read_system_view
+  encode_pool_sections(out);
+  encode_sites(out, m.heap, m.heap && g_rec.sites.enabled() ? static_cast<const double*>(g_pinned.p) : nullptr);
+}
+
+// The system's view, one file at a time through the same scratch, into g_sys. Before the
+// snapshot is encoded: a read may warn, and the encoding holds g_warn_lock. Requires g_mu.
+void read_system_view() {
   SystemView& sys = g_sys;
   sys = SystemView{};
   long n = read_proc("buddyinfo", g_proctext, false);
@@ -553,9 +592,58 @@ void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m)
   n = read_proc("vmstat", g_proctext, false);
   if (n >= 0) sys.vmstat = proc::parse_vmstat(std::string_view(static_cast<const char*>(g_proctext.p), static_cast<std::size_t>(n)));
   sys.vmstat_errno = n < 0 ? static_cast<int>(-n) : 0;
-  encode_system_view(out, sys, g_cfg.proc_dir);
-  encode_pool_sections(out);
-  encode_sites(out, m.heap, m.heap && g_rec.sites.enabled() ? static_cast<const double*>(g_pinned.p) : nullptr);
+}
+
+// Appends one snapshot line to the output. A write that fails (a full disk: ENOSPC, EDQUOT; an
+// I/O error) takes back what it wrote of the line, so the file holds whole lines only, and the
+// output falls back to the temporary directory as an unwritable path does, saying why; the
+// line is written there.
+void write_snapshot(const char* data, std::size_t size) {
+  bool reopened = false;
+  for (int target = 0; target < 2; ++target) {
+    const char* p = data;
+    std::size_t left = size;
+    struct stat st;
+    const FileId start_id = g_fd_id;
+    const off_t start = still_ours(g_fd, g_fd_id) && fstat(g_fd, &st) == 0 ? st.st_size : -1;
+    int err = 0;
+    while (left > 0) {
+      if (!still_ours(g_fd, g_fd_id) && !ensure_output()) return;
+      ssize_t w = write(g_fd, p, left);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && errno == EBADF && !reopened) {  // closed under us by the host: reopen by path
+        reopened = true;
+        g_fd = -1;
+        int e = 0;
+        if (g_path[0] != '\0' && (g_fd = open_checked(g_path, &e)) >= 0) continue;
+      }
+      if (w <= 0) {
+        err = w < 0 ? errno : EIO;
+        break;
+      }
+      p += w;
+      left -= static_cast<std::size_t>(w);
+    }
+    if (err == 0) return;
+    if (g_fd < 0) {
+      g_output_failed = true;
+      warn_once("fragscope: writing a snapshot failed (the output was closed under us); snapshots off");
+      return;
+    }
+    // Take back the part of the line written (a cut line would fail `check`), only while the
+    // file holds nothing after it but that part: another process may append to it too.
+    const std::size_t wrote = size - left;
+    if (start >= 0 && wrote != 0 && same_file(start_id, g_fd_id) && still_ours(g_fd, g_fd_id) && fstat(g_fd, &st) == 0 &&
+        st.st_size == start + static_cast<off_t>(wrote)) {
+      const int r = ftruncate(g_fd, start);
+      (void)r;
+    }
+    char failed[core::Config::kPathMax];
+    std::snprintf(failed, sizeof(failed), "%s", g_path);
+    close_if_ours(g_fd, g_fd_id);
+    g_fd = -1;
+    if (!fall_back(failed, err)) return;
+  }
 }
 
 // The analysis scratch stays mapped but not resident between snapshots.
@@ -642,8 +730,9 @@ void snapshot_locked(bool final) {
   }
   if (!ensure_output()) return;
   m.output_path = g_path;
+  read_system_view();
   {
-    core::LockGuard wl(g_warn_lock);
+    core::LockGuard wl(g_warn_lock);  // nothing under it may warn (warn_once takes it)
     for (std::size_t i = 0; i < g_nwarn; ++i) g_warn_ptrs[i] = g_warn[i];
     m.warnings = g_warn_ptrs;
     m.nwarnings = g_nwarn;
@@ -661,29 +750,7 @@ void snapshot_locked(bool final) {
   prom.allocator = &g_allocator_figures;
   metrics_after_snapshot(prom);
   if (g_buf.overflow()) return;  // cannot happen with 8 MiB; never write a cut line
-  const char* p = g_buf.data();
-  std::size_t left = g_buf.size();
-  bool reopened = false;
-  while (left > 0) {
-    if (!still_ours(g_fd, g_fd_id) && !ensure_output()) return;
-    ssize_t w = write(g_fd, p, left);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EBADF && !reopened) {  // closed under us by the host: reopen by path
-      reopened = true;
-      g_fd = -1;
-      int err = 0;
-      if (g_path[0] != '\0' && (g_fd = open_checked(g_path, &err)) >= 0) continue;
-    }
-    if (w <= 0) {
-      warn_once("fragscope: writing a snapshot failed; snapshots off");
-      close_if_ours(g_fd, g_fd_id);
-      g_fd = -1;
-      g_output_failed = true;
-      return;
-    }
-    p += w;
-    left -= static_cast<std::size_t>(w);
-  }
+  write_snapshot(g_buf.data(), g_buf.size());
 }
 
 // Between snapshots the thread ticks the hooks' clock (HookClock) every kTickNs while hooks are

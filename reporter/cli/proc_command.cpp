@@ -9,12 +9,12 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 
+#include "input_file.hpp"
 #include "proc_parse.hpp"
+#include "safe_file.hpp"
 #include "text_report.hpp"
 
 namespace fragscope::cli {
@@ -27,19 +27,17 @@ constexpr std::size_t kKinds = proc::kMappingKinds;
 // Reads and sums /proc/PID/smaps (or `from`); an error message (and no sample) when it cannot.
 bool take_sample(long pid, const std::string& from, Sample* s, std::string* error) {
   const std::string path = from.empty() ? fmt::format("/proc/{}/smaps", pid) : from;
-  std::ifstream in(path);
-  if (!in) {
-    const int e = errno;
-    if (e == ENOENT && from.empty()) *error = fmt::format("no process {} (nothing at /proc/{})", pid, pid);
+  std::string text;
+  const int e = report::read_file_bounded(path, files::kSmapsFileMax, &text);
+  if (e != 0) {
+    if (e == EFBIG) *error = report::too_large_message(path, files::kSmapsFileMax);
+    else if (e == ENOENT && from.empty()) *error = fmt::format("no process {} (nothing at /proc/{})", pid, pid);
     else if (e == EACCES || e == EPERM)
       *error = fmt::format("cannot read {}: {} (it belongs to another user: run as that user or root)", path,
                            std::strerror(e));
     else *error = fmt::format("cannot read {}: {}", path, std::strerror(e));
     return false;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
   if (text.empty()) {
     *error = fmt::format("{} is empty (a kernel thread, or the process is exiting)", path);
     return false;

@@ -9,27 +9,27 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
+#include "input_file.hpp"
+#include "safe_file.hpp"
 #include "system_report.hpp"
 
 namespace fragscope::cli {
 namespace {
 
-// The file's text, or the reason it cannot be read.
+// The file's text, or the reason it cannot be read. At most files::kSmallProcFileMax bytes: a
+// file that goes on past it (--proc naming /dev/zero) is not read, and said on stderr.
 bool read_text(const std::string& path, std::string* text, std::string* why) {
-  std::ifstream in(path);
-  if (!in) {
-    const int e = errno;
+  const int e = report::read_file_bounded(path, files::kSmallProcFileMax, text);
+  if (e == 0) return true;
+  if (e == EFBIG) {
+    *why = report::too_large_message(path, files::kSmallProcFileMax);
+    fmt::print(stderr, "fragscope system: {}\n", *why);
+  } else {
     *why = fmt::format("{}: {}{}", path, std::strerror(e), e == EACCES || e == EPERM ? " (root only)" : "");
-    return false;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *text = ss.str();
-  return true;
+  return false;
 }
 
 // Every record /dev/kmsg holds now, without blocking.

@@ -1,15 +1,18 @@
 // Snapshot file reader (see snapshot_file.hpp).
 #include "snapshot_file.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <vector>
 #include <stdexcept>
 
 #include "json_access.hpp"
+#include "safe_file.hpp"
 
 namespace fragscope::report {
 
@@ -18,6 +21,38 @@ const nlohmann::json* SnapshotFile::final_snapshot() const {
     if (flag(*it, "final")) return &*it;
   return nullptr;
 }
+
+namespace {
+
+std::string too_long(std::size_t limit) {
+  return "longer than " + std::to_string(limit >> 20) + " MiB (the shim writes none over 8 MiB); skipped, not read";
+}
+
+// One line of a snapshot file (without its newline): a snapshot, an error, or nothing (blank).
+void take_line(SnapshotFile& f, std::string_view line, std::size_t line_no, bool complete) {
+  if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;
+  if (line.size() > files::kSnapshotLineMax) {
+    f.errors.push_back({line_no, too_long(files::kSnapshotLineMax)});
+    return;
+  }
+  nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    f.errors.push_back({line_no, complete ? "not valid JSON" : "truncated (no newline at end of file) and not valid JSON"});
+    return;
+  }
+  if (!j.is_object() || str(j, "schema") != "fragscope.snapshot") {
+    f.errors.push_back({line_no, "not a fragscope snapshot"});
+    return;
+  }
+  // Compared as a JSON number: get<int>() would take 4294967297 for 1.
+  if (!j.contains("version") || !j["version"].is_number_integer() || j["version"] != 1) {
+    f.errors.push_back({line_no, "unsupported snapshot schema version"});
+    return;
+  }
+  f.snapshots.push_back(std::move(j));
+}
+
+}  // namespace
 
 SnapshotFile parse_snapshot_text(const std::string& text, std::string path) {
   SnapshotFile f;
@@ -28,34 +63,52 @@ SnapshotFile parse_snapshot_text(const std::string& text, std::string path) {
     bool complete = eol != std::string::npos;
     std::string_view line(text.data() + pos, (complete ? eol : text.size()) - pos);
     pos = complete ? eol + 1 : text.size();
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) {
-      f.errors.push_back({line_no, complete ? "not valid JSON" : "truncated (no newline at end of file) and not valid JSON"});
-      continue;
-    }
-    if (!j.is_object() || str(j, "schema") != "fragscope.snapshot") {
-      f.errors.push_back({line_no, "not a fragscope snapshot"});
-      continue;
-    }
-    // Compared as a JSON number: get<int>() would take 4294967297 for 1.
-    if (!j.contains("version") || !j["version"].is_number_integer() || j["version"] != 1) {
-      f.errors.push_back({line_no, "unsupported snapshot schema version"});
-      continue;
-    }
-    f.snapshots.push_back(std::move(j));
+    take_line(f, line, ++line_no, complete);
   }
   return f;
 }
 
+// Streamed, a line at a time: a line longer than files::kSnapshotLineMax is skipped as it is
+// read (never held), so a file of any size costs the snapshots it holds plus one bounded line.
 SnapshotFile read_snapshot_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path + ": " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw std::runtime_error("cannot read " + path + ": read error");
-  return parse_snapshot_text(ss.str(), path);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) throw std::runtime_error("cannot read " + path + ": " + std::strerror(errno));
+  SnapshotFile f;
+  f.path = path;
+  std::string line;
+  std::size_t line_no = 0;
+  bool skipping = false;  // in a line past the bound: dropped up to its newline
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    const ssize_t r = read(fd, buf.data(), buf.size());
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      const int e = errno;
+      close(fd);
+      throw std::runtime_error("cannot read " + path + ": " + std::strerror(e));
+    }
+    if (r == 0) break;
+    std::string_view chunk(buf.data(), static_cast<std::size_t>(r));
+    while (!chunk.empty()) {
+      const std::size_t eol = chunk.find('\n');
+      const std::string_view piece = chunk.substr(0, eol);
+      if (!skipping && line.size() + piece.size() > files::kSnapshotLineMax) {
+        skipping = true;
+        f.errors.push_back({line_no + 1, too_long(files::kSnapshotLineMax)});
+        std::string().swap(line);
+      }
+      if (!skipping) line.append(piece);
+      if (eol == std::string_view::npos) break;
+      ++line_no;
+      if (!skipping) take_line(f, line, line_no, true);
+      skipping = false;
+      line.clear();
+      chunk.remove_prefix(eol + 1);
+    }
+  }
+  close(fd);
+  if (!skipping && !line.empty()) take_line(f, line, ++line_no, false);
+  return f;
 }
 
 const nlohmann::json* SnapshotFile::steady_snapshot(bool periodic_only) const {

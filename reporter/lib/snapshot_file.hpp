@@ -30,8 +30,9 @@ struct SnapshotFile {
 /// known schema version become errors.
 SnapshotFile parse_snapshot_text(const std::string& text, std::string path = {});
 
-/// Reads and parses a file. Throws std::runtime_error (with the path and errno text) when the
-/// file cannot be read.
+/// Reads and parses a file, a line at a time: a line longer than files::kSnapshotLineMax
+/// (16 MiB) is an error ("longer than ...") and skipped without being held in memory. Throws
+/// std::runtime_error (with the path and errno text) when the file cannot be read.
 SnapshotFile read_snapshot_file(const std::string& path);
 
 }  // namespace fragscope::report
