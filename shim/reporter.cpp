@@ -407,13 +407,12 @@ const char* analyse_heap(core::LiveRange* ranges, std::size_t n) {
 // Opens the output file: never through a symlink (in any component of its path), only a
 // regular file we own, mode 0600 (an existing one of ours is set to it), without blocking.
 int open_checked(const char* path, int* err) {
-  unsigned long dev = 0, ino = 0;
-  const int fd = files::open_append_output(path, &dev, &ino);
+  const int fd = files::open_append_output(path, nullptr, nullptr);
   if (fd < 0) {
     *err = -fd;
     return -1;
   }
-  g_fd_id = FileId{static_cast<dev_t>(dev), static_cast<ino_t>(ino), true};
+  g_fd_id = identify_fd(fd);  // the file as opened: what every later use checks against
   return fd;
 }
 

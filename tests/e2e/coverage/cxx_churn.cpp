@@ -7,6 +7,7 @@
 //        cxx_churn --no-memory   (prints what new, nothrow new and a new_handler do when there
 //                                 is no memory: the same with and without fragscope)
 #include <atomic>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -52,9 +53,26 @@ void destroy(const Obj& o) {
   }
 }
 
+// The mailboxes' vectors grow as often as the scheduler lets objects pile up between two drains:
+// their allocations are counted too, so the program's count never depends on the interleaving.
+template <class T>
+struct Counting {
+  using value_type = T;
+  Counting() = default;
+  template <class U>
+  Counting(const Counting<U>&) {}
+  T* allocate(std::size_t n) {
+    g_allocs.fetch_add(1, std::memory_order_relaxed);
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) { std::allocator<T>().deallocate(p, n); }
+  bool operator==(const Counting&) const { return true; }
+};
+using Objs = std::vector<Obj, Counting<Obj>>;
+
 struct Mailbox {
   std::mutex mu;
-  std::vector<Obj> items;
+  Objs items;
 };
 
 }  // namespace
@@ -117,7 +135,7 @@ int main(int argc, char** argv) {
         slot = make(r >> 4);
         ++made;
         if (i % 256 == 0) {
-          std::vector<Obj> mine;
+          Objs mine;
           {
             std::lock_guard<std::mutex> lock(boxes[t].mu);
             mine.swap(boxes[t].items);
