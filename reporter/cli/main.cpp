@@ -12,6 +12,7 @@
 #include "output_file.hpp"
 #include "sites.hpp"
 #include "advise.hpp"
+#include "arguments.hpp"
 #include "compare_command.hpp"
 #include "proc_command.hpp"
 #include "system_command.hpp"
@@ -151,12 +152,14 @@ CLI::Validator pool_sizes_validator() {
 int main(int argc, char** argv) {
   CLI::App app{"fragscope: find and fix heap fragmentation in Linux services"};
   app.require_subcommand(1);
+  // Every command-line error on one line, naming the subcommand; exit 2 (below).
+  app.failure_message(fragscope::cli::failure_line);
 
   fragscope::cli::RunOptions run;
   auto* run_cmd = app.add_subcommand("run", "Run CMD with libfragscope.so preloaded (default: the bundled example service)");
   run_cmd->add_option("-o,--output", run.output, "Snapshot file pattern; %p is the pid")->capture_default_str();
   run_cmd->add_option("-i,--interval-ms", run.interval_ms, "Milliseconds between snapshots (0: only at exit)")
-      ->check(CLI::Range(0, 3600000))
+      ->check(fragscope::cli::whole_number(0, 3600000))
       ->capture_default_str();
   run_cmd->add_option("--lib", run.lib, "Path to libfragscope.so (default: $FRAGSCOPE_LIB, else next to this program)");
   run_cmd->add_flag("!--no-report", run.report, "Do not print the text report at the end");
@@ -185,7 +188,8 @@ int main(int argc, char** argv) {
               },
               ""));
   run_cmd->add_option("--metrics-addr", run.metrics_addr,
-                      "Serve Prometheus metrics over HTTP on [IPv4:]PORT (loopback unless an address is given)");
+                      "Serve Prometheus metrics over HTTP on [IPv4:]PORT (loopback unless an address is given)")
+      ->check(fragscope::cli::metrics_address());
   run_cmd->add_option("--metrics-file", run.metrics_file,
                       "Rewrite this Prometheus text file at every snapshot (node_exporter's textfile collector)");
   run_cmd->add_option("command", run.command, "CMD [ARGS...] (after --)");
@@ -215,7 +219,7 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"glibc", "jemalloc", "tcmalloc", "mimalloc", "pools", "trim"}))
       ->capture_default_str();
-  cmp_cmd->add_option("-n,--runs", cmp.runs, "Runs per allocator")->check(CLI::Range(1, 1000))->capture_default_str();
+  cmp_cmd->add_option("-n,--runs", cmp.runs, "Runs per allocator")->check(fragscope::cli::whole_number(1, 1000))->capture_default_str();
   cmp_cmd->add_option("--pool-sizes", cmp.pool_sizes,
                       "Sizes the pools contender serves (default: the first allocator's most frequent request sizes)")
       ->check(pool_sizes_validator());
@@ -224,7 +228,7 @@ int main(int argc, char** argv) {
   cmp_cmd->add_option("--lib", cmp.lib, "Path to libfragscope.so (default: $FRAGSCOPE_LIB, else next to this program)");
   cmp_cmd->add_option("--lib-dir", cmp.lib_dirs, "Look for allocator libraries here first (repeatable)");
   cmp_cmd->add_option("-i,--interval-ms", cmp.interval_ms, "Snapshot interval of the runs under fragscope")
-      ->check(CLI::Range(10, 3600000))
+      ->check(fragscope::cli::whole_number(10, 3600000))
       ->capture_default_str();
   cmp_cmd->add_option("command", cmp.command, "CMD [ARGS...] (after --)")->required();
   cmp_cmd->positionals_at_end();
@@ -240,24 +244,27 @@ int main(int argc, char** argv) {
 
   fragscope::cli::ProcOptions procopt;
   auto* proc_cmd = app.add_subcommand("proc", "PSS, USS and swap of any process by mapping kind (no preload needed)");
-  proc_cmd->add_option("pid", procopt.pid, "Process id")->required()->check(CLI::PositiveNumber);
-  proc_cmd->add_option("--watch", procopt.watch_s, "Sample every SECONDS and show the growth")->check(CLI::Range(0.05, 86400.0));
-  proc_cmd->add_option("--count", procopt.count, "With --watch: stop after N samples")->check(CLI::PositiveNumber);
+  proc_cmd->add_option("pid", procopt.pid, "Process id")->required()->check(fragscope::cli::whole_number(1, fragscope::cli::kPidMax));
+  proc_cmd->add_option("--watch", procopt.watch_s, "Sample every SECONDS and show the growth")->check(fragscope::cli::seconds(0.05, 86400));
+  proc_cmd->add_option("--count", procopt.count, "With --watch: stop after N samples")
+      ->check(fragscope::cli::whole_number(1, 1000000000));
   proc_cmd->add_flag("--json", procopt.json, "One JSON object per sample");
   proc_cmd->add_option("--from", procopt.from, "Read a saved smaps text (e.g. from another machine) instead of /proc/PID/smaps");
 
   fragscope::cli::SystemOptions sysopt;
   auto* sys_cmd = app.add_subcommand("system", "The system's memory in one screen: meminfo, free memory by order with the "
                                                "kernel's fragmentation indices, compaction and THP counters, tunables");
-  sys_cmd->add_option("--watch", sysopt.watch_s, "Refresh every SECONDS, counters as deltas")->check(CLI::Range(0.1, 86400.0));
-  sys_cmd->add_option("--count", sysopt.count, "With --watch: stop after N screens")->check(CLI::PositiveNumber);
+  sys_cmd->add_option("--watch", sysopt.watch_s, "Refresh every SECONDS, counters as deltas")->check(fragscope::cli::seconds(0.1, 86400));
+  sys_cmd->add_option("--count", sysopt.count, "With --watch: stop after N screens")
+      ->check(fragscope::cli::whole_number(1, 1000000000));
   sys_cmd->add_option("--proc", sysopt.proc_dir, "Where /proc is (containers, tests)")->capture_default_str();
 
   std::vector<std::string> check_paths;
   std::size_t min_files = 1;
   auto* chk = app.add_subcommand("check", "Verify that the final snapshot of each file balances");
   chk->add_option("files", check_paths, "FILE.jsonl...")->required();
-  chk->add_option("--min-files", min_files, "Fail unless at least this many files are given");
+  chk->add_option("--min-files", min_files, "Fail unless at least this many files are given")
+      ->check(fragscope::cli::whole_number(0, 1000000));
 
   try {
     app.parse(argc, argv);
