@@ -13,6 +13,7 @@
 #include "sites.hpp"
 #include "advise.hpp"
 #include "arguments.hpp"
+#include "check_command.hpp"
 #include "compare_command.hpp"
 #include "proc_command.hpp"
 #include "system_command.hpp"
@@ -22,20 +23,81 @@
 
 namespace {
 
-int report_cmd(const std::string& path, const std::string& html, const std::string& collapsed,
-               const std::string& collapsed_pinned, const std::string& format) {
+// Which process of a file that several processes wrote (an output path without %p).
+struct ProcessChoice {
+  long long pid = -1;   // --pid; -1: every process
+  std::string run_id;   // --run-id; empty: every image of the pid
+};
+
+// Reads `path` and picks the processes `choice` asks for. False (after a message) when the file
+// cannot be read, holds no snapshot, or has no such process; the processes it holds are named.
+bool load_processes(const char* cmd, const std::string& path, const ProcessChoice& choice,
+                    std::vector<fragscope::report::ProcessSnapshots>* procs,
+                    std::vector<const fragscope::report::ProcessSnapshots*>* chosen) {
   fragscope::report::SnapshotFile f;
   try {
     f = fragscope::report::read_snapshot_file(path);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "fragscope report: {}\n", e.what());
-    return 2;
+    fmt::print(stderr, "fragscope {}: {}\n", cmd, e.what());
+    return false;
   }
-  for (const auto& e : f.errors) fmt::print(stderr, "fragscope report: {}:{}: {}; line skipped\n", path, e.line, e.message);
+  for (const auto& e : f.errors) fmt::print(stderr, "fragscope {}: {}:{}: {}; line skipped\n", cmd, path, e.line, e.message);
   if (f.snapshots.empty()) {
-    fmt::print(stderr, "fragscope report: {}: no snapshots\n", path);
-    return 2;
+    fmt::print(stderr, "fragscope {}: {}: no snapshots\n", cmd, path);
+    return false;
   }
+  *procs = fragscope::report::split_by_process(std::move(f));
+  *chosen = fragscope::report::select_processes(*procs, choice.pid, choice.run_id);
+  if (chosen->empty()) {
+    fmt::print(stderr, "fragscope {}: {}: no process {}{}; the file holds {}\n", cmd, path,
+               choice.pid >= 0 ? fmt::format("with pid {}", choice.pid) : std::string(),
+               choice.run_id.empty() ? "" : fmt::format(" with run id {}", choice.run_id),
+               fragscope::report::list_processes(*procs));
+    return false;
+  }
+  return true;
+}
+
+// A file that holds several processes, for an output that shows one: which ones, and how to choose.
+int several_processes(const char* cmd, const std::string& path, const std::string& what,
+                      const std::vector<const fragscope::report::ProcessSnapshots*>& chosen) {
+  std::string list;
+  for (std::size_t i = 0; i < chosen.size() && i < 12; ++i) list += (list.empty() ? "" : ", ") + chosen[i]->label();
+  if (chosen.size() > 12) list += fmt::format(", and {} more", chosen.size() - 12);
+  fmt::print(stderr,
+             "fragscope {}: {} holds {} processes ({}); {} is of one process: choose it with --pid "
+             "(and --run-id for a pid that called exec)\n",
+             cmd, path, chosen.size(), list, what);
+  return 2;
+}
+
+// The line above each process's part when a file holds several.
+std::string process_heading(const char* cmd, const std::string& path, std::size_t i, std::size_t n,
+                            const fragscope::report::ProcessSnapshots& p) {
+  std::string head;
+  if (i == 0)
+    head = fmt::format("fragscope {}: {} holds {} processes (they shared one output path: put %p in it to give "
+                       "each its own file); each is shown below, --pid PID shows one\n",
+                       cmd, path, n);
+  return head + fmt::format("\n=== process {} of {}: {} ===\n", i + 1, n, p.label());
+}
+
+int report_cmd(const std::string& path, const ProcessChoice& choice, const std::string& html,
+               const std::string& collapsed, const std::string& collapsed_pinned, const std::string& format) {
+  std::vector<fragscope::report::ProcessSnapshots> procs;
+  std::vector<const fragscope::report::ProcessSnapshots*> chosen;
+  if (!load_processes("report", path, choice, &procs, &chosen)) return 2;
+  if (chosen.size() > 1) {
+    if (format != "text") return several_processes("report", path, "--format " + format, chosen);
+    if (!html.empty()) return several_processes("report", path, "--html", chosen);
+    if (!collapsed.empty() || !collapsed_pinned.empty())
+      return several_processes("report", path, "--collapsed-live/--collapsed-pinned", chosen);
+    for (std::size_t i = 0; i < chosen.size(); ++i)
+      std::cout << process_heading("report", path, i, chosen.size(), *chosen[i])
+                << fragscope::report::render_text_report(chosen[i]->file);
+    return 0;
+  }
+  const fragscope::report::SnapshotFile& f = chosen.front()->file;
   if (format == "json") std::cout << fragscope::report::render_report_json(f).dump(2) << "\n";
   else if (format == "prom") std::cout << fragscope::report::render_prometheus(f);
   else std::cout << fragscope::report::render_text_report(f);
@@ -68,64 +130,30 @@ int report_cmd(const std::string& path, const std::string& html, const std::stri
   return 0;
 }
 
-int check_cmd(const std::vector<std::string>& paths, std::size_t min_files) {
-  if (paths.size() < min_files) {
-    fmt::print(stderr, "fragscope check: {} files, expected at least {}\n", paths.size(), min_files);
-    return 1;
-  }
-  int rc = 0;
-  for (const auto& p : paths) {
-    fragscope::report::SnapshotFile f;
-    try {
-      f = fragscope::report::read_snapshot_file(p);
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "fragscope check: {}\n", e.what());
-      rc = 2;
-      continue;
-    }
-    for (const auto& e : f.errors) {
-      fmt::print(stderr, "fragscope check: {}:{}: {}\n", p, e.line, e.message);
-      rc = std::max(rc, 1);
-    }
-    const nlohmann::json* fin = f.final_snapshot();
-    if (fin == nullptr) {
-      fmt::print(stderr, "fragscope check: {}: no final snapshot\n", p);
-      rc = std::max(rc, 1);
-      continue;
-    }
-    // Figures that balance but miss allocations are not a whole picture either.
-    for (const auto& g : fragscope::report::coverage_gaps(*fin)) {
-      fmt::print(stderr, "fragscope check: {}: incomplete: {}\n", p, g);
-      rc = std::max(rc, 1);
-    }
-    for (const auto& v : fragscope::report::check_balance(*fin)) {
-      fmt::print(stderr, "fragscope check: {}: {}\n", p, v);
-      rc = std::max(rc, 1);
+int advise_cmd(const std::string& path, const ProcessChoice& choice, const std::string& command, bool as_json) {
+  std::vector<fragscope::report::ProcessSnapshots> procs;
+  std::vector<const fragscope::report::ProcessSnapshots*> chosen;
+  if (!load_processes("advise", path, choice, &procs, &chosen)) return 2;
+  if (chosen.size() > 1 && as_json) return several_processes("advise", path, "--json", chosen);
+  for (std::size_t i = 0; i < chosen.size(); ++i) {
+    const auto verdict = fragscope::report::advise(chosen[i]->file, command);
+    if (as_json) {
+      fmt::print("{}\n", fragscope::report::advice_json(verdict).dump(2));
+    } else {
+      if (chosen.size() > 1) fmt::print("{}", process_heading("advise", path, i, chosen.size(), *chosen[i]));
+      fmt::print("{}", fragscope::report::render_advice(verdict));
     }
   }
-  if (rc == 0) fmt::print("fragscope check: {} file(s) balance\n", paths.size());
-  return rc;
+  return 0;
 }
 
-int advise_cmd(const std::string& path, const std::string& command, bool as_json) {
-  fragscope::report::SnapshotFile f;
-  try {
-    f = fragscope::report::read_snapshot_file(path);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "fragscope advise: {}\n", e.what());
-    return 2;
-  }
-  for (const auto& e : f.errors) fmt::print(stderr, "{}:{}: {}; line skipped\n", path, e.line, e.message);
-  if (f.snapshots.empty()) {
-    fmt::print(stderr, "fragscope advise: {}: no snapshot in the file\n", path);
-    return 2;
-  }
-  const auto verdict = fragscope::report::advise(f, command);
-  if (as_json)
-    fmt::print("{}\n", fragscope::report::advice_json(verdict).dump(2));
-  else
-    fmt::print("{}", fragscope::report::render_advice(verdict));
-  return 0;
+// --pid and --run-id of `report` and `advise`.
+void add_process_choice(CLI::App* cmd, ProcessChoice* choice, const char* verb) {
+  cmd->add_option("--pid", choice->pid,
+                  fmt::format("Of a file several processes wrote (an output path without %p): {} this pid only", verb))
+      ->check(fragscope::cli::whole_number(1, fragscope::cli::kPidMax));
+  cmd->add_option("--run-id", choice->run_id, "... and of that pid, the image with this run id (after exec)")
+      ->check(fragscope::cli::run_id());
 }
 
 // FRAGSCOPE_POOL_SIZES as the shim accepts it: up to 16 sizes, 1..4096, comma-separated.
@@ -198,6 +226,8 @@ int main(int argc, char** argv) {
   std::string report_path, report_html, report_collapsed, report_collapsed_pinned, report_format = "text";
   auto* rep = app.add_subcommand("report", "Print the text report of a snapshot file");
   rep->add_option("file", report_path, "FILE.jsonl")->required();
+  ProcessChoice report_choice;
+  add_process_choice(rep, &report_choice, "report on");
   rep->add_option("--format", report_format,
                   "text (the report), json (figures over time and the last snapshot), prom (Prometheus exposition "
                   "of the last snapshot)")
@@ -239,6 +269,8 @@ int main(int argc, char** argv) {
                                            "recover, and the remedy for the allocator underneath");
   adv->add_flag("--json", advise_json, "Print the verdict as JSON (docs/advice-schema.md), for alerting");
   adv->add_option("file", advise_path, "FILE.jsonl")->required();
+  ProcessChoice advise_choice;
+  add_process_choice(adv, &advise_choice, "advise on");
   adv->add_option("--command", advise_command, "The command to show in the proposed command lines")
       ->capture_default_str();
 
@@ -261,7 +293,8 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> check_paths;
   std::size_t min_files = 1;
-  auto* chk = app.add_subcommand("check", "Verify that the final snapshot of each file balances");
+  auto* chk = app.add_subcommand("check", "Verify that the snapshots of each file balance, process by process");
+  chk->footer(fragscope::cli::kCheckHelp);
   chk->add_option("files", check_paths, "FILE.jsonl...")->required();
   chk->add_option("--min-files", min_files, "Fail unless at least this many files are given")
       ->check(fragscope::cli::whole_number(0, 1000000));
@@ -277,10 +310,10 @@ int main(int argc, char** argv) {
     return fragscope::cli::run_command(run);
   }
   if (*cmp_cmd) return fragscope::cli::compare_command(cmp);
-  if (*adv) return advise_cmd(advise_path, advise_command, advise_json);
+  if (*adv) return advise_cmd(advise_path, advise_choice, advise_command, advise_json);
   if (*proc_cmd) return fragscope::cli::proc_command(procopt);
   if (*sys_cmd) return fragscope::cli::system_command(sysopt);
-  if (*rep) return report_cmd(report_path, report_html, report_collapsed, report_collapsed_pinned, report_format);
-  if (*chk) return check_cmd(check_paths, min_files);
+  if (*rep) return report_cmd(report_path, report_choice, report_html, report_collapsed, report_collapsed_pinned, report_format);
+  if (*chk) return fragscope::cli::check_command(check_paths, min_files);
   return 2;
 }

@@ -87,7 +87,8 @@ int run_command(const RunOptions& opt) {
   }
   std::string output = opt.output;
   if (output.find("%p") == std::string::npos)
-    std::cerr << "fragscope run: note: --output has no %p; child processes append their pid to it\n";
+    std::cerr << "fragscope run: note: --output has no %p; forked children append their pid to it, and the "
+                 "programs the command executes write into it too (the reports tell them apart by pid and run id)\n";
   std::string preload = lib;
   if (const char* old = std::getenv("LD_PRELOAD"); old && *old) preload += std::string(":") + old;
 
@@ -145,10 +146,20 @@ int run_command(const RunOptions& opt) {
               << " (the output may have fallen back to $TMPDIR or /tmp: see the warning above)\n";
     return rc;
   }
+  std::string others;  // other processes in the same file (an output path without %p)
   if (opt.report || !opt.html.empty()) {
     try {
-      auto f = report::read_snapshot_file(root);
-      if (f.snapshots.empty()) throw std::runtime_error(root + ": no snapshots");
+      auto whole = report::read_snapshot_file(root);
+      if (whole.snapshots.empty()) throw std::runtime_error(root + ": no snapshots");
+      // The command's own process: the last image of its pid (what it exec'd into, if it did).
+      auto procs = report::split_by_process(std::move(whole));
+      auto mine = report::select_processes(procs, pid, "");
+      if (mine.empty()) throw std::runtime_error(fmt::format("{}: no snapshots of pid {}; it holds {}", root, pid,
+                                                             report::list_processes(procs)));
+      if (procs.size() > 1)
+        others = fmt::format("; the file holds {} processes ({}): fragscope report {} shows each, --pid one",
+                             procs.size(), report::list_processes(procs), root);
+      const report::SnapshotFile& f = mine.back()->file;
       if (opt.report) std::cerr << "\n" << report::render_text_report(f);
       if (!opt.html.empty()) {
         report::write_file_atomically(opt.html, report::render_html_report(f));
@@ -160,7 +171,7 @@ int run_command(const RunOptions& opt) {
     }
   }
   std::cerr << "\nfragscope run: " << cmd[0] << " exited with status " << rc << "; snapshots of pid " << pid << " in "
-            << root << "\n";
+            << root << others << "\n";
   return rc;
 }
 
