@@ -12,6 +12,8 @@
 #include "output_file.hpp"
 #include "sites.hpp"
 #include "advise.hpp"
+#include "arguments.hpp"
+#include "check_command.hpp"
 #include "compare_command.hpp"
 #include "proc_command.hpp"
 #include "system_command.hpp"
@@ -21,20 +23,81 @@
 
 namespace {
 
-int report_cmd(const std::string& path, const std::string& html, const std::string& collapsed,
-               const std::string& collapsed_pinned, const std::string& format) {
+// Which process of a file that several processes wrote (an output path without %p).
+struct ProcessChoice {
+  long long pid = -1;   // --pid; -1: every process
+  std::string run_id;   // --run-id; empty: every image of the pid
+};
+
+// Reads `path` and picks the processes `choice` asks for. False (after a message) when the file
+// cannot be read, holds no snapshot, or has no such process; the processes it holds are named.
+bool load_processes(const char* cmd, const std::string& path, const ProcessChoice& choice,
+                    std::vector<fragscope::report::ProcessSnapshots>* procs,
+                    std::vector<const fragscope::report::ProcessSnapshots*>* chosen) {
   fragscope::report::SnapshotFile f;
   try {
     f = fragscope::report::read_snapshot_file(path);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "fragscope report: {}\n", e.what());
-    return 2;
+    fmt::print(stderr, "fragscope {}: {}\n", cmd, e.what());
+    return false;
   }
-  for (const auto& e : f.errors) fmt::print(stderr, "fragscope report: {}:{}: {}; line skipped\n", path, e.line, e.message);
+  for (const auto& e : f.errors) fmt::print(stderr, "fragscope {}: {}:{}: {}; line skipped\n", cmd, path, e.line, e.message);
   if (f.snapshots.empty()) {
-    fmt::print(stderr, "fragscope report: {}: no snapshots\n", path);
-    return 2;
+    fmt::print(stderr, "fragscope {}: {}: no snapshots\n", cmd, path);
+    return false;
   }
+  *procs = fragscope::report::split_by_process(std::move(f));
+  *chosen = fragscope::report::select_processes(*procs, choice.pid, choice.run_id);
+  if (chosen->empty()) {
+    fmt::print(stderr, "fragscope {}: {}: no process {}{}; the file holds {}\n", cmd, path,
+               choice.pid >= 0 ? fmt::format("with pid {}", choice.pid) : std::string(),
+               choice.run_id.empty() ? "" : fmt::format(" with run id {}", choice.run_id),
+               fragscope::report::list_processes(*procs));
+    return false;
+  }
+  return true;
+}
+
+// A file that holds several processes, for an output that shows one: which ones, and how to choose.
+int several_processes(const char* cmd, const std::string& path, const std::string& what,
+                      const std::vector<const fragscope::report::ProcessSnapshots*>& chosen) {
+  std::string list;
+  for (std::size_t i = 0; i < chosen.size() && i < 12; ++i) list += (list.empty() ? "" : ", ") + chosen[i]->label();
+  if (chosen.size() > 12) list += fmt::format(", and {} more", chosen.size() - 12);
+  fmt::print(stderr,
+             "fragscope {}: {} holds {} processes ({}); {} is of one process: choose it with --pid "
+             "(and --run-id for a pid that called exec)\n",
+             cmd, path, chosen.size(), list, what);
+  return 2;
+}
+
+// The line above each process's part when a file holds several.
+std::string process_heading(const char* cmd, const std::string& path, std::size_t i, std::size_t n,
+                            const fragscope::report::ProcessSnapshots& p) {
+  std::string head;
+  if (i == 0)
+    head = fmt::format("fragscope {}: {} holds {} processes (they shared one output path: put %p in it to give "
+                       "each its own file); each is shown below, --pid PID shows one\n",
+                       cmd, path, n);
+  return head + fmt::format("\n=== process {} of {}: {} ===\n", i + 1, n, p.label());
+}
+
+int report_cmd(const std::string& path, const ProcessChoice& choice, const std::string& html,
+               const std::string& collapsed, const std::string& collapsed_pinned, const std::string& format) {
+  std::vector<fragscope::report::ProcessSnapshots> procs;
+  std::vector<const fragscope::report::ProcessSnapshots*> chosen;
+  if (!load_processes("report", path, choice, &procs, &chosen)) return 2;
+  if (chosen.size() > 1) {
+    if (format != "text") return several_processes("report", path, "--format " + format, chosen);
+    if (!html.empty()) return several_processes("report", path, "--html", chosen);
+    if (!collapsed.empty() || !collapsed_pinned.empty())
+      return several_processes("report", path, "--collapsed-live/--collapsed-pinned", chosen);
+    for (std::size_t i = 0; i < chosen.size(); ++i)
+      std::cout << process_heading("report", path, i, chosen.size(), *chosen[i])
+                << fragscope::report::render_text_report(chosen[i]->file);
+    return 0;
+  }
+  const fragscope::report::SnapshotFile& f = chosen.front()->file;
   if (format == "json") std::cout << fragscope::report::render_report_json(f).dump(2) << "\n";
   else if (format == "prom") std::cout << fragscope::report::render_prometheus(f);
   else std::cout << fragscope::report::render_text_report(f);
@@ -67,64 +130,30 @@ int report_cmd(const std::string& path, const std::string& html, const std::stri
   return 0;
 }
 
-int check_cmd(const std::vector<std::string>& paths, std::size_t min_files) {
-  if (paths.size() < min_files) {
-    fmt::print(stderr, "fragscope check: {} files, expected at least {}\n", paths.size(), min_files);
-    return 1;
-  }
-  int rc = 0;
-  for (const auto& p : paths) {
-    fragscope::report::SnapshotFile f;
-    try {
-      f = fragscope::report::read_snapshot_file(p);
-    } catch (const std::exception& e) {
-      fmt::print(stderr, "fragscope check: {}\n", e.what());
-      rc = 2;
-      continue;
-    }
-    for (const auto& e : f.errors) {
-      fmt::print(stderr, "fragscope check: {}:{}: {}\n", p, e.line, e.message);
-      rc = std::max(rc, 1);
-    }
-    const nlohmann::json* fin = f.final_snapshot();
-    if (fin == nullptr) {
-      fmt::print(stderr, "fragscope check: {}: no final snapshot\n", p);
-      rc = std::max(rc, 1);
-      continue;
-    }
-    // Figures that balance but miss allocations are not a whole picture either.
-    for (const auto& g : fragscope::report::coverage_gaps(*fin)) {
-      fmt::print(stderr, "fragscope check: {}: incomplete: {}\n", p, g);
-      rc = std::max(rc, 1);
-    }
-    for (const auto& v : fragscope::report::check_balance(*fin)) {
-      fmt::print(stderr, "fragscope check: {}: {}\n", p, v);
-      rc = std::max(rc, 1);
+int advise_cmd(const std::string& path, const ProcessChoice& choice, const std::string& command, bool as_json) {
+  std::vector<fragscope::report::ProcessSnapshots> procs;
+  std::vector<const fragscope::report::ProcessSnapshots*> chosen;
+  if (!load_processes("advise", path, choice, &procs, &chosen)) return 2;
+  if (chosen.size() > 1 && as_json) return several_processes("advise", path, "--json", chosen);
+  for (std::size_t i = 0; i < chosen.size(); ++i) {
+    const auto verdict = fragscope::report::advise(chosen[i]->file, command);
+    if (as_json) {
+      fmt::print("{}\n", fragscope::report::advice_json(verdict).dump(2));
+    } else {
+      if (chosen.size() > 1) fmt::print("{}", process_heading("advise", path, i, chosen.size(), *chosen[i]));
+      fmt::print("{}", fragscope::report::render_advice(verdict));
     }
   }
-  if (rc == 0) fmt::print("fragscope check: {} file(s) balance\n", paths.size());
-  return rc;
+  return 0;
 }
 
-int advise_cmd(const std::string& path, const std::string& command, bool as_json) {
-  fragscope::report::SnapshotFile f;
-  try {
-    f = fragscope::report::read_snapshot_file(path);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "fragscope advise: {}\n", e.what());
-    return 2;
-  }
-  for (const auto& e : f.errors) fmt::print(stderr, "{}:{}: {}; line skipped\n", path, e.line, e.message);
-  if (f.snapshots.empty()) {
-    fmt::print(stderr, "fragscope advise: {}: no snapshot in the file\n", path);
-    return 2;
-  }
-  const auto verdict = fragscope::report::advise(f, command);
-  if (as_json)
-    fmt::print("{}\n", fragscope::report::advice_json(verdict).dump(2));
-  else
-    fmt::print("{}", fragscope::report::render_advice(verdict));
-  return 0;
+// --pid and --run-id of `report` and `advise`.
+void add_process_choice(CLI::App* cmd, ProcessChoice* choice, const char* verb) {
+  cmd->add_option("--pid", choice->pid,
+                  fmt::format("Of a file several processes wrote (an output path without %p): {} this pid only", verb))
+      ->check(fragscope::cli::whole_number(1, fragscope::cli::kPidMax));
+  cmd->add_option("--run-id", choice->run_id, "... and of that pid, the image with this run id (after exec)")
+      ->check(fragscope::cli::run_id());
 }
 
 // FRAGSCOPE_POOL_SIZES as the shim accepts it: up to 16 sizes, 1..4096, comma-separated.
@@ -151,12 +180,14 @@ CLI::Validator pool_sizes_validator() {
 int main(int argc, char** argv) {
   CLI::App app{"fragscope: find and fix heap fragmentation in Linux services"};
   app.require_subcommand(1);
+  // Every command-line error on one line, naming the subcommand; exit 2 (below).
+  app.failure_message(fragscope::cli::failure_line);
 
   fragscope::cli::RunOptions run;
   auto* run_cmd = app.add_subcommand("run", "Run CMD with libfragscope.so preloaded (default: the bundled example service)");
   run_cmd->add_option("-o,--output", run.output, "Snapshot file pattern; %p is the pid")->capture_default_str();
   run_cmd->add_option("-i,--interval-ms", run.interval_ms, "Milliseconds between snapshots (0: only at exit)")
-      ->check(CLI::Range(0, 3600000))
+      ->check(fragscope::cli::whole_number(0, 3600000))
       ->capture_default_str();
   run_cmd->add_option("--lib", run.lib, "Path to libfragscope.so (default: $FRAGSCOPE_LIB, else next to this program)");
   run_cmd->add_flag("!--no-report", run.report, "Do not print the text report at the end");
@@ -185,7 +216,8 @@ int main(int argc, char** argv) {
               },
               ""));
   run_cmd->add_option("--metrics-addr", run.metrics_addr,
-                      "Serve Prometheus metrics over HTTP on [IPv4:]PORT (loopback unless an address is given)");
+                      "Serve Prometheus metrics over HTTP on [IPv4:]PORT (loopback unless an address is given)")
+      ->check(fragscope::cli::metrics_address());
   run_cmd->add_option("--metrics-file", run.metrics_file,
                       "Rewrite this Prometheus text file at every snapshot (node_exporter's textfile collector)");
   run_cmd->add_option("command", run.command, "CMD [ARGS...] (after --)");
@@ -194,6 +226,8 @@ int main(int argc, char** argv) {
   std::string report_path, report_html, report_collapsed, report_collapsed_pinned, report_format = "text";
   auto* rep = app.add_subcommand("report", "Print the text report of a snapshot file");
   rep->add_option("file", report_path, "FILE.jsonl")->required();
+  ProcessChoice report_choice;
+  add_process_choice(rep, &report_choice, "report on");
   rep->add_option("--format", report_format,
                   "text (the report), json (figures over time and the last snapshot), prom (Prometheus exposition "
                   "of the last snapshot)")
@@ -215,7 +249,7 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"glibc", "jemalloc", "tcmalloc", "mimalloc", "pools", "trim"}))
       ->capture_default_str();
-  cmp_cmd->add_option("-n,--runs", cmp.runs, "Runs per allocator")->check(CLI::Range(1, 1000))->capture_default_str();
+  cmp_cmd->add_option("-n,--runs", cmp.runs, "Runs per allocator")->check(fragscope::cli::whole_number(1, 1000))->capture_default_str();
   cmp_cmd->add_option("--pool-sizes", cmp.pool_sizes,
                       "Sizes the pools contender serves (default: the first allocator's most frequent request sizes)")
       ->check(pool_sizes_validator());
@@ -224,7 +258,7 @@ int main(int argc, char** argv) {
   cmp_cmd->add_option("--lib", cmp.lib, "Path to libfragscope.so (default: $FRAGSCOPE_LIB, else next to this program)");
   cmp_cmd->add_option("--lib-dir", cmp.lib_dirs, "Look for allocator libraries here first (repeatable)");
   cmp_cmd->add_option("-i,--interval-ms", cmp.interval_ms, "Snapshot interval of the runs under fragscope")
-      ->check(CLI::Range(10, 3600000))
+      ->check(fragscope::cli::whole_number(10, 3600000))
       ->capture_default_str();
   cmp_cmd->add_option("command", cmp.command, "CMD [ARGS...] (after --)")->required();
   cmp_cmd->positionals_at_end();
@@ -235,29 +269,35 @@ int main(int argc, char** argv) {
                                            "recover, and the remedy for the allocator underneath");
   adv->add_flag("--json", advise_json, "Print the verdict as JSON (docs/advice-schema.md), for alerting");
   adv->add_option("file", advise_path, "FILE.jsonl")->required();
+  ProcessChoice advise_choice;
+  add_process_choice(adv, &advise_choice, "advise on");
   adv->add_option("--command", advise_command, "The command to show in the proposed command lines")
       ->capture_default_str();
 
   fragscope::cli::ProcOptions procopt;
   auto* proc_cmd = app.add_subcommand("proc", "PSS, USS and swap of any process by mapping kind (no preload needed)");
-  proc_cmd->add_option("pid", procopt.pid, "Process id")->required()->check(CLI::PositiveNumber);
-  proc_cmd->add_option("--watch", procopt.watch_s, "Sample every SECONDS and show the growth")->check(CLI::Range(0.05, 86400.0));
-  proc_cmd->add_option("--count", procopt.count, "With --watch: stop after N samples")->check(CLI::PositiveNumber);
+  proc_cmd->add_option("pid", procopt.pid, "Process id")->required()->check(fragscope::cli::whole_number(1, fragscope::cli::kPidMax));
+  proc_cmd->add_option("--watch", procopt.watch_s, "Sample every SECONDS and show the growth")->check(fragscope::cli::seconds(0.05, 86400));
+  proc_cmd->add_option("--count", procopt.count, "With --watch: stop after N samples")
+      ->check(fragscope::cli::whole_number(1, 1000000000));
   proc_cmd->add_flag("--json", procopt.json, "One JSON object per sample");
   proc_cmd->add_option("--from", procopt.from, "Read a saved smaps text (e.g. from another machine) instead of /proc/PID/smaps");
 
   fragscope::cli::SystemOptions sysopt;
   auto* sys_cmd = app.add_subcommand("system", "The system's memory in one screen: meminfo, free memory by order with the "
                                                "kernel's fragmentation indices, compaction and THP counters, tunables");
-  sys_cmd->add_option("--watch", sysopt.watch_s, "Refresh every SECONDS, counters as deltas")->check(CLI::Range(0.1, 86400.0));
-  sys_cmd->add_option("--count", sysopt.count, "With --watch: stop after N screens")->check(CLI::PositiveNumber);
+  sys_cmd->add_option("--watch", sysopt.watch_s, "Refresh every SECONDS, counters as deltas")->check(fragscope::cli::seconds(0.1, 86400));
+  sys_cmd->add_option("--count", sysopt.count, "With --watch: stop after N screens")
+      ->check(fragscope::cli::whole_number(1, 1000000000));
   sys_cmd->add_option("--proc", sysopt.proc_dir, "Where /proc is (containers, tests)")->capture_default_str();
 
   std::vector<std::string> check_paths;
   std::size_t min_files = 1;
-  auto* chk = app.add_subcommand("check", "Verify that the final snapshot of each file balances");
+  auto* chk = app.add_subcommand("check", "Verify that the snapshots of each file balance, process by process");
+  chk->footer(fragscope::cli::kCheckHelp);
   chk->add_option("files", check_paths, "FILE.jsonl...")->required();
-  chk->add_option("--min-files", min_files, "Fail unless at least this many files are given");
+  chk->add_option("--min-files", min_files, "Fail unless at least this many files are given")
+      ->check(fragscope::cli::whole_number(0, 1000000));
 
   try {
     app.parse(argc, argv);
@@ -270,10 +310,10 @@ int main(int argc, char** argv) {
     return fragscope::cli::run_command(run);
   }
   if (*cmp_cmd) return fragscope::cli::compare_command(cmp);
-  if (*adv) return advise_cmd(advise_path, advise_command, advise_json);
+  if (*adv) return advise_cmd(advise_path, advise_choice, advise_command, advise_json);
   if (*proc_cmd) return fragscope::cli::proc_command(procopt);
   if (*sys_cmd) return fragscope::cli::system_command(sysopt);
-  if (*rep) return report_cmd(report_path, report_html, report_collapsed, report_collapsed_pinned, report_format);
-  if (*chk) return check_cmd(check_paths, min_files);
+  if (*rep) return report_cmd(report_path, report_choice, report_html, report_collapsed, report_collapsed_pinned, report_format);
+  if (*chk) return fragscope::cli::check_command(check_paths, min_files);
   return 2;
 }

@@ -131,4 +131,53 @@ const nlohmann::json* SnapshotFile::steady_snapshot(bool periodic_only) const {
   return pick;
 }
 
+std::string ProcessSnapshots::label() const {
+  std::string out = pid >= 0 ? "pid " + std::to_string(pid) : std::string("pid ?");
+  const nlohmann::json& last = file.snapshots.back();
+  out += " (" + program_label(last);
+  if (!run_id.empty()) out += ", run " + run_id;
+  return out + ")";
+}
+
+std::vector<ProcessSnapshots> split_by_process(SnapshotFile f) {
+  auto pid_of = [](const nlohmann::json& s) -> long long {
+    auto it = s.find("pid");
+    return it != s.end() && it->is_number_integer() && it->get<long long>() >= 0 ? it->get<long long>() : -1;
+  };
+  std::vector<ProcessSnapshots> procs;
+  for (auto& s : f.snapshots) {
+    const long long pid = pid_of(s);
+    const std::string run_id = str(s, "run_id");
+    auto it = std::find_if(procs.begin(), procs.end(),
+                           [&](const ProcessSnapshots& p) { return p.pid == pid && p.run_id == run_id; });
+    if (it == procs.end()) {
+      ProcessSnapshots p;
+      p.pid = pid;
+      p.run_id = run_id;
+      p.file.path = f.path;
+      p.file.errors = f.errors;
+      procs.push_back(std::move(p));
+      it = procs.end() - 1;
+    }
+    it->file.snapshots.push_back(std::move(s));
+  }
+  return procs;
+}
+
+std::vector<const ProcessSnapshots*> select_processes(const std::vector<ProcessSnapshots>& procs, long long pid,
+                                                      const std::string& run_id) {
+  std::vector<const ProcessSnapshots*> out;
+  for (const auto& p : procs)
+    if ((pid < 0 || p.pid == pid) && (run_id.empty() || p.run_id == run_id)) out.push_back(&p);
+  return out;
+}
+
+std::string list_processes(const std::vector<ProcessSnapshots>& procs) {
+  std::string out;
+  const std::size_t shown = std::min<std::size_t>(procs.size(), 12);
+  for (std::size_t i = 0; i < shown; ++i) out += (out.empty() ? "" : ", ") + procs[i].label();
+  if (procs.size() > shown) out += ", and " + std::to_string(procs.size() - shown) + " more";
+  return out;
+}
+
 }  // namespace fragscope::report

@@ -30,6 +30,29 @@ struct SnapshotFile {
 /// known schema version become errors.
 SnapshotFile parse_snapshot_text(const std::string& text, std::string path = {});
 
+/// The snapshots of one process image in a file that several processes wrote to (an output path
+/// without %p: a program and the programs it executes, or unrelated processes given the same
+/// FRAGSCOPE_OUTPUT). A process image is its pid and its run_id (exec keeps the pid, not the run id).
+struct ProcessSnapshots {
+  long long pid = -1;  // -1 when the snapshots carry none
+  std::string run_id;  // empty when the snapshots carry none
+  SnapshotFile file;   // its snapshots in file order; path and errors are the whole file's
+  /// "pid 123 (/bin/ls, run 0123456789abcdef)", for messages.
+  std::string label() const;
+};
+
+/// Splits a file's snapshots by process image (pid and run_id), in order of first appearance.
+/// A file of one process gives one entry holding the file as it is.
+std::vector<ProcessSnapshots> split_by_process(SnapshotFile f);
+
+/// The processes of `procs` with that pid (any when `pid` < 0) and run id (any when empty).
+std::vector<const ProcessSnapshots*> select_processes(const std::vector<ProcessSnapshots>& procs, long long pid,
+                                                      const std::string& run_id);
+
+/// One line naming the processes (the first 12, then how many more), for "choose one with --pid":
+/// "pid 12 (/bin/sh, run ...), pid 13 (...)".
+std::string list_processes(const std::vector<ProcessSnapshots>& procs);
+
 /// Reads and parses a file, a line at a time: a line longer than files::kSnapshotLineMax
 /// (16 MiB) is an error ("longer than ...") and skipped without being held in memory. Throws
 /// std::runtime_error (with the path and errno text) when the file cannot be read.

@@ -69,6 +69,43 @@ TEST(SnapshotFile, CorruptAndTruncatedLinesAreSkippedWithTheirNumbers) {
   EXPECT_EQ((*f.final_snapshot())["seq"], 1);
 }
 
+// The same line as another process image wrote it.
+std::string as_process(const std::string& line, int pid, const char* run_id) {
+  auto j = nlohmann::json::parse(line);
+  j["pid"] = pid;
+  j["run_id"] = run_id;
+  return j.dump() + "\n";
+}
+
+TEST(SnapshotFile, ProcessesSharingAFileAreToldApartByPidAndRunId) {
+  const std::string a0 = snapshot_line(0, false, "/bin/sh"), a1 = snapshot_line(1, true, "/bin/sh");
+  // pid 10 (sh), then pid 11, interleaved; then pid 10 again after exec (another run id).
+  auto f = report::parse_snapshot_text(as_process(a0, 10, "00000000000000aa") + as_process(a0, 11, "00000000000000bb") +
+                                           as_process(a1, 11, "00000000000000bb") + as_process(a1, 10, "00000000000000cc") +
+                                           "junk\n",
+                                       "shared.jsonl");
+  ASSERT_EQ(f.snapshots.size(), 4u);
+  const auto procs = report::split_by_process(std::move(f));
+  ASSERT_EQ(procs.size(), 3u);
+  EXPECT_EQ(procs[0].pid, 10);
+  EXPECT_EQ(procs[0].run_id, "00000000000000aa");
+  EXPECT_EQ(procs[0].file.snapshots.size(), 1u);
+  EXPECT_EQ(procs[0].file.final_snapshot(), nullptr);
+  EXPECT_EQ(procs[1].pid, 11);
+  EXPECT_EQ(procs[1].file.snapshots.size(), 2u);
+  ASSERT_NE(procs[1].file.final_snapshot(), nullptr);
+  EXPECT_EQ(procs[2].run_id, "00000000000000cc");
+  EXPECT_EQ(procs[2].file.path, "shared.jsonl");
+  EXPECT_EQ(procs[2].file.errors.size(), 1u);  // the file's skipped lines go with each process
+  EXPECT_EQ(procs[1].label(), "pid 11 (/bin/sh, run 00000000000000bb)");
+  EXPECT_EQ(report::select_processes(procs, 10, "").size(), 2u);
+  EXPECT_EQ(report::select_processes(procs, 10, "00000000000000cc").front(), &procs[2]);
+  EXPECT_TRUE(report::select_processes(procs, 12, "").empty());
+  EXPECT_EQ(report::select_processes(procs, -1, "").size(), 3u);
+  // A file of one process stays one.
+  EXPECT_EQ(report::split_by_process(report::parse_snapshot_text(a0 + a1)).size(), 1u);
+}
+
 TEST(SnapshotFile, UnsupportedVersionIsRefused) {
   auto f = report::parse_snapshot_text("{\"schema\":\"fragscope.snapshot\",\"version\":2}\n");
   EXPECT_TRUE(f.snapshots.empty());
