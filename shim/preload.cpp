@@ -124,6 +124,7 @@ void* pass_malloc(std::size_t n) noexcept {
   if (!real_ready()) return fs::bootstrap_alloc(n, 16);
   if (fs::tls.guard != 0) {
     fs::tls.probing = false;  // ensure_init's probe reached our malloc (runtime.cpp, probe_coverage)
+    if (fs::inside_hook()) [[unlikely]] return core::self_malloc(n);  // a signal handler's
     return fs::g_real.malloc(n);
   }
   // Recording off with FRAGSCOPE_TRIM: the trim thread starts from a malloc (trim_only.hpp).
@@ -132,7 +133,7 @@ void* pass_malloc(std::size_t n) noexcept {
 }
 
 void* pass_calloc(std::size_t n, std::size_t m) noexcept {
-  if (own_heap()) [[unlikely]] return core::self_calloc(n, m);
+  if (own_heap() || fs::inside_hook()) [[unlikely]] return core::self_calloc(n, m);
   if (real_ready()) {
     std::size_t total = 0;
     const int pool = fs::tls.guard != 0 || __builtin_mul_overflow(n, m, &total) ? -1 : fs::remedy_pool_for(total);
@@ -150,7 +151,7 @@ void* pass_calloc(std::size_t n, std::size_t m) noexcept {
 }
 
 void* pass_aligned(void* (*real)(std::size_t, std::size_t), std::size_t al, std::size_t n) noexcept {
-  if (own_heap()) [[unlikely]] return core::self_aligned(al, n);
+  if (own_heap() || fs::inside_hook()) [[unlikely]] return core::self_aligned(al, n);
   if (real_ready() && real != nullptr) return real(al, n);
   if (al == 0 || (al & (al - 1)) != 0) {
     errno = EINVAL;
@@ -168,7 +169,7 @@ void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
   core::ThreadStats* t = fs::enter();
   if (t == nullptr) [[unlikely]]
     return real();
-  fs::Guard g;
+  fs::HookGuard g;
   count(t, op);
   if (fs::begin_record(t)) [[likely]] {
     // One thread: the old block's free and the new block as two events, after the real call.
@@ -235,7 +236,7 @@ FRAGSCOPE_EXPORT void* malloc(std::size_t n) {
   core::ThreadStats* t = fs::enter();
   if (t == nullptr) [[unlikely]]
     return pass_malloc(n);
-  fs::Guard g;
+  fs::HookGuard g;
   void* p = real_malloc(n);
   done_alloc(t, Op::kMalloc, p, n);
   return p;
@@ -254,7 +255,7 @@ FRAGSCOPE_EXPORT void free(void* p) {
     if (real_ready()) real_free(p);
     return;
   }
-  fs::Guard g;
+  fs::HookGuard g;
   if (fs::begin_record(t)) [[likely]] {
     fs::g_applier.push_free(*t, reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), usable(p),
                             static_cast<unsigned>(Op::kFree) + 1);
@@ -270,7 +271,7 @@ FRAGSCOPE_EXPORT void* calloc(std::size_t n, std::size_t m) {
   core::ThreadStats* t = fs::enter();
   if (t == nullptr) [[unlikely]]
     return pass_calloc(n, m);
-  fs::Guard g;
+  fs::HookGuard g;
   std::size_t total = 0;
   int pool = __builtin_mul_overflow(n, m, &total) ? -1 : fs::remedy_pool_for(total);
   void* p;
@@ -326,7 +327,7 @@ FRAGSCOPE_EXPORT int posix_memalign(void** out, std::size_t al, std::size_t n) {
     *out = p;
     return 0;
   }
-  fs::Guard g;
+  fs::HookGuard g;
   int rc = fs::g_real.posix_memalign(out, al, n);
   if (rc == 0) {
     record_new(t, *out, n, Op::kPosixMemalign);
@@ -342,7 +343,7 @@ FRAGSCOPE_EXPORT void* aligned_alloc(std::size_t al, std::size_t n) {
   core::ThreadStats* t = fs::enter();
   if (t == nullptr || fs::g_real.aligned_alloc == nullptr) [[unlikely]]
     return pass_aligned(fs::g_real.aligned_alloc, al, n);
-  fs::Guard g;
+  fs::HookGuard g;
   void* p = fs::g_real.aligned_alloc(al, n);
   done_alloc(t, Op::kAlignedAlloc, p, n);
   return p;
@@ -352,7 +353,7 @@ FRAGSCOPE_EXPORT void* memalign(std::size_t al, std::size_t n) {
   core::ThreadStats* t = fs::enter();
   if (t == nullptr || fs::g_real.memalign == nullptr) [[unlikely]]
     return pass_aligned(fs::g_real.memalign, al, n);
-  fs::Guard g;
+  fs::HookGuard g;
   void* p = fs::g_real.memalign(al, n);
   done_alloc(t, Op::kMemalign, p, n);
   return p;
@@ -364,7 +365,7 @@ FRAGSCOPE_EXPORT void* valloc(std::size_t n) {
     if (own_heap()) return core::self_aligned(core::page_size(), n);
     return real_ready() && fs::g_real.valloc ? fs::g_real.valloc(n) : fs::bootstrap_alloc(n, 4096);
   }
-  fs::Guard g;
+  fs::HookGuard g;
   void* p = fs::g_real.valloc(n);
   done_alloc(t, Op::kValloc, p, n);
   return p;
@@ -377,7 +378,7 @@ FRAGSCOPE_EXPORT void* pvalloc(std::size_t n) {
     if (own_heap()) return core::self_aligned(pg, n == 0 ? pg : (n + pg - 1) & ~(pg - 1));
     return real_ready() && fs::g_real.pvalloc ? fs::g_real.pvalloc(n) : fs::bootstrap_alloc(n, 4096);
   }
-  fs::Guard g;
+  fs::HookGuard g;
   void* p = fs::g_real.pvalloc(n);
   done_alloc(t, Op::kPvalloc, p, n);
   return p;
@@ -661,4 +662,30 @@ FRAGSCOPE_EXPORT void _ZdlPvmSt11align_val_t(void* p, std::size_t n, fragscope_a
 }
 FRAGSCOPE_EXPORT void _ZdaPvmSt11align_val_t(void* p, std::size_t n, fragscope_align al) noexcept {
   cxx_delete(CxxFn::kDeleteArraySizedAligned, p, n, al);
+}
+
+// unshare and setns: a process that is to enter a new user namespace (or mount namespace) must
+// be single-threaded, and our reporter thread would make the call fail with EINVAL where it
+// succeeds without us (`unshare -U`). On that EINVAL, the reporter stops (it starts again at
+// the next hook call) and the call is made once more.
+namespace {
+template <class Call>
+int single_threaded_retry(Call&& call) noexcept {
+  const int r = call();
+  if (r == 0 || errno != EINVAL || fs::tls.self || fs::tls.guard != 0) return r;
+  const int saved = errno;
+  if (!fs::stop_reporter_for_host()) {
+    errno = saved;
+    return r;
+  }
+  return call();
+}
+}  // namespace
+
+FRAGSCOPE_EXPORT int unshare(int flags) {
+  return single_threaded_retry([&] { return static_cast<int>(syscall(SYS_unshare, flags)); });
+}
+
+FRAGSCOPE_EXPORT int setns(int fd, int nstype) {
+  return single_threaded_retry([&] { return static_cast<int>(syscall(SYS_setns, fd, nstype)); });
 }

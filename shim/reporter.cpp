@@ -60,6 +60,7 @@ bool g_final_requested = false;  // write_final_snapshot asks the running report
 // thread was created, cleared in a fork child), and whether it runs in a descriptor table of its
 // own (own_fd_table; set by the thread before it first takes g_mu).
 std::atomic<bool> g_reporter_running{false};
+std::atomic<int> g_reporter_tid{0};  // the reporter thread's kernel thread id, while it runs
 bool g_own_fds = false;
 int g_fd = -1;
 bool g_output_failed = false;
@@ -199,18 +200,34 @@ void new_identity() {
   g_argv0[0] = '\0';  // read_argv0, by the reporter, in its own descriptor table
 }
 
+// Whether `path` is said about for the first time (per kind; up to 16 paths each).
+bool first_time(std::uint64_t (&said)[16], std::size_t& nsaid, const char* path) {
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a of the path
+  for (const char* c = path; *c != '\0'; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 1099511628211ULL;
+  for (std::size_t i = 0; i < nsaid; ++i)
+    if (said[i] == h) return false;
+  if (nsaid < 16) said[nsaid++] = h;
+  return true;
+}
+
 // Says once per file that it was larger than its bound and not read.
 void say_too_large(const char* path, std::size_t limit) {
   static std::uint64_t said[16];
   static std::size_t nsaid = 0;
-  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a of the path
-  for (const char* c = path; *c != '\0'; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 1099511628211ULL;
-  for (std::size_t i = 0; i < nsaid; ++i)
-    if (said[i] == h) return;
-  if (nsaid < 16) said[nsaid++] = h;
+  if (!first_time(said, nsaid, path)) return;
   char line[256];
   std::snprintf(line, sizeof(line), "fragscope: %.120s goes on past %zu KiB (not a /proc file?); not read, its figures are left out",
                 path, limit >> 10);
+  warn_once(line);
+}
+
+// Says once per file that it is not a regular file and was not read.
+void say_not_regular(const char* path) {
+  static std::uint64_t said[16];
+  static std::size_t nsaid = 0;
+  if (!first_time(said, nsaid, path)) return;
+  char line[256];
+  std::snprintf(line, sizeof(line), "fragscope: %.120s is not a regular file (a device? a FIFO?); not read, its figures are left out", path);
   warn_once(line);
 }
 
@@ -226,7 +243,15 @@ long read_path(const char* path, Scratch& buf, std::size_t limit = files::kSmall
     const FileId id = identify_fd(fd);
     std::size_t len = 0;
     int err = 0;
-    for (;;) {
+    // Only a regular file is read, and only one that does not say it is larger than the bound:
+    // the kernel's /proc files are regular and say 0 bytes; a device (/dev/zero), a FIFO or a
+    // large file planted in FRAGSCOPE_PROC_DIR is refused before a byte of it is read, so the
+    // host's memory never holds it, not even up to the bound.
+    struct stat st;
+    if (id.valid && id.type == S_IFDIR) err = EISDIR;  // as read() would say
+    else if (id.valid && id.type != S_IFREG) err = EINVAL;
+    else if (fstat(fd, &st) == 0 && static_cast<std::size_t>(st.st_size) > limit) err = EFBIG;
+    for (; err == 0;) {
       if (len > limit) {  // one byte past the bound read: the file goes on
         if (cut_ok) len = limit;
         else err = EFBIG;
@@ -253,6 +278,7 @@ long read_path(const char* path, Scratch& buf, std::size_t limit = files::kSmall
       return -EBADF;
     }
     if (err == EFBIG) say_too_large(path, limit);
+    if (err == EINVAL) say_not_regular(path);
     if (err != 0) return -err;
     static_cast<char*>(buf.p)[len] = '\0';
     return static_cast<long>(len);
@@ -660,6 +686,10 @@ void snapshot_locked(bool final) {
   } release;
   if (!g_buf.reserve(8u << 20)) return;
   check_cpus();  // the process's affinity or cgroup may have changed since the last snapshot
+  // The final snapshot must balance exactly, also when other threads still call the hooks (a
+  // thread called exit() while the others run): they wait at the start of their recording while
+  // the table and the counters are read (milliseconds; not the layout analysis), then go on.
+  const Mode frozen = final ? freeze_recording() : Mode::kDirect;
   g_applier.drain();  // every event logged so far is in the table and the counters
   std::uint64_t now = core::now_ticks();
   g_calib.update();
@@ -670,6 +700,7 @@ void snapshot_locked(bool final) {
   g_applier.begin_shared();  // the walk takes bucket locks: so do drains meanwhile
   g_builder.collect(g_rec, now, ranges, ranges ? cap : 0, &nranges);
   g_applier.end_shared();
+  if (final) thaw_recording(frozen);
 
   core::SnapshotMeta m;
   m.seq = g_seq++;
@@ -822,6 +853,7 @@ void check_cpus() {
 
 void* reporter_main(void*) {
   become_own_thread();  // for the thread's whole life: our allocations are not the host's
+  g_reporter_tid.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_release);
   prctl(PR_SET_TIMERSLACK, kSlackNs, 0, 0, 0);  // a failure only makes the waits longer
   // Every descriptor of ours lives in this thread (and the metrics thread it starts): in a table
   // of our own from here on, if the kernel lets us.
@@ -912,6 +944,37 @@ void pending_work() noexcept {
   constexpr std::uint64_t kStartAfterNs = 100000000;
   if (core::monotonic_ns() - g_start_ns < std::min(kStartAfterNs, std::uint64_t{g_cfg.interval_ms} * 1000000u)) return;
   start_reporter();
+}
+
+bool stop_reporter_for_host() noexcept {
+  if (metrics_threads() != 0 || !g_reporter_running.load() || !g_cv_ready) return false;
+  if (pthread_mutex_lock(&g_mu) != 0) return false;
+  if (g_final_requested || g_final_done) {
+    pthread_mutex_unlock(&g_mu);
+    return false;
+  }
+  g_stop = true;
+  pthread_cond_broadcast(&g_cv);
+  pthread_mutex_unlock(&g_mu);
+  // Gone when the kernel no longer knows its thread id: nothing of it runs any more.
+  // (A thread just started may not have said its id yet: it will, and then see g_stop.)
+  bool gone = false;
+  for (int i = 0; i < 2000 && !gone; ++i) {
+    const int tid = g_reporter_tid.load(std::memory_order_acquire);
+    gone = tid > 0 && syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH;
+    if (!gone) {
+      timespec ms{0, 1000000};
+      nanosleep(&ms, nullptr);
+    }
+  }
+  pthread_mutex_lock(&g_mu);
+  g_stop = false;
+  g_reporter_running.store(false);
+  g_thread_started.store(false);
+  g_reporter_tid.store(0, std::memory_order_relaxed);
+  g_pending.store(g_cfg.interval_ms != 0, std::memory_order_relaxed);  // back at the next hook call
+  pthread_mutex_unlock(&g_mu);
+  return gone;
 }
 
 void start_reporter_now() noexcept {

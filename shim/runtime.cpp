@@ -29,6 +29,7 @@ namespace fragscope::shim {
 
 constinit thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, 0, nullptr, false, false};
 Coverage g_coverage;
+bool g_glibc_underneath = false;
 std::atomic<State> g_state{State::kUninit};
 std::atomic<bool> g_pending{false};
 // Constant-initialised: hooks may run before any constructor of ours.
@@ -205,6 +206,7 @@ void ensure_init() noexcept {
   record_stderr();  // before any warning: fd 2 is written only while it is this file
   bool ok = resolve_real_functions();
   if (ok) select_usable_mode();
+  g_glibc_underneath = ok && g_usable_mode.load(std::memory_order_relaxed) == UsableMode::kChecking;
   core::parse_config(g_cfg, getenv_raw, getauxval(AT_SECURE) != 0);
   if (!g_cfg.follow_exec) stop_following_exec();
   if (ok && g_cfg.enabled) {
@@ -321,6 +323,28 @@ bool wait_for_logging_hooks() noexcept {
   return !stuck;
 }
 
+}  // namespace
+
+Mode freeze_recording() noexcept {
+  Guard g;  // nothing of ours below is recorded: a recorded call would wait for the freeze
+  for (;;) {
+    Mode m = g_mode.load(std::memory_order_acquire);
+    if (m == Mode::kSwitching) {
+      wait_for_switch();
+      continue;
+    }
+    if (g_mode.compare_exchange_strong(m, Mode::kSwitching, std::memory_order_acq_rel)) {
+      const int saved = errno;
+      if (!wait_for_logging_hooks()) g_no_returns = true;
+      errno = saved;
+      return m;
+    }
+  }
+}
+
+void thaw_recording(Mode m) noexcept { g_mode.store(m, std::memory_order_release); }
+
+namespace {
 // Called with the mode at kSwitching, after wait_for_logging_hooks.
 void finish_direct() noexcept {
   g_rec.table.set_min_depth(4);    // spread the threads over 16 bucket locks

@@ -14,6 +14,7 @@
 #include "config.hpp"
 #include "applier.hpp"
 #include "recorder.hpp"
+#include "self_heap.hpp"
 
 namespace fragscope::core {
 class TextBuffer;
@@ -60,6 +61,13 @@ extern std::atomic<Mode> g_mode;
 extern std::atomic<core::ThreadStats*> g_batcher;  // while batched, the thread whose hooks log events
 extern core::EventApplier g_applier;
 void wait_for_switch() noexcept;
+/// Holds every hook that is to record at its start (the mode at kSwitching, as a switch does),
+/// once the hooks under way have recorded their call: the table and the counters then agree
+/// exactly, even while other threads go on calling (a thread that called exit(), the others still
+/// running). Returns the mode to give back to thaw_recording. The caller must not call a
+/// recording hook meanwhile (the reporter thread never does; another caller holds the guard).
+Mode freeze_recording() noexcept;
+void thaw_recording(Mode m) noexcept;
 bool begin_record_slow(core::ThreadStats* t) noexcept;
 void on_fork_child_recording() noexcept;  // fork.cpp, after the locks are released
 /// Reporter thread: the process is direct, and only `t` has called the hooks for a while: make
@@ -98,6 +106,31 @@ class Guard {
   Guard& operator=(const Guard&) = delete;
 };
 
+/// The guard a malloc-family hook holds around the real allocator and its recording: a weight of
+/// its own, so that a call arriving while it is held is known to come from a signal handler that
+/// interrupted the hook (the real allocators do not call malloc through the PLT). Such a call
+/// must not enter glibc's allocator again: the interrupted call may hold its arena lock, taken
+/// because our threads make the process multi-threaded (a single-threaded glibc takes none), and
+/// the handler would wait for it forever. It is served from our private heap instead, whose
+/// blocks free, realloc and malloc_usable_size recognise from any thread.
+inline constexpr unsigned kHookGuard = 1u << 16;
+class HookGuard {
+ public:
+  HookGuard() noexcept { tls.guard += kHookGuard; }
+  ~HookGuard() { tls.guard -= kHookGuard; }
+  HookGuard(const HookGuard&) = delete;
+  HookGuard& operator=(const HookGuard&) = delete;
+};
+/// Set once at initialisation: malloc, free and malloc_usable_size are glibc's (the only
+/// allocator whose lock depends on our threads; its functions call no malloc-family function
+/// through the PLT, but reallocarray, which calls realloc: realloc is not diverted).
+extern bool g_glibc_underneath;
+/// An allocation made while a hook of this thread holds its HookGuard, over glibc: from a signal
+/// handler. Served from our private heap.
+inline bool inside_hook() noexcept {
+  return tls.guard >= kHookGuard && !tls.self && g_glibc_underneath && core::self_ready();
+}
+
 /// Initialises the shim if nobody has (idempotent, thread-safe). Never called with the guard held
 /// by a hook of this thread: a re-entrant call during initialisation sees kIniting and passes.
 void ensure_init() noexcept;
@@ -113,6 +146,11 @@ core::ThreadStats* enter_slow() noexcept;
 void pending_work() noexcept;
 /// Starts the reporter thread if periodic snapshots are on and it is not started (reporter.cpp).
 void start_reporter_now() noexcept;
+/// For a host call that needs the process single-threaded (unshare(CLONE_NEWUSER), setns into a
+/// mount namespace: EINVAL while another thread shares its memory or filesystem): stops the
+/// reporter thread and waits until it is gone (at most 2 s); it starts again at the next hook
+/// call. False when a thread of ours remains (the metrics endpoint's) or it could not be stopped.
+bool stop_reporter_for_host() noexcept;
 
 /// The counter block to record this call into, or nullptr when the call must pass through.
 inline core::ThreadStats* enter() noexcept {

@@ -25,6 +25,7 @@ struct Snap {
   bool final_ = true;
   int seq = 3;
   double threads = 2;
+  double uptime = -1;  // ns; seq seconds when negative
 };
 
 std::string snapshot(const Snap& s) {
@@ -39,7 +40,7 @@ std::string snapshot(const Snap& s) {
       R"("heap":{{"heap_rss":{},"rss_over_live":{},"page_size":4096,"pinned_pages":{},"empty_resident_pages":{},"free_resident":{},"segments":1,"page_occupancy":{},"holes":{{"total":1}}}},)"
       R"("allocator":{{"name":"{}","native":{}}},"process":{{"status":{{"threads":{}}}}},"overhead":{{"thread_blocks":1}}}})"
       "\n",
-      s.seq, s.final_ ? "true" : "false", s.seq * 1e9, s.live, s.live * s.usable_factor, s.peak20, s.age20,
+      s.seq, s.final_ ? "true" : "false", s.uptime >= 0 ? s.uptime : s.seq * 1e9, s.live, s.live * s.usable_factor, s.peak20, s.age20,
       s.rss_over_live * s.live, s.rss_over_live, s.pinned, s.empty_pages,
       s.rss_over_live * s.live - s.live * s.usable_factor, s.occupancy, s.allocator,
       s.native, s.threads);
@@ -226,6 +227,20 @@ TEST(Moment, TheExitSnapshotIsJudgedOnlyAlone) {
   EXPECT_EQ(m.judged, 0u);
   EXPECT_FALSE(m.exit_skipped);
   EXPECT_NE(m.why.find("the only one"), std::string::npos);
+}
+
+// A periodic snapshot taken within 100 ms of the exit snapshot may have caught the teardown
+// starting (the allocator's figures are read after the live table): the one before is judged.
+TEST(Moment, APeriodicSnapshotRightBeforeExitIsNotJudged) {
+  Snap a, b, exit_;
+  a.final_ = false, a.seq = 0, a.uptime = 2.9e9;
+  b.final_ = false, b.seq = 1, b.uptime = 3.0e9;
+  exit_.final_ = true, exit_.seq = 2, exit_.uptime = 3.05e9, exit_.live = 1e4;
+  EXPECT_EQ(choose_moment(parse_snapshot_text(snapshot(a) + snapshot(b) + snapshot(exit_))).judged, 0u);
+  exit_.uptime = 3.2e9;  // 200 ms later: the last periodic one is the running program's
+  EXPECT_EQ(choose_moment(parse_snapshot_text(snapshot(a) + snapshot(b) + snapshot(exit_))).judged, 1u);
+  exit_.uptime = 3.05e9;  // the only periodic one is judged all the same
+  EXPECT_EQ(choose_moment(parse_snapshot_text(snapshot(b) + snapshot(exit_))).judged, 0u);
 }
 
 // Before exit: periodic snapshots that caught the program freeing its data on the way out are

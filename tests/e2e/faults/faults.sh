@@ -233,21 +233,33 @@ full-disk)
 proc-endless-meminfo)
   make_proc_dir "$tmp/good"
   make_proc_dir "$tmp/bad" /dev/zero
+  ln -sfn /dev/zero "$tmp/bad/self/smaps"  # endless per-process files too (bounds of 64 and 256 MiB)
+  ln -sfn /dev/zero "$tmp/bad/self/maps"
+  make_proc_dir "$tmp/big" "$tmp/big-meminfo"
+  truncate -s 300K "$tmp/big-meminfo"  # a regular file larger than the bound: not read at all
   run_host "$tmp/g" FRAGSCOPE_OUTPUT="$tmp/good.jsonl" FRAGSCOPE_PROC_DIR="$tmp/good" -- 20
   # A safety net for the unfixed shim (2.25 GB): the test fails rather than the machine.
   (ulimit -v 4000000; run_host "$tmp/b" FRAGSCOPE_OUTPUT="$tmp/bad.jsonl" FRAGSCOPE_PROC_DIR="$tmp/bad" -- 20)
+  run_host "$tmp/l" FRAGSCOPE_OUTPUT="$tmp/big.jsonl" FRAGSCOPE_PROC_DIR="$tmp/big" -- 20
   good=$(cat "$tmp/g.stdout") bad=$(cat "$tmp/b.stdout")
   [[ $(cat "$tmp/g.status") == 0 && $good =~ ^[0-9]+$ ]] || fail "good run: status $(cat "$tmp/g.status")"
   [[ $(cat "$tmp/b.status") == 0 && $bad =~ ^[0-9]+$ ]] || fail "bad run: status $(cat "$tmp/b.status")"
-  echo "VmHWM: good FRAGSCOPE_PROC_DIR $good kB, meminfo -> /dev/zero $bad kB (+$((bad - good)) kB)"
-  ((bad - good <= 1024)) || fail "the host's VmHWM grew by $((bad - good)) kB (> 1 MB) with an endless meminfo"
-  n=$(grep -c "fragscope: $tmp/bad/meminfo goes on past 256 KiB" "$tmp/b.stderr")
-  [[ $n == 1 ]] || fail "the warning naming meminfo is said $n times, expected once: $(cat "$tmp/b.stderr")"
+  [[ $(cat "$tmp/l.status") == 0 ]] || fail "big run: status $(cat "$tmp/l.status")"
+  echo "VmHWM: good FRAGSCOPE_PROC_DIR $good kB, meminfo, maps and smaps -> /dev/zero $bad kB (+$((bad - good)) kB)"
+  ((bad - good <= 1024)) || fail "the host's VmHWM grew by $((bad - good)) kB (> 1 MB) with endless files"
+  for f in meminfo self/smaps self/maps; do
+    n=$(grep -c "fragscope: $tmp/bad/$f is not a regular file" "$tmp/b.stderr")
+    [[ $n == 1 ]] || fail "the warning naming $f is said $n times, expected once: $(cat "$tmp/b.stderr")"
+  done
+  n=$(grep -c "fragscope: $tmp/big/meminfo goes on past 256 KiB" "$tmp/l.stderr")
+  [[ $n == 1 ]] || fail "the warning naming the 300 KiB meminfo is said $n times, expected once: $(cat "$tmp/l.stderr")"
   "$fragscope" check "$tmp/bad.jsonl" >/dev/null 2>&1 || fail "the bad run's snapshots do not pass check"
-  grep -q '"meminfo":{"error":"cannot read [^"]*meminfo: File too large"}' "$tmp/bad.jsonl" ||
+  grep -q '"meminfo":{"error":"cannot read [^"]*meminfo: Invalid argument"}' "$tmp/bad.jsonl" ||
     fail "the snapshot does not say meminfo could not be read"
+  grep -q '"meminfo":{"error":"cannot read [^"]*meminfo: File too large"}' "$tmp/big.jsonl" ||
+    fail "the snapshot does not say the 300 KiB meminfo was too large"
   ! grep -q '"meminfo":{"error"' "$tmp/good.jsonl" || fail "the good run's meminfo has an error"
-  ok "bounded: +$((bad - good)) kB, one warning" ;;
+  ok "bounded: +$((bad - good)) kB, one warning per file" ;;
 
 system-endless)
   make_proc_dir "$tmp/good"
