@@ -960,8 +960,7 @@ bool stop_reporter_for_host() noexcept {
   // (A thread just started may not have said its id yet: it will, and then see g_stop.)
   bool gone = false;
   for (int i = 0; i < 2000 && !gone; ++i) {
-    const int tid = g_reporter_tid.load(std::memory_order_acquire);
-    gone = tid > 0 && syscall(SYS_tgkill, getpid(), tid, 0) != 0 && errno == ESRCH;
+    gone = core::thread_gone(g_reporter_tid.load(std::memory_order_acquire));
     if (!gone) {
       timespec ms{0, 1000000};
       nanosleep(&ms, nullptr);

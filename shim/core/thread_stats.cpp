@@ -29,10 +29,6 @@ void PeakTracker::flush(ThreadStats& t, unsigned cls) noexcept {
   bump(total_live_, total_peak_, d);
 }
 
-namespace {
-int current_tid() noexcept { return static_cast<int>(syscall(SYS_gettid)); }
-// Whether thread `tid` of this process no longer exists (its kernel task has exited: no code of
-// it runs any more). A tid reused meanwhile by a new thread reads as alive: the block waits.
 bool thread_gone(int tid) noexcept {
   if (tid <= 0) return false;
   const int saved = errno;
@@ -40,6 +36,9 @@ bool thread_gone(int tid) noexcept {
   errno = saved;
   return gone;
 }
+
+namespace {
+int current_tid() noexcept { return static_cast<int>(syscall(SYS_gettid)); }
 ThreadStats* claimed(ThreadStats* t) noexcept {
   t->owner_tid.store(current_tid(), std::memory_order_relaxed);
   return t;

@@ -91,6 +91,10 @@ class PeakTracker {
   std::atomic<std::int64_t> total_live_{0}, total_peak_{0};
 };
 
+/// Whether thread `tid` of this process no longer exists (its kernel task has exited: no code of
+/// it runs any more). A tid reused meanwhile by a new thread reads as alive. Keeps errno.
+bool thread_gone(int tid) noexcept;
+
 /// Owns all ThreadStats blocks.
 class ThreadRegistry {
  public:
