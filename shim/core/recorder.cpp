@@ -43,3 +43,90 @@ std::uint32_t take_sample(Recorder& r, ThreadStats& t) noexcept {
 void on_dropped(ThreadStats& t) noexcept { t.dropped.add(1); }
 
 }  // namespace fragscope::core::detail
+
+namespace fragscope::core {
+namespace {
+
+// A sampled block's counters (sampled mode: see recorder.hpp). No peak: per-class live bytes are
+// estimated from the table, not kept as running sums.
+void count_sampled_free(ThreadStats& t, const Block& b, std::size_t usable, std::uint64_t now, bool lifetime) noexcept {
+  ClassStats& cs = t.cls[size_class_of(b.size)];
+  cs.frees.add(1);
+  cs.req_free.add(b.size);
+  cs.usable_free.add(usable);
+  if (lifetime)
+    t.lifetimes[size_class_of(b.size)][detail::lifetime_bucket(now > b.time ? now - b.time : 0)].add(1);
+}
+
+}  // namespace
+
+void sampled_keep(Recorder& r, ThreadStats& t, std::uintptr_t a, std::uint64_t req, std::size_t usable,
+                  std::uint64_t now, RegionSampler::Hit h, std::uint32_t site) noexcept {
+  const bool start = h == RegionSampler::Hit::kStart;
+  Block b{a, req, now, start && site != 0};
+  Block old;
+  InsertResult res = r.table.insert<true>(b, &old, [&](InsertResult ir) {
+    if (ir == InsertResult::kDropped) [[unlikely]]
+      return;
+    if (!start) {
+      if (ir != InsertResult::kReplaced) r.regions.add_spill(a, +1);  // a replaced spill counted itself
+      return;
+    }
+    if (ir == InsertResult::kReplaced) [[unlikely]] {
+      // Its free bypassed our hooks (as on_replaced in full mode).
+      t.missed_frees.add(1);
+      count_sampled_free(t, old, old.size, now, false);
+    }
+    ClassStats& cs = t.cls[size_class_of(req)];
+    cs.s_allocs.add(1);
+    cs.usable_alloc.add(usable);
+  });
+  if (res == InsertResult::kDropped) [[unlikely]] {
+    detail::on_dropped(t);
+    return;
+  }
+  if (res == InsertResult::kReplaced && old.sampled) [[unlikely]]
+    r.sites.on_free(old.addr, old.size);
+  if (b.sampled) [[unlikely]]
+    r.sites.on_alloc(a, req, site);
+}
+
+bool sampled_drop(Recorder& r, ThreadStats& t, std::uintptr_t a, RegionSampler::Hit h, std::uint64_t now,
+                  std::size_t (*usable)(void*), Block* removed) noexcept {
+  const bool start = h == RegionSampler::Hit::kStart;
+  Block b;
+  const bool found = r.table.remove<true>(a, now, &b, [&](const Block& blk) {
+    if (start) count_sampled_free(t, blk, usable(reinterpret_cast<void*>(a)), now, true);
+    else r.regions.add_spill(a, -1);
+  });
+  if (!found) {
+    if (start) t.untracked_frees.add(1);
+    return false;
+  }
+  if (b.sampled) [[unlikely]]
+    r.sites.on_free(b.addr, b.size);
+  if (removed) *removed = b;
+  return true;
+}
+
+void sampled_restore(Recorder& r, ThreadStats& t, const Block& b, RegionSampler::Hit h, std::uint64_t now,
+                     std::size_t usable) noexcept {
+  const bool start = h == RegionSampler::Hit::kStart;
+  Block back = b;
+  back.sampled = false;  // its site record was closed: the block stays, unattributed
+  r.table.insert<true>(back, nullptr, [&](InsertResult ir) {
+    if (ir == InsertResult::kDropped) return;
+    if (!start) {
+      r.regions.add_spill(b.addr, +1);
+      return;
+    }
+    // Take back the free counted by sampled_drop.
+    ClassStats& cs = t.cls[size_class_of(b.size)];
+    cs.frees.add(~std::uint64_t{0});
+    cs.req_free.add(-b.size);
+    cs.usable_free.add(-static_cast<std::uint64_t>(usable));
+    t.lifetimes[size_class_of(b.size)][detail::lifetime_bucket(now > b.time ? now - b.time : 0)].add(~std::uint64_t{0});
+  });
+}
+
+}  // namespace fragscope::core

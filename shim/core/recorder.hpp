@@ -13,6 +13,7 @@
 #include "clock.hpp"
 #include "live_table.hpp"
 #include "mmap_tracker.hpp"
+#include "region_sampler.hpp"
 #include "sites.hpp"
 #include "size_class.hpp"
 #include "thread_stats.hpp"
@@ -28,6 +29,7 @@ struct Recorder {
   PeakTracker peaks;
   MmapTracker mmaps;
   SiteTable sites;
+  RegionSampler regions;  // sampled mode only (regions.on()); full mode keeps every block
   CaptureStackFn capture = nullptr;  // set with sampling; nullptr: no call sites
   // Frames in [own_lo, own_hi) are ours (the hooks): dropped from the top of captured stacks.
   std::uintptr_t own_lo = 0, own_hi = 0;
@@ -141,5 +143,46 @@ inline bool record_free(Recorder& r, ThreadStats& t, void* p, std::uint64_t now,
   if (removed) *removed = b;
   return true;
 }
+
+// ---- Sampled mode (region_sampler.hpp) ----
+// Every allocation is counted exactly by class and requested bytes (allocs, req_alloc, exact);
+// only blocks the region sampler keeps go into the table. Of the class counters, s_allocs,
+// usable_alloc, frees, req_free, usable_free and the lifetimes then count the sampled blocks only
+// (those that start in a sampled region); spills are in the table for the layout and counted
+// nowhere else. The hooks call keep/drop under begin_record/end_record, like a direct call of
+// full mode, so that a final snapshot's freeze holds them too.
+
+/// Counts an allocation of `req` bytes (every allocation, exactly).
+inline void sampled_count_alloc(ThreadStats& t, std::uint64_t req) noexcept {
+  ClassStats& cs = t.cls[size_class_of(req)];
+  cs.allocs.add(1);
+  cs.req_alloc.add(req);
+  if (req < kExactSizes) t.exact[req].add(1);
+}
+
+/// Keeps block `a` (`req` requested, `usable` usable bytes, allocated at `now`) that the sampler
+/// chose (`h` is not kNone); `site` as record_alloc_sampled's (only for a kStart block).
+void sampled_keep(Recorder& r, ThreadStats& t, std::uintptr_t a, std::uint64_t req, std::size_t usable,
+                  std::uint64_t now, RegionSampler::Hit h, std::uint32_t site) noexcept;
+
+/// Which kind of kept block a free of `a` may find: kNone (the common case: nothing to do),
+/// kStart (it starts in a sampled region) or kSpill (it may be a spill).
+inline RegionSampler::Hit sampled_free_kind(const Recorder& r, std::uintptr_t a) noexcept {
+  if (r.regions.sampled_addr(a)) [[unlikely]]
+    return RegionSampler::Hit::kStart;
+  if (r.regions.maybe_spill(a)) [[unlikely]]
+    return RegionSampler::Hit::kSpill;
+  return RegionSampler::Hit::kNone;
+}
+
+/// Takes block `a` out of the table (`h` from sampled_free_kind, not kNone) at `now`; `usable`:
+/// its usable bytes (read only for a kStart block). False when it was not there (kStart: counted
+/// as an untracked free). `removed` receives the block when given.
+bool sampled_drop(Recorder& r, ThreadStats& t, std::uintptr_t a, RegionSampler::Hit h, std::uint64_t now,
+                  std::size_t (*usable)(void*), Block* removed = nullptr) noexcept;
+
+/// Puts back a block sampled_drop took out, whose free did not happen (a realloc that failed).
+void sampled_restore(Recorder& r, ThreadStats& t, const Block& b, RegionSampler::Hit h, std::uint64_t now,
+                     std::size_t usable) noexcept;
 
 }  // namespace fragscope::core

@@ -20,7 +20,9 @@ std::vector<std::size_t> sizes() {
   std::vector<std::size_t> s;
   for (std::size_t n = 0; n <= 1100; ++n) s.push_back(n);
   for (std::size_t n = 1100; n < 70000; n = n * 5 / 4 + 3) s.push_back(n);
-  for (std::size_t n : {127 * 1024, 128 * 1024, 129 * 1024, 200 * 1024, 1 << 20, 5 << 20}) s.push_back(n);
+  // 40 MiB: above glibc's largest dynamic mmap threshold (32 MiB), so that it is mmapped even
+  // after an earlier test freed a large mmapped block (which raises the threshold).
+  for (std::size_t n : {127 * 1024, 128 * 1024, 129 * 1024, 200 * 1024, 1 << 20, 5 << 20, 40 << 20}) s.push_back(n);
   return s;
 }
 

@@ -1,0 +1,264 @@
+// Sampled mode: the region sampler, the sampled recording paths, and the heap layout estimate
+// against the exact analysis of the same heap (analyze_heap over every block).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "heap_estimate.hpp"
+#include "heap_layout.hpp"
+#include "recorder.hpp"
+#include "region_sampler.hpp"
+
+namespace fc = fragscope::core;
+
+namespace {
+
+constexpr std::size_t kPage = 4096;
+
+TEST(RegionSampler, ChoosesAboutOneRegionInN) {
+  fc::RegionSampler s;
+  s.configure(32, 14, 12345);
+  std::size_t hits = 0;
+  constexpr std::size_t kRegions = 1 << 20;
+  for (std::uint64_t r = 0; r < kRegions; ++r) hits += s.sampled_region(r);
+  const double expect = kRegions / 32.0, sd = std::sqrt(expect);
+  EXPECT_NEAR(static_cast<double>(hits), expect, 5 * sd);
+  EXPECT_DOUBLE_EQ(s.fraction(), 1.0 / 32);
+  // Another salt chooses other regions.
+  fc::RegionSampler t;
+  t.configure(32, 14, 999);
+  std::size_t both = 0;
+  for (std::uint64_t r = 0; r < kRegions; ++r) both += s.sampled_region(r) && t.sampled_region(r);
+  EXPECT_LT(both, hits / 8);
+}
+
+TEST(RegionSampler, OneInOneKeepsEverything) {
+  fc::RegionSampler s;
+  s.configure(1, 14, 7);
+  for (std::uintptr_t a = 0x10000; a < 0x10000 + (1 << 24); a += 4096) EXPECT_EQ(s.hit(a, 16), fc::RegionSampler::Hit::kStart);
+}
+
+TEST(RegionSampler, SpillsAreBlocksReachingIntoASampledRegion) {
+  fc::RegionSampler s;
+  s.configure(32, 14, 42);
+  // Find a sampled region whose predecessor is not sampled.
+  std::uint64_t r = 1000;
+  while (!(s.sampled_region(r) && !s.sampled_region(r - 1))) ++r;
+  const std::uintptr_t base = r << 14;
+  EXPECT_EQ(s.hit(base + 100, 16), fc::RegionSampler::Hit::kStart);
+  EXPECT_EQ(s.hit(base - 64, 32), fc::RegionSampler::Hit::kNone);   // ends before the region
+  EXPECT_EQ(s.hit(base - 64, 65), fc::RegionSampler::Hit::kSpill);  // its last byte is in it
+  EXPECT_FALSE(s.maybe_spill(base - 64));
+  s.add_spill(base - 64, +1);
+  EXPECT_TRUE(s.maybe_spill(base - 64));
+  s.add_spill(base - 64, -1);
+  EXPECT_FALSE(s.maybe_spill(base - 64));
+}
+
+std::size_t usable_same(void*) { return 0; }
+
+TEST(SampledRecording, KeepsSampledBlocksAndBalances) {
+  static fc::Recorder rec;  // large: not on the stack
+  ASSERT_TRUE(rec.init());
+  rec.regions.configure(8, 14, 77);
+  fc::ThreadRegistry reg;
+  fc::ThreadStats* t = reg.acquire();
+  ASSERT_NE(t, nullptr);
+  std::mt19937_64 rng(5);
+  std::vector<std::pair<std::uintptr_t, std::uint64_t>> live;
+  std::uintptr_t next = std::uintptr_t{1} << 32;
+  std::uint64_t kept_start = 0, kept_spill = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const std::uint64_t size = (rng() % 8 == 0) ? 20000 + rng() % 40000 : 16 + rng() % 1000;
+    const std::uintptr_t a = next;
+    next += (size + 15) & ~std::uint64_t{15};
+    fc::sampled_count_alloc(*t, size);
+    const auto h = rec.regions.hit(a, size);
+    if (h != fc::RegionSampler::Hit::kNone) fc::sampled_keep(rec, *t, a, size, size, 1, h, 0);
+    kept_start += h == fc::RegionSampler::Hit::kStart;
+    kept_spill += h == fc::RegionSampler::Hit::kSpill;
+    live.push_back({a, size});
+  }
+  EXPECT_GT(kept_spill, 0u);
+  EXPECT_EQ(rec.table.entries(), kept_start + kept_spill);
+  std::shuffle(live.begin(), live.end(), rng);
+  std::uint64_t dropped = 0;
+  for (std::size_t i = 0; i < live.size() * 7 / 8; ++i) {
+    const auto h = fc::sampled_free_kind(rec, live[i].first);
+    if (h != fc::RegionSampler::Hit::kNone) dropped += fc::sampled_drop(rec, *t, live[i].first, h, 2, usable_same);
+  }
+  std::uint64_t allocs = 0, s_allocs = 0, frees = 0;
+  for (const auto& c : t->cls) allocs += c.allocs.get(), s_allocs += c.s_allocs.get(), frees += c.frees.get();
+  EXPECT_EQ(allocs, 200000u);
+  EXPECT_EQ(s_allocs, kept_start);
+  // Every kept block freed was found, and the table holds the rest.
+  EXPECT_EQ(rec.table.entries(), kept_start + kept_spill - dropped);
+  EXPECT_EQ(t->untracked_frees.get(), 0u);
+  // Sampled live blocks balance: s_allocs − frees = blocks in the table that start in a sampled region.
+  std::uint64_t in_table_start = 0;
+  rec.table.walk(3, [&](const fc::Block& b, std::uint64_t) { in_table_start += rec.regions.sampled_addr(b.addr); });
+  EXPECT_EQ(s_allocs - frees, in_table_start);
+  // The blocks left in the table are live: frees of all of them empty it, and no spill counter stays.
+  for (std::size_t i = live.size() * 7 / 8; i < live.size(); ++i) {
+    const auto h = fc::sampled_free_kind(rec, live[i].first);
+    if (h != fc::RegionSampler::Hit::kNone) fc::sampled_drop(rec, *t, live[i].first, h, 3, usable_same);
+  }
+  EXPECT_EQ(rec.table.entries(), 0u);
+  for (std::size_t i = 0; i < live.size(); ++i) EXPECT_FALSE(rec.regions.maybe_spill(live[i].first)) << i;
+}
+
+// A synthetic heap: one segment of `bytes`, blocks packed then freed at random; residency: every
+// page touched by a block ever, except a deterministic sixth of them (as if swapped or purged).
+struct Heap {
+  fc::Segment seg;
+  std::vector<fc::LiveRange> blocks;  // live, sorted
+  std::vector<unsigned char> resident;
+};
+
+Heap make_heap(std::uint64_t bytes, double keep, unsigned seed, bool big_blocks) {
+  Heap h;
+  h.seg = {std::uintptr_t{1} << 36, (std::uintptr_t{1} << 36) + bytes};
+  std::mt19937_64 rng(seed);
+  std::vector<fc::LiveRange> all;
+  std::uintptr_t a = h.seg.start + 64;
+  while (true) {
+    std::uint64_t size = 16 + rng() % 1008;
+    if (big_blocks && rng() % 200 == 0) size = 20000 + rng() % 100000;
+    if (a + size + 16 > h.seg.end - 100000) break;
+    all.push_back({a, size, 0, 0.0f});
+    a += (size + 16 + 15) & ~std::uint64_t{15};
+  }
+  const std::uintptr_t used_end = a;
+  // Live: a random share, with whole runs of blocks freed (lifetime clusters) and single ones.
+  for (std::size_t i = 0; i < all.size();) {
+    const std::size_t run = 1 + rng() % 64;
+    const bool run_dies = rng() % 100 < 30;
+    for (std::size_t j = i; j < std::min(all.size(), i + run); ++j)
+      if (!run_dies && std::uniform_real_distribution<double>(0, 1)(rng) < keep) h.blocks.push_back(all[j]);
+    i += run;
+  }
+  h.resident.assign(bytes / kPage, 0);
+  for (std::size_t p = 0; p < h.resident.size(); ++p)
+    h.resident[p] = h.seg.start + p * kPage < used_end && (p * 2654435761u) % 6 != 0;
+  return h;
+}
+
+bool residency(std::uintptr_t start, std::size_t pages, unsigned char* out, void* ctx) {
+  const Heap& h = *static_cast<const Heap*>(ctx);
+  const std::size_t first = (start - h.seg.start) / kPage;
+  for (std::size_t i = 0; i < pages; ++i) out[i] = h.resident[first + i];
+  return true;
+}
+
+struct Truth {
+  fc::HeapLayout layout;
+  double free_resident;
+};
+
+Truth exact(const Heap& h) {
+  Truth t;
+  std::vector<char> scratch(fc::heap_scratch_bytes(h.resident.size()) + 16);
+  fc::analyze_heap(h.blocks.data(), h.blocks.size(), &h.seg, 1, kPage, residency, const_cast<Heap*>(&h), scratch.data(),
+                   t.layout);
+  double live_on_resident = 0;
+  for (const auto& b : h.blocks)
+    for (std::uintptr_t p = b.addr; p < b.addr + b.size;) {
+      const std::uintptr_t pe = (p / kPage + 1) * kPage, upto = std::min(pe, b.addr + b.size);
+      if (h.resident[(p - h.seg.start) / kPage]) live_on_resident += static_cast<double>(upto - p);
+      p = upto;
+    }
+  t.free_resident = static_cast<double>(t.layout.resident_pages * kPage) - live_on_resident;
+  return t;
+}
+
+fc::HeapEstimate estimate(const Heap& h, std::uint64_t salt, std::uint32_t one_in) {
+  fc::RegionSampler s;
+  s.configure(one_in, 14, salt);
+  std::vector<fc::LiveRange> kept;
+  for (const auto& b : h.blocks)
+    if (s.hit(b.addr, b.size) != fc::RegionSampler::Hit::kNone) kept.push_back(b);
+  std::vector<char> scratch(fc::estimate_scratch_bytes(s, kPage));
+  fc::HeapEstimate e;
+  fc::estimate_heap(kept.data(), kept.size(), &h.seg, 1, kPage, s, 1.0, residency, const_cast<Heap*>(&h), scratch.data(),
+                    e);
+  return e;
+}
+
+// Each figure of one estimate lies within 4 of its stated standard errors of the truth (plus a
+// little: the edges of holes are approximated), and the mean over many salts is close to the
+// truth (unbiased).
+void check_estimates(const Heap& h, std::uint32_t one_in, int salts, double bias_tol) {
+  const Truth t = exact(h);
+  ASSERT_GT(t.layout.empty_resident_pages, 100u);
+  ASSERT_GT(t.layout.pinned_pages, 100u);
+  struct Fig {
+    const char* name;
+    double truth;
+    double sum = 0;
+    int outside = 0;
+  };
+  Fig figs[] = {{"resident_pages", static_cast<double>(t.layout.resident_pages)},
+                {"empty_resident_pages", static_cast<double>(t.layout.empty_resident_pages)},
+                {"pinned_pages", static_cast<double>(t.layout.pinned_pages)},
+                {"hole_bytes", static_cast<double>(t.layout.hole_bytes)},
+                {"holes", static_cast<double>(t.layout.holes)},
+                {"live_bytes", static_cast<double>(t.layout.live_bytes)},
+                {"free_resident", t.free_resident}};
+  for (int s = 1; s <= salts; ++s) {
+    const fc::HeapEstimate e = estimate(h, 0x1234567ull * s, one_in);
+    EXPECT_GT(e.regions, 0u);
+    EXPECT_EQ(e.layout.pages, t.layout.pages);
+    const double est[] = {static_cast<double>(e.layout.resident_pages), static_cast<double>(e.layout.empty_resident_pages),
+                          static_cast<double>(e.layout.pinned_pages),   static_cast<double>(e.layout.hole_bytes),
+                          static_cast<double>(e.layout.holes),          static_cast<double>(e.layout.live_bytes),
+                          e.free_resident};
+    const double se[] = {e.se_resident_pages, e.se_empty_pages, e.se_pinned_pages, e.se_hole_bytes,
+                         e.se_holes,          e.se_live_bytes,  e.se_free_resident};
+    for (std::size_t i = 0; i < std::size(figs); ++i) {
+      if (s == 1 && std::getenv("FRAGSCOPE_TEST_VERBOSE"))
+        std::printf("%s est %.0f se %.0f truth %.0f\n", figs[i].name, est[i], se[i], figs[i].truth);
+      figs[i].sum += est[i];
+      if (std::abs(est[i] - figs[i].truth) > 4 * se[i] + 0.01 * figs[i].truth) ++figs[i].outside;
+    }
+  }
+  for (const Fig& f : figs) {
+    EXPECT_EQ(f.outside, 0) << f.name << ": estimates outside 4 standard errors";
+    const double mean = f.sum / salts;
+    if (std::getenv("FRAGSCOPE_TEST_VERBOSE")) std::printf("%s truth %.0f mean %.0f\n", f.name, f.truth, mean);
+    EXPECT_NEAR(mean, f.truth, bias_tol * f.truth) << f.name << " (mean over " << salts << " salts)";
+  }
+}
+
+TEST(HeapEstimate, UnbiasedWithStatedErrorOnAFragmentedHeap) {
+  const Heap h = make_heap(std::uint64_t{64} << 20, 0.25, 1, false);
+  check_estimates(h, 32, 40, 0.03);
+}
+
+TEST(HeapEstimate, LargeBlocksThatSpanRegions) {
+  const Heap h = make_heap(std::uint64_t{64} << 20, 0.4, 2, true);
+  check_estimates(h, 32, 40, 0.03);
+}
+
+TEST(HeapEstimate, OneInOneIsExact) {
+  const Heap h = make_heap(std::uint64_t{8} << 20, 0.3, 3, true);
+  const Truth t = exact(h);
+  const fc::HeapEstimate e = estimate(h, 99, 1);
+  EXPECT_EQ(e.layout.resident_pages, t.layout.resident_pages);
+  EXPECT_EQ(e.layout.empty_resident_pages, t.layout.empty_resident_pages);
+  EXPECT_EQ(e.layout.pinned_pages, t.layout.pinned_pages);
+  EXPECT_EQ(e.layout.live_bytes, t.layout.live_bytes);
+  EXPECT_EQ(e.layout.holes, t.layout.holes);
+  EXPECT_EQ(e.layout.hole_bytes, t.layout.hole_bytes);
+  EXPECT_EQ(e.layout.trailing_bytes, t.layout.trailing_bytes);
+  for (unsigned i = 0; i < fc::HeapLayout::kOccupancyBins; ++i) EXPECT_EQ(e.layout.occupancy[i], t.layout.occupancy[i]);
+  EXPECT_NEAR(e.free_resident, t.free_resident, 1.0);
+  EXPECT_EQ(e.se_resident_pages, 0.0);
+}
+
+}  // namespace
