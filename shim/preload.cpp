@@ -61,9 +61,52 @@ __attribute__((noinline)) void record_new_direct(core::ThreadStats* t, void* p, 
                              fs::g_clock.read(t->clock_countdown), site);
 }
 
+// Sampled mode (FRAGSCOPE_MODE=sampled; core/region_sampler.hpp): every call is counted by its
+// thread; only blocks of the sampled regions go into the table, at once, under begin_record and
+// end_record (the mode stays direct: they wait only while a final snapshot holds recording).
+using Hit = core::RegionSampler::Hit;
+std::size_t usable_fn(void* p) noexcept { return usable(p); }
+
+__attribute__((noinline)) void sampled_keep(core::ThreadStats* t, void* p, std::uint64_t req, Hit h) noexcept {
+  // The stack first, as record_new does: a stack walk may wait for the loader's lock.
+  const std::uint32_t site = h == Hit::kStart ? core::sample_site(fs::g_rec, *t, req) : 0;
+  fs::begin_record(t);
+  core::sampled_keep(fs::g_rec, *t, reinterpret_cast<std::uintptr_t>(p), req, usable(p),
+                     fs::g_clock.read(t->clock_countdown), h, site);
+  fs::end_record(t);
+}
+
+__attribute__((noinline)) bool sampled_drop(core::ThreadStats* t, void* p, Hit h, core::Block* removed = nullptr) noexcept {
+  fs::begin_record(t);
+  const bool found = core::sampled_drop(fs::g_rec, *t, reinterpret_cast<std::uintptr_t>(p), h,
+                                        fs::g_clock.read(t->clock_countdown), usable_fn, removed);
+  fs::end_record(t);
+  return found;
+}
+
+inline void sampled_new(core::ThreadStats* t, void* p, std::uint64_t req, Op op) noexcept {
+  count(t, op);
+  core::sampled_count_alloc(*t, req);
+  const Hit h = fs::g_rec.regions.hit(reinterpret_cast<std::uintptr_t>(p), req);
+  if (h != Hit::kNone) [[unlikely]]
+    sampled_keep(t, p, req, h);
+}
+
+// A free (or delete) of p, about to be made: counted, and p taken out of the table if kept.
+inline void sampled_free(core::ThreadStats* t, void* p, Op op) noexcept {
+  count(t, op);
+  const Hit h = core::sampled_free_kind(fs::g_rec, reinterpret_cast<std::uintptr_t>(p));
+  if (h != Hit::kNone) [[unlikely]]
+    sampled_drop(t, p, h);
+}
+
 // Records a new live block made by call `op`: as an event while the process is batched (the event
 // counts the call), else at once.
 inline void record_new(core::ThreadStats* t, void* p, std::uint64_t req, Op op) noexcept {
+  if (fs::g_sampled) {
+    sampled_new(t, p, req, op);
+    return;
+  }
   // The stack is this thread's, now. Taken before begin_record: a stack walk may wait for the
   // loader's lock, and a thread that holds it may be waiting for this one's flag to switch.
   const std::uint32_t site = core::sample_site(fs::g_rec, *t, req);
@@ -163,6 +206,37 @@ void* pass_aligned(void* (*real)(std::size_t, std::size_t), std::size_t al, std:
 // realloc of a bootstrap block: move it into the real heap (through our malloc: it is recorded).
 void* realloc_from_bootstrap(void* p, std::size_t n) noexcept;
 
+// Sampled mode's realloc: the old block out of the table (if kept) before the call, the new one in
+// after it; a failed call puts the old one back.
+template <class Real>
+void* sampled_realloc(core::ThreadStats* t, Op op, void* p, std::uint64_t n, Real&& real) noexcept {
+  core::Block old;
+  Hit oh = Hit::kNone;
+  bool kept = false;
+  if (p != nullptr) {
+    oh = core::sampled_free_kind(fs::g_rec, reinterpret_cast<std::uintptr_t>(p));
+    if (oh != Hit::kNone) [[unlikely]]
+      kept = sampled_drop(t, p, oh, &old);
+  }
+  void* q = real();
+  if (q != nullptr) {
+    core::sampled_count_alloc(*t, n);
+    const Hit h = fs::g_rec.regions.hit(reinterpret_cast<std::uintptr_t>(q), n);
+    if (h != Hit::kNone) [[unlikely]]
+      sampled_keep(t, q, n, h);
+    if (p != nullptr) (q == p ? t->realloc_in_place : t->realloc_moves).add(1);
+  } else if (n != 0 || p == nullptr) {
+    fail(t, op);
+    if (kept) {  // p is still live
+      fs::begin_record(t);
+      core::sampled_restore(fs::g_rec, *t, old, oh, fs::g_clock.read(t->clock_countdown), usable(p));
+      fs::end_record(t);
+    }
+  }
+  fs::after_record();
+  return q;
+}
+
 // realloc and reallocarray share this: `real` performs the reallocation.
 template <class Real>
 void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
@@ -171,6 +245,7 @@ void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
     return real();
   fs::HookGuard g;
   count(t, op);
+  if (fs::g_sampled) return sampled_realloc(t, op, p, n, real);
   if (fs::begin_record(t)) [[likely]] {
     // One thread: the old block's free and the new block as two events, after the real call.
     const std::size_t old_usable = p != nullptr ? usable(p) : 0;
@@ -256,6 +331,12 @@ FRAGSCOPE_EXPORT void free(void* p) {
     return;
   }
   fs::HookGuard g;
+  if (fs::g_sampled) {
+    sampled_free(t, p, Op::kFree);
+    real_free(p);
+    fs::after_record();
+    return;
+  }
   if (fs::begin_record(t)) [[likely]] {
     fs::g_applier.push_free(*t, reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), usable(p),
                             static_cast<unsigned>(Op::kFree) + 1);
@@ -601,13 +682,17 @@ void cxx_delete(CxxFn f, void* p, A... a) noexcept {
   core::ThreadStats* t = fs::enter();
   if (t == nullptr) [[unlikely]] return call_delete(f, p, a...);
   fs::Guard g;
-  if (fs::begin_record(t)) [[likely]] {
-    fs::g_applier.push_free(*t, reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), usable(p),
-                            static_cast<unsigned>(Op::kDelete) + 1);
+  if (fs::g_sampled) {
+    sampled_free(t, p, Op::kDelete);
   } else {
-    record_free_direct(t, p, Op::kDelete);
+    if (fs::begin_record(t)) [[likely]] {
+      fs::g_applier.push_free(*t, reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), usable(p),
+                              static_cast<unsigned>(Op::kDelete) + 1);
+    } else {
+      record_free_direct(t, p, Op::kDelete);
+    }
+    fs::end_record(t);
   }
-  fs::end_record(t);
   call_delete(f, p, a...);
   fs::after_record();
 }

@@ -91,6 +91,7 @@ struct Scratch {
 };
 Scratch g_ranges, g_maps, g_segs, g_pages, g_pinned, g_proctext;
 core::HeapLayout g_layout;
+core::HeapEstimate g_estimate;  // sampled mode: g_layout is its layout
 
 // Warnings said on stderr, repeated in the next snapshot. Guarded by g_warn_lock.
 core::SpinLock g_warn_lock;
@@ -400,7 +401,11 @@ const char* analyse_heap(core::LiveRange* ranges, std::size_t n) {
                            static_cast<core::Segment*>(g_segs.p)[nsegs++] = core::Segment{m.start, m.end};
                            max_pages = std::max<std::size_t>(max_pages, (m.end - m.start) / page);
                          });
-  if (out_of_memory || !g_pages.ensure(core::heap_scratch_bytes(max_pages) + 16, "heap-pages"))
+  // Sampled mode looks at one region at a time: its scratch does not grow with the heap.
+  const bool sampled = g_rec.regions.on();
+  const std::size_t scratch =
+      sampled ? core::estimate_scratch_bytes(g_rec.regions, page) : core::heap_scratch_bytes(max_pages) + 16;
+  if (out_of_memory || !g_pages.ensure(scratch, "heap-pages"))
     return "out of memory for the heap layout analysis";
   // Name the sites of sampled blocks (marked by the walk), outside any lock of the walk.
   double* pinned = nullptr;
@@ -415,6 +420,18 @@ const char* analyse_heap(core::LiveRange* ranges, std::size_t n) {
     if (r.site != UINT32_MAX) continue;
     r.site = g_rec.sites.site_of(r.addr);
     r.weight = static_cast<float>(g_rec.sites.weight_of(r.size));
+  }
+  if (sampled) {
+    // Usable per requested byte of the sampled blocks: turns live bytes on a page into usable ones.
+    const core::SnapshotTotals::Sampled& v = g_builder.totals().sampled;
+    const double usable_live = static_cast<double>(v.usable_alloc - v.usable_free);
+    const double ratio = v.table_requested != 0 ? std::max(1.0, usable_live / static_cast<double>(v.table_requested)) : 1.0;
+    core::estimate_heap(ranges, n, static_cast<const core::Segment*>(g_segs.p), nsegs, page, g_rec.regions, ratio,
+                        mincore_residency, nullptr, g_pages.p, g_estimate, pinned, nsites);
+    g_layout = g_estimate.layout;
+    g_layout.segments_skipped = skipped;
+    g_estimate.layout.segments_skipped = skipped;
+    return nullptr;  // no top_pinned_by to age
   }
   core::analyze_heap(ranges, n, static_cast<const core::Segment*>(g_segs.p), nsegs, page, mincore_residency, nullptr,
                      g_pages.p, g_layout, pinned, nsites);
@@ -755,6 +772,7 @@ void snapshot_locked(bool final) {
     std::sort(ranges, ranges + nranges, [](const core::LiveRange& a, const core::LiveRange& b) { return a.addr < b.addr; });
     m.heap_error = analyse_heap(ranges, nranges);
     if (m.heap_error == nullptr) m.heap = &g_layout;
+    if (m.heap != nullptr && g_rec.regions.on()) m.estimate = &g_estimate;
     // After the analysis (this snapshot shows the heap before the call), never at exit.
     if (m.heap != nullptr && !final) trim_if_worth_it(g_layout);
   }
@@ -1077,8 +1095,8 @@ void write_final_snapshot() noexcept {
                   static_cast<unsigned long long>(g_layout.pinned_pages), mib(static_cast<double>(g_layout.hole_bytes)));
   char line[512];
   std::snprintf(line, sizeof(line),
-                "fragscope[%ld]: %.1f MiB live in %llu blocks (%.1f MiB usable), peak %.1f MiB%s; snapshots in %.200s",
-                static_cast<long>(getpid()), mib(static_cast<double>(t.table_requested)),
+                "fragscope[%ld]: %s%.1f MiB live in %llu blocks (%.1f MiB usable), peak %.1f MiB%s; snapshots in %.200s",
+                static_cast<long>(getpid()), t.estimated ? "sampled, estimated: " : "", mib(static_cast<double>(t.table_requested)),
                 static_cast<unsigned long long>(t.table_blocks),
                 mib(static_cast<double>(t.usable_alloc - t.usable_free)), mib(static_cast<double>(t.peak_requested)), heap,
                 g_fd >= 0 ? g_path : "(none)");

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/auxv.h>
+#include <sys/random.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@ namespace fragscope::shim {
 constinit thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, 0, nullptr, false, false};
 Coverage g_coverage;
 bool g_glibc_underneath = false;
+bool g_sampled = false;
 std::atomic<State> g_state{State::kUninit};
 std::atomic<bool> g_pending{false};
 // Constant-initialised: hooks may run before any constructor of ours.
@@ -216,9 +218,20 @@ void ensure_init() noexcept {
     reporter_init();
     find_own_range();
     ok = g_rec.init(g_cfg.sample_bytes, capture_stack);
+    if (ok && g_cfg.sampled) {
+      // Sampled mode: one region in N, chosen by a salt nobody can predict; every hook records at
+      // once (no batching, no hand-over: only kept blocks touch shared memory).
+      std::uint64_t salt = 0;
+      if (syscall(SYS_getrandom, &salt, sizeof(salt), GRND_NONBLOCK) != sizeof(salt))
+        salt = core::monotonic_ns() ^ (static_cast<std::uint64_t>(getpid()) << 32) ^ reinterpret_cast<std::uintptr_t>(&salt);
+      const unsigned page_shift = static_cast<unsigned>(__builtin_ctzll(core::page_size()));
+      g_rec.regions.configure(g_cfg.region_one_in, std::max(core::RegionSampler::kDefaultShift, page_shift), salt);
+      g_rec.sites.set_scale(1.0 / g_rec.regions.fraction());
+      g_sampled = true;
+    }
     // Batched recording needs the asymmetric fence of the switch to direct (membarrier, Linux
     // 4.14); without it, or without memory for the applier, calls are recorded directly.
-    if (ok && g_applier.init(g_rec) &&
+    if (ok && !g_sampled && g_applier.init(g_rec) &&
         syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
       g_mode.store(Mode::kBatched, std::memory_order_relaxed);
       g_applier.set_exclusive(true);  // no hook updates the table itself while batched

@@ -96,6 +96,9 @@ inline void end_record(core::ThreadStats* t) noexcept {
   t->in_async.store(false, std::memory_order_release);
 }
 extern core::Config g_cfg;
+/// Sampled mode (FRAGSCOPE_MODE=sampled; core/region_sampler.hpp): set once by ensure_init
+/// before the state is kReady, so a hook that entered reads it settled.
+extern bool g_sampled;
 
 /// Holds the recursion guard for its scope. Nests.
 class Guard {

@@ -169,6 +169,22 @@ void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
       cfg.interval_ms = ms;
     }
   }
+  if (const char* v = lookup("FRAGSCOPE_MODE"); v != nullptr && *v != '\0') {
+    const std::string_view m(v);
+    if (m == "sampled") cfg.sampled = true;
+    else if (m != "full") warn(cfg, "fragscope: ignoring %s='%s' (expected full or sampled); using %s", "FRAGSCOPE_MODE", v, "full");
+  }
+  if (const char* v = lookup("FRAGSCOPE_REGION_ONE_IN"); v != nullptr && *v != '\0') {
+    std::uint32_t n = 0;
+    std::string_view s(v);
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec != std::errc() || end != s.data() + s.size() || n == 0 || n > Config::kMaxRegionOneIn) {
+      warn(cfg, "fragscope: ignoring %s='%s' (expected 1 to 65536: one address region in N is sampled); using %s",
+           "FRAGSCOPE_REGION_ONE_IN", v, "32");
+    } else {
+      cfg.region_one_in = n;
+    }
+  }
   if (const char* v = lookup("FRAGSCOPE_SAMPLE_BYTES"); v != nullptr && *v != '\0') {
     std::uint64_t b = 0;
     std::string_view s(v);

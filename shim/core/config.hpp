@@ -14,6 +14,11 @@ struct Config {
   std::uint32_t interval_ms = 1000;        // FRAGSCOPE_INTERVAL_MS, 0 = only the final snapshot
   bool summary = true;                     // FRAGSCOPE_SUMMARY
   bool follow_exec = true;                 // FRAGSCOPE_FOLLOW_EXEC: programs we exec are measured too
+  // FRAGSCOPE_MODE: "full" (every block in the live table, exact) or "sampled" (production: the
+  // blocks of one address region in FRAGSCOPE_REGION_ONE_IN, layout figures estimated).
+  bool sampled = false;
+  static constexpr std::uint32_t kMaxRegionOneIn = 1u << 16;
+  std::uint32_t region_one_in = 32;         // FRAGSCOPE_REGION_ONE_IN, 1..kMaxRegionOneIn
   std::uint64_t sample_bytes = 512 * 1024;  // FRAGSCOPE_SAMPLE_BYTES: mean bytes between call-site samples, 0 = off
   // FRAGSCOPE_TRIM: at each snapshot, when the heap's empty resident pages reach this many bytes,
   // the reporter asks the allocator to give free pages back (malloc_trim, jemalloc's purge, ...).

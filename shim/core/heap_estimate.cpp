@@ -155,7 +155,7 @@ void estimate_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* 
             const std::uintptr_t upto = std::min<std::uintptr_t>(e, ws + (pi_ + 1) * page);
             const std::uint64_t l = live[pi_];
             if ((res[pi_] & 1) && l != 0 && l * 4 < page)
-              pinned_by_site[b->site] += w * static_cast<double>(b->weight) * static_cast<double>(page - l) *
+              pinned_by_site[b->site] += static_cast<double>(b->weight) * static_cast<double>(page - l) *
                                          static_cast<double>(upto - p) / static_cast<double>(l);
             p = upto;
           }

@@ -39,7 +39,8 @@ struct HeapEstimate {
 /// `segs` sorted and disjoint; `scratch` of estimate_scratch_bytes(sampler) bytes.
 /// `usable_per_requested` (≥ 1): the sampled blocks' usable / requested bytes, which turns the
 /// requested bytes on a page into usable ones for free_resident (= heap_rss − live usable bytes,
-/// as in full mode). `pinned_by_site` as analyze_heap's, scaled by 1/π.
+/// as in full mode). `pinned_by_site` as analyze_heap's (each block's weight
+/// already stands for its share of the whole heap: SiteTable::set_scale).
 void estimate_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* segs, std::size_t nsegs,
                    std::size_t page, const RegionSampler& sampler, double usable_per_requested, ResidencyFn residency,
                    void* ctx, void* scratch, HeapEstimate& out, double* pinned_by_site = nullptr,

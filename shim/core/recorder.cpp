@@ -63,22 +63,28 @@ void count_sampled_free(ThreadStats& t, const Block& b, std::size_t usable, std:
 void sampled_keep(Recorder& r, ThreadStats& t, std::uintptr_t a, std::uint64_t req, std::size_t usable,
                   std::uint64_t now, RegionSampler::Hit h, std::uint32_t site) noexcept {
   const bool start = h == RegionSampler::Hit::kStart;
+  const bool counted = r.regions.counted(a, req);
   Block b{a, req, now, start && site != 0};
   Block old;
   InsertResult res = r.table.insert<true>(b, &old, [&](InsertResult ir) {
     if (ir == InsertResult::kDropped) [[unlikely]]
       return;
-    if (!start) {
-      if (ir != InsertResult::kReplaced) r.regions.add_spill(a, +1);  // a replaced spill counted itself
+    if (!start && ir != InsertResult::kReplaced) r.regions.add_spill(a, +1);  // a replaced one counted itself
+    if (!counted) {
+      if (ir == InsertResult::kReplaced && r.regions.counted(a, old.size)) [[unlikely]] {
+        t.missed_frees.add(1);
+        count_sampled_free(t, old, old.size, now, false);
+      }
       return;
     }
-    if (ir == InsertResult::kReplaced) [[unlikely]] {
+    if (ir == InsertResult::kReplaced && r.regions.counted(a, old.size)) [[unlikely]] {
       // Its free bypassed our hooks (as on_replaced in full mode).
       t.missed_frees.add(1);
       count_sampled_free(t, old, old.size, now, false);
     }
     ClassStats& cs = t.cls[size_class_of(req)];
     cs.s_allocs.add(1);
+    cs.s_req_alloc.add(req);
     cs.usable_alloc.add(usable);
   });
   if (res == InsertResult::kDropped) [[unlikely]] {
@@ -96,8 +102,8 @@ bool sampled_drop(Recorder& r, ThreadStats& t, std::uintptr_t a, RegionSampler::
   const bool start = h == RegionSampler::Hit::kStart;
   Block b;
   const bool found = r.table.remove<true>(a, now, &b, [&](const Block& blk) {
-    if (start) count_sampled_free(t, blk, usable(reinterpret_cast<void*>(a)), now, true);
-    else r.regions.add_spill(a, -1);
+    if (!start) r.regions.add_spill(a, -1);
+    if (r.regions.counted(a, blk.size)) count_sampled_free(t, blk, usable(reinterpret_cast<void*>(a)), now, true);
   });
   if (!found) {
     if (start) t.untracked_frees.add(1);
@@ -116,10 +122,8 @@ void sampled_restore(Recorder& r, ThreadStats& t, const Block& b, RegionSampler:
   back.sampled = false;  // its site record was closed: the block stays, unattributed
   r.table.insert<true>(back, nullptr, [&](InsertResult ir) {
     if (ir == InsertResult::kDropped) return;
-    if (!start) {
-      r.regions.add_spill(b.addr, +1);
-      return;
-    }
+    if (!start) r.regions.add_spill(b.addr, +1);
+    if (!r.regions.counted(b.addr, b.size)) return;
     // Take back the free counted by sampled_drop.
     ClassStats& cs = t.cls[size_class_of(b.size)];
     cs.frees.add(~std::uint64_t{0});

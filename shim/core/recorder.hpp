@@ -147,10 +147,11 @@ inline bool record_free(Recorder& r, ThreadStats& t, void* p, std::uint64_t now,
 // ---- Sampled mode (region_sampler.hpp) ----
 // Every allocation is counted exactly by class and requested bytes (allocs, req_alloc, exact);
 // only blocks the region sampler keeps go into the table. Of the class counters, s_allocs,
-// usable_alloc, frees, req_free, usable_free and the lifetimes then count the sampled blocks only
-// (those that start in a sampled region); spills are in the table for the layout and counted
-// nowhere else. The hooks call keep/drop under begin_record/end_record, like a direct call of
-// full mode, so that a final snapshot's freeze holds them too.
+// s_req_alloc, usable_alloc, frees, req_free, usable_free and the lifetimes then count the blocks
+// of the sample (RegionSampler::counted: those that start in a sampled region, and the large
+// ones); spills are in the table for the layout and counted nowhere else. The hooks call
+// keep/drop under begin_record/end_record, like a direct call of full mode, so that a final
+// snapshot's freeze holds them too.
 
 /// Counts an allocation of `req` bytes (every allocation, exactly).
 inline void sampled_count_alloc(ThreadStats& t, std::uint64_t req) noexcept {

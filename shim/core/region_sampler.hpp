@@ -11,10 +11,13 @@
 //
 // Blocks that start in a sampled region are the sample of blocks (each is in it with
 // probability 1/one_in): live counts and bytes by class, lifetimes and call sites come from them.
-// Blocks that start outside and reach into a sampled region ("spills": blocks larger than what is
-// left of their region) are kept for the layout only; a free must find them, so each counts
-// itself in a small array of counters indexed by a hash of its start region, which a free whose
-// region is not sampled reads (one load; nonzero rarely).
+// Large blocks (more than kLargeBytes: size classes from kFirstLargeClass on) are all kept and
+// counted as full mode counts them: they are few, each costs its allocator far more than a table
+// entry, and one of them would otherwise swing an estimate by one_in times its size. Blocks that
+// start outside and reach into a sampled region ("spills") are kept for the layout only. A free
+// must find the large blocks and the spills, so each counts itself in an array of counters
+// indexed by its start region (modulo kSlots: neighbouring regions share cache lines), which a
+// free whose region is not sampled reads (one load; nonzero rarely).
 //
 // Costs on the common path: a multiply-xorshift hash and a compare per allocation and per free,
 // one load more per free; no shared write.
@@ -24,17 +27,27 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "size_class.hpp"
+
 namespace fragscope::core {
+
+class RegionSampler;
+/// The first size class whose blocks are all larger than RegionSampler::kLargeBytes.
+inline constexpr unsigned kFirstLargeClass = size_class_of(64 * 1024 + 1);
+static_assert(size_class_lower(kFirstLargeClass) == 64 * 1024 + 1);
 
 class RegionSampler {
  public:
   static constexpr unsigned kDefaultShift = 14;  // 16 KiB
   static constexpr std::uint32_t kDefaultOneIn = 32;
-  static constexpr unsigned kSpillSlots = 4096;
+  static constexpr unsigned kSlots = 1u << 16;
+  static constexpr std::uint64_t kLargeBytes = 64 * 1024;
   // A block reaching across more regions than this is looked at only in its first kMaxScan.
   static constexpr std::uint64_t kMaxScan = 1u << 16;
 
-  enum class Hit : std::uint8_t { kNone = 0, kStart = 1, kSpill = 2 };
+  // kStart: starts in a sampled region. kLarge: larger than kLargeBytes, starts elsewhere.
+  // kSpill: starts elsewhere, reaches into a sampled region.
+  enum class Hit : std::uint8_t { kNone = 0, kStart = 1, kSpill = 2, kLarge = 3 };
 
   /// Turns sampling on: one region in `one_in` (1 = every region), regions of 2^shift bytes
   /// (shift ≥ 12), region choice from `salt`. Not thread-safe: before any hook records.
@@ -61,31 +74,34 @@ class RegionSampler {
   }
   bool sampled_addr(std::uintptr_t a) const noexcept { return sampled_region(a >> shift_); }
 
-  /// Whether a block at `a` of `size` bytes is kept: it starts in a sampled region (kStart), or
-  /// starts elsewhere and reaches into one (kSpill).
+  /// Whether a block at `a` of `size` bytes is kept, and why (Hit).
   Hit hit(std::uintptr_t a, std::uint64_t size) const noexcept {
     const std::uint64_t r0 = a >> shift_;
     if (sampled_region(r0)) [[unlikely]]
       return Hit::kStart;
+    if (size > kLargeBytes) [[unlikely]]
+      return Hit::kLarge;
     const std::uint64_t last = (a + (size == 0 ? 0 : size - 1)) >> shift_;
     if (last == r0) [[likely]]
       return Hit::kNone;
     return spill_hit(r0, last);
   }
 
-  /// A spill block starting at `a` was added to (+1) or removed from (−1) the table.
+  /// Whether a kept block of `size` bytes is in the sample of blocks (counted by class).
+  bool counted(std::uintptr_t a, std::uint64_t size) const noexcept { return size > kLargeBytes || sampled_addr(a); }
+
+  /// A kept block starting at `a` in a region that is not sampled (kLarge, kSpill) was added to
+  /// (+1) or removed from (−1) the table.
   void add_spill(std::uintptr_t a, int d) noexcept {
     spill_[slot(a >> shift_)].fetch_add(static_cast<std::uint32_t>(d), std::memory_order_relaxed);
   }
-  /// Whether a block starting at `a` (in a region not sampled) may be a spill in the table.
+  /// Whether a block starting at `a` (in a region not sampled) may be a kept one.
   bool maybe_spill(std::uintptr_t a) const noexcept {
     return spill_[slot(a >> shift_)].load(std::memory_order_relaxed) != 0;
   }
 
  private:
-  static unsigned slot(std::uint64_t region) noexcept {
-    return static_cast<unsigned>((region * 0x9E3779B97F4A7C15ull) >> 52) & (kSpillSlots - 1);
-  }
+  static unsigned slot(std::uint64_t region) noexcept { return static_cast<unsigned>(region) & (kSlots - 1); }
   Hit spill_hit(std::uint64_t r0, std::uint64_t last) const noexcept {
     const std::uint64_t end = last - r0 > kMaxScan ? r0 + kMaxScan : last;
     for (std::uint64_t r = r0 + 1; r <= end; ++r)
@@ -97,7 +113,7 @@ class RegionSampler {
   unsigned shift_ = kDefaultShift;
   std::uint64_t salt_ = 0;
   std::uint64_t threshold_ = 0;
-  std::atomic<std::uint32_t> spill_[kSpillSlots] = {};
+  std::atomic<std::uint32_t> spill_[kSlots] = {};
 };
 
 }  // namespace fragscope::core

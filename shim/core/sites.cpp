@@ -35,13 +35,13 @@ std::int64_t SiteTable::next_countdown(std::uint64_t& rng) const noexcept {
 
 void SiteTable::weigh(std::uint64_t size, double* blocks, double* bytes) const noexcept {
   if (mean_ <= 1 || size == 0) {
-    *blocks = 1;
-    *bytes = static_cast<double>(size);
+    *blocks = scale_;
+    *bytes = static_cast<double>(size) * scale_;
     return;
   }
   double p = 1.0 - std::exp(-static_cast<double>(size) / static_cast<double>(mean_));
-  *blocks = 1.0 / p;
-  *bytes = static_cast<double>(size) / p;
+  *blocks = scale_ / p;
+  *bytes = static_cast<double>(size) * scale_ / p;
 }
 
 std::uint32_t SiteTable::intern(void* const* frames, unsigned n) noexcept {

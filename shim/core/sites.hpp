@@ -35,6 +35,9 @@ class SiteTable {
   /// Requires: called before use; false if our memory cannot be mapped.
   bool init(std::uint64_t mean_bytes) noexcept;
   std::uint64_t mean() const noexcept { return mean_; }
+  /// Sampled mode: only blocks of the sampled regions are offered for sampling, so each sample
+  /// stands for `k` = 1/π times more. Before any sample is taken.
+  void set_scale(double k) noexcept { scale_ = k; }
   bool enabled() const noexcept { return mean_ != 0 && sites_ != nullptr; }
 
   /// Draws the bytes until the next sample (exponential with mean `mean`), from `rng` state.
@@ -73,6 +76,7 @@ class SiteTable {
   void weigh(std::uint64_t size, double* blocks, double* bytes) const noexcept;
 
   std::uint64_t mean_ = 0;
+  double scale_ = 1;
   SpinLock lock_;
   Site* sites_ = nullptr;          // guarded by lock_; [1, nsites_)
   std::uint32_t* index_ = nullptr; // open addressing over stack hashes: site ids, 0 = empty

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -100,6 +101,10 @@ void json_string(TextBuffer& out, const char* s) noexcept {
   out.append("\"");
 }
 
+static std::uint64_t scaled(std::uint64_t v, double k) noexcept {
+  return static_cast<std::uint64_t>(std::llround(static_cast<double>(v) * k));
+}
+
 void SnapshotBuilder::collect(Recorder& r, std::uint64_t now, LiveRange* ranges, std::size_t cap,
                               std::size_t* nranges) noexcept {
   std::size_t n = 0;
@@ -119,6 +124,8 @@ void SnapshotBuilder::collect(Recorder& r, std::uint64_t now, LiveRange* ranges,
       a.req_free += s.req_free.get();
       a.usable_alloc += s.usable_alloc.get();
       a.usable_free += s.usable_free.get();
+      a.s_allocs += s.s_allocs.get();
+      a.s_req_alloc += s.s_req_alloc.get();
       if (s.frees.get() != 0)
         for (unsigned b = 0; b < kLifetimeBuckets; ++b) a.freed_life[b] += t.lifetimes[c][b].get();
     }
@@ -138,11 +145,16 @@ void SnapshotBuilder::collect(Recorder& r, std::uint64_t now, LiveRange* ranges,
     allocator_mmaps_ += t.allocator_mmaps.get();
     allocator_mmap_bytes_ += t.allocator_mmap_bytes.get();
   });
+  const bool sampled = r.regions.on();
   r.table.walk(now, [&](const Block& b, std::uint64_t age) {
-    ClassAgg& a = cls_[size_class_of(b.size)];
-    ++a.table_blocks;
-    a.table_requested += b.size;
-    ++a.live_age[detail::lifetime_bucket(age)];
+    // Sampled mode: the sample of blocks is those that start in a sampled region, and every large
+    // block; spills are kept for the layout only.
+    if (!sampled || r.regions.counted(b.addr, b.size)) {
+      ClassAgg& a = cls_[size_class_of(b.size)];
+      ++a.table_blocks;
+      a.table_requested += b.size;
+      ++a.live_age[detail::lifetime_bucket(age)];
+    }
     // Sampled blocks are marked with site UINT32_MAX; the caller looks their sites up afterwards.
     if (n < cap) ranges[n++] = LiveRange{b.addr, b.size, b.sampled ? UINT32_MAX : 0u, 0.0f};
   });
@@ -164,6 +176,35 @@ void SnapshotBuilder::collect(Recorder& r, std::uint64_t now, LiveRange* ranges,
   }
   totals_.peak_requested = std::max<std::int64_t>(r.peaks.total_peak(),
                                                   static_cast<std::int64_t>(totals_.req_alloc - totals_.req_free));
+  if (sampled) {
+    // allocs and req_alloc count every allocation; the rest counted the sampled blocks.
+    SnapshotTotals::Sampled& s = totals_.sampled;
+    s.frees = totals_.frees, s.req_free = totals_.req_free, s.usable_alloc = totals_.usable_alloc,
+    s.usable_free = totals_.usable_free, s.table_blocks = totals_.table_blocks, s.table_requested = totals_.table_requested;
+    for (const ClassAgg& a : cls_) s.allocs += a.s_allocs, s.req_alloc += a.s_req_alloc;
+    totals_.scale = 1.0 / r.regions.fraction();
+    totals_.estimated = true;
+    totals_.frees = totals_.req_free = totals_.usable_alloc = totals_.usable_free = 0;
+    totals_.table_blocks = totals_.table_requested = 0;
+    for (unsigned c = 0; c < kNumSizeClasses; ++c) {
+      const ClassAgg& a = cls_[c];
+      const double k = class_scale(c);
+      totals_.frees += scaled(a.frees, k), totals_.req_free += scaled(a.req_free, k);
+      totals_.usable_alloc += scaled(a.usable_alloc, k), totals_.usable_free += scaled(a.usable_free, k);
+      totals_.table_blocks += scaled(a.table_blocks, k), totals_.table_requested += scaled(a.table_requested, k);
+    }
+    totals_.peak_requested = static_cast<std::int64_t>(totals_.table_requested);  // no peak is tracked
+  }
+}
+
+// Sampled mode: the counts of the sampled blocks themselves, which balance as full mode's do.
+static void put_sampled(TextBuffer& out, std::uint64_t allocs, std::uint64_t frees, std::uint64_t live_blocks,
+                        std::uint64_t live_req, std::uint64_t live_usable, std::uint64_t req_alloc,
+                        std::uint64_t req_free) noexcept {
+  put(out,
+      ",\"sampled\":{{\"allocs\":{},\"frees\":{},\"live_blocks\":{},\"live_requested\":{},\"live_usable\":{},"
+      "\"requested_allocated\":{},\"requested_freed\":{}}}",
+      allocs, frees, live_blocks, live_req, live_usable, req_alloc, req_free);
 }
 
 void SnapshotBuilder::encode_heap(const SnapshotMeta& m, TextBuffer& out) const noexcept {
@@ -174,16 +215,30 @@ void SnapshotBuilder::encode_heap(const SnapshotMeta& m, TextBuffer& out) const 
     return;
   }
   const HeapLayout& h = *m.heap;
+  const HeapEstimate* e = m.estimate;
   const std::uint64_t rss = h.heap_rss(m.page_size);
   const std::uint64_t live_req = totals_.table_requested;
   const std::uint64_t live_usable = totals_.usable_alloc - totals_.usable_free;
+  const std::uint64_t free_resident =
+      e != nullptr ? static_cast<std::uint64_t>(std::llround(e->free_resident)) : rss > live_usable ? rss - live_usable : 0;
   put(out,
-      ",\"heap\":{{\"source\":\"live table + {}/self/maps + mincore\",\"page_size\":{},\"segments\":{},"
+      ",\"heap\":{{\"source\":\"live table{} + {}/self/maps + mincore\",\"page_size\":{},\"segments\":{},"
       "\"segments_skipped\":{},\"segment_bytes\":{},\"pages\":{},\"heap_rss\":{},\"rss_over_live\":{:.4f},\"free_resident\":{},"
-      "\"residency_unknown_pages\":{},\"blocks_in_segments\":{},\"live_in_segments\":{},\"page_occupancy\":[",
-      m.proc_dir, m.page_size, h.segments, h.segments_skipped, h.segment_bytes, h.pages, rss,
-      live_req ? static_cast<double>(rss) / static_cast<double>(live_req) : 0.0, rss > live_usable ? rss - live_usable : 0,
+      "\"residency_unknown_pages\":{},\"blocks_in_segments\":{},\"live_in_segments\":{},",
+      e != nullptr ? " (sampled regions)" : "", m.proc_dir, m.page_size, h.segments, h.segments_skipped, h.segment_bytes,
+      h.pages, rss, live_req ? static_cast<double>(rss) / static_cast<double>(live_req) : 0.0, free_resident,
       h.residency_unknown_pages, h.blocks, h.live_bytes);
+  if (e != nullptr) {
+    // The standard error of each estimated figure (heap_estimate.hpp); largest is a lower bound.
+    const double pg = static_cast<double>(m.page_size);
+    put(out,
+        "\"estimate\":{{\"regions\":{},\"fraction\":{:.9f},\"largest_hole\":\"lower bound\",\"top_pinned_by\":\"not "
+        "estimated\",\"se\":{{\"heap_rss\":{:.0f},\"free_resident\":{:.0f},\"empty_resident_pages\":{:.1f},"
+        "\"pinned_pages\":{:.1f},\"hole_bytes\":{:.0f},\"holes\":{:.1f},\"live_in_segments\":{:.0f}}}}},",
+        e->regions, e->fraction, e->se_resident_pages * pg, e->se_free_resident, e->se_empty_pages, e->se_pinned_pages,
+        e->se_hole_bytes, e->se_holes, e->se_live_bytes);
+  }
+  out.append("\"page_occupancy\":[");
   for (unsigned i = 0; i < HeapLayout::kOccupancyBins; ++i) put(out, "{}{}", i ? "," : "", h.occupancy[i]);
   put(out,
       "],\"empty_resident_pages\":{},\"pinned_pages\":{},\"holes\":{{\"count\":{},\"total\":{},\"largest\":{},"
@@ -224,18 +279,29 @@ void SnapshotBuilder::encode(const SnapshotMeta& m, Recorder& r, TextBuffer& out
   put(out, ",\"time_unix_ns\":{},\"uptime_ns\":{}", m.time_unix_ns, m.uptime_ns);
   put(out, ",\"clock\":{{\"source\":\"{}\",\"ns_per_tick\":{:.4f}}}",
       m.clock == ClockSource::kTsc ? "tsc" : "monotonic", m.ns_per_tick);
+  if (t.estimated)
+    put(out, ",\"mode\":\"sampled\",\"sampling\":{{\"one_in\":{},\"region_bytes\":{},\"fraction\":{:.9f}}}",
+        r.regions.one_in(), r.regions.region_bytes(), r.regions.fraction());
+  else
+    out.append(",\"mode\":\"full\"");
 
   const std::uint64_t live_usable = t.usable_alloc - t.usable_free;
   const std::uint64_t live_req = t.table_requested;
   put(out,
       ",\"totals\":{{\"allocs\":{},\"frees\":{},\"live_blocks\":{},\"live_requested\":{},\"live_usable\":{},"
       "\"requested_allocated\":{},\"requested_freed\":{},\"usable_allocated\":{},\"usable_freed\":{},"
-      "\"internal_frag\":{},\"internal_frag_ratio\":{:.6f},\"peak_live_requested\":{}}}",
+      "\"internal_frag\":{},\"internal_frag_ratio\":{:.6f},\"peak_live_requested\":{}",
       t.allocs, t.frees, t.table_blocks, live_req, live_usable, t.req_alloc, t.req_free, t.usable_alloc,
       t.usable_free, live_usable >= live_req ? live_usable - live_req : 0,
       live_usable ? static_cast<double>(live_usable - std::min(live_usable, live_req)) / static_cast<double>(live_usable)
                   : 0.0,
       t.peak_requested);
+  if (t.estimated) {
+    const SnapshotTotals::Sampled& v = t.sampled;
+    put_sampled(out, v.allocs, v.frees, v.table_blocks, v.table_requested, v.usable_alloc - v.usable_free, v.req_alloc,
+                v.req_free);
+  }
+  out.append("}");
 
   out.append(",\"calls\":{");
   for (unsigned o = 0; o < kNumOps; ++o) put(out, "{}\"{}\":{}", o ? "," : "", op_name(static_cast<Op>(o)), calls_[o]);
@@ -253,6 +319,23 @@ void SnapshotBuilder::encode(const SnapshotMeta& m, Recorder& r, TextBuffer& out
     const ClassAgg& a = cls_[c];
     if (a.allocs == 0 && a.table_blocks == 0) continue;
     std::uint64_t hi = size_class_upper(c);
+    if (t.estimated) {
+      // allocs and requested_allocated exact; the rest estimated from the sampled blocks (exact
+      // for the large classes, whose blocks are all kept).
+      const double k = class_scale(c);
+      const std::uint64_t live_req = scaled(a.table_requested, k);
+      put(out,
+          "{}{{\"class\":{},\"lo\":{},\"hi\":{},\"allocs\":{},\"frees\":{},\"live_blocks\":{},\"live_requested\":{},"
+          "\"live_usable\":{},\"requested_allocated\":{},\"requested_freed\":{},\"peak_live_requested\":{}",
+          first ? "" : ",", c, size_class_lower(c), hi == UINT64_MAX ? 0 : hi, a.allocs, scaled(a.frees, k),
+          scaled(a.table_blocks, k), live_req, scaled(a.usable_alloc - a.usable_free, k), a.req_alloc,
+          scaled(a.req_free, k), live_req);
+      put_sampled(out, a.s_allocs, a.frees, a.table_blocks, a.table_requested, a.usable_alloc - a.usable_free,
+                  a.s_req_alloc, a.req_free);
+      out.append("}");
+      first = false;
+      continue;
+    }
     put(out,
         "{}{{\"class\":{},\"lo\":{},\"hi\":{},\"allocs\":{},\"frees\":{},\"live_blocks\":{},\"live_requested\":{},"
         "\"live_usable\":{},\"requested_allocated\":{},\"requested_freed\":{},\"peak_live_requested\":{}}}",

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "clock.hpp"
+#include "heap_estimate.hpp"
 #include "heap_layout.hpp"
 #include "proc_parse.hpp"
 #include "recorder.hpp"
@@ -43,19 +44,29 @@ struct SnapshotMeta {
   const char* proc_dir = "/proc";
   const char* const* warnings = nullptr;  // lines said on stderr since the last snapshot
   std::size_t nwarnings = 0;
-  // Heap layout (nullptr: not analysed, and heap_error says why).
+  // Heap layout (nullptr: not analysed, and heap_error says why). In sampled mode `heap` is
+  // estimate->layout and `estimate` gives its standard errors.
   const HeapLayout* heap = nullptr;
+  const HeapEstimate* estimate = nullptr;
   const char* heap_error = nullptr;
   std::size_t page_size = 4096;
   // Appends further `,"name":{...}` sections (the runtime's allocator and call-site views).
   void (*extra)(TextBuffer& out, const SnapshotMeta& m) = nullptr;
 };
 
-/// Totals derived by collect(); what the exit summary prints.
+/// Totals derived by collect(); what the exit summary prints. In sampled mode (Recorder::regions
+/// on) allocs and req_alloc are exact, the rest are estimates (the sampled counts scaled by 1/π),
+/// and `sampled` holds the sampled counts themselves.
 struct SnapshotTotals {
   std::uint64_t allocs = 0, frees = 0, req_alloc = 0, req_free = 0, usable_alloc = 0, usable_free = 0;
   std::uint64_t table_blocks = 0, table_requested = 0;
   std::int64_t peak_requested = 0;
+  bool estimated = false;
+  struct Sampled {
+    std::uint64_t allocs = 0, frees = 0, req_alloc = 0, req_free = 0, usable_alloc = 0, usable_free = 0;
+    std::uint64_t table_blocks = 0, table_requested = 0;
+  } sampled;
+  double scale = 1;  // 1/π
 };
 
 /// A fixed-capacity text buffer in our own memory; output that does not fit is cut and flagged.
@@ -93,9 +104,12 @@ class SnapshotBuilder {
   const SnapshotTotals& totals() const noexcept { return totals_; }
 
  private:
+  /// Sampled mode: what a sampled block of class `c` stands for (1 in the large classes).
+  double class_scale(unsigned c) const noexcept { return c >= kFirstLargeClass ? 1.0 : totals_.scale; }
   void encode_heap(const SnapshotMeta& m, TextBuffer& out) const noexcept;
   struct ClassAgg {
     std::uint64_t allocs, frees, req_alloc, req_free, usable_alloc, usable_free;
+    std::uint64_t s_allocs, s_req_alloc;  // sampled mode
     std::uint64_t table_blocks, table_requested;
     std::uint64_t freed_life[kLifetimeBuckets];
     std::uint64_t live_age[kLifetimeBuckets];

@@ -42,9 +42,11 @@ class Counter {
 // One cache line per class: an allocation or a free touches one line of counters.
 struct alignas(64) ClassStats {
   Counter allocs, frees, req_alloc, req_free, usable_alloc, usable_free;
-  Counter s_allocs;  // sampled mode: allocations of blocks that start in a sampled region
   // Requested bytes this thread added to the class since its last flush into PeakTracker.
   std::atomic<std::int64_t> pending{0};
+  // Sampled mode: allocations (and their requested bytes) of blocks that start in a sampled
+  // region. On the second cache line: only the sampled path touches them.
+  Counter s_allocs, s_req_alloc;
 };
 
 struct alignas(64) ThreadStats {

@@ -73,9 +73,11 @@ TEST(SampledRecording, KeepsSampledBlocksAndBalances) {
   std::mt19937_64 rng(5);
   std::vector<std::pair<std::uintptr_t, std::uint64_t>> live;
   std::uintptr_t next = std::uintptr_t{1} << 32;
-  std::uint64_t kept_start = 0, kept_spill = 0;
+  std::uint64_t kept_start = 0, kept_spill = 0, kept_large = 0;
   for (int i = 0; i < 200000; ++i) {
-    const std::uint64_t size = (rng() % 8 == 0) ? 20000 + rng() % 40000 : 16 + rng() % 1000;
+    const std::uint64_t size = rng() % 64 == 0 ? 70000 + rng() % 100000
+                               : rng() % 8 == 0 ? 20000 + rng() % 40000
+                                                : 16 + rng() % 1000;
     const std::uintptr_t a = next;
     next += (size + 15) & ~std::uint64_t{15};
     fc::sampled_count_alloc(*t, size);
@@ -83,10 +85,15 @@ TEST(SampledRecording, KeepsSampledBlocksAndBalances) {
     if (h != fc::RegionSampler::Hit::kNone) fc::sampled_keep(rec, *t, a, size, size, 1, h, 0);
     kept_start += h == fc::RegionSampler::Hit::kStart;
     kept_spill += h == fc::RegionSampler::Hit::kSpill;
+    kept_large += h == fc::RegionSampler::Hit::kLarge;
+    if (size > fc::RegionSampler::kLargeBytes) {
+      EXPECT_NE(h, fc::RegionSampler::Hit::kNone);
+    }
     live.push_back({a, size});
   }
   EXPECT_GT(kept_spill, 0u);
-  EXPECT_EQ(rec.table.entries(), kept_start + kept_spill);
+  EXPECT_GT(kept_large, 0u);
+  EXPECT_EQ(rec.table.entries(), kept_start + kept_spill + kept_large);
   std::shuffle(live.begin(), live.end(), rng);
   std::uint64_t dropped = 0;
   for (std::size_t i = 0; i < live.size() * 7 / 8; ++i) {
@@ -96,14 +103,16 @@ TEST(SampledRecording, KeepsSampledBlocksAndBalances) {
   std::uint64_t allocs = 0, s_allocs = 0, frees = 0;
   for (const auto& c : t->cls) allocs += c.allocs.get(), s_allocs += c.s_allocs.get(), frees += c.frees.get();
   EXPECT_EQ(allocs, 200000u);
-  EXPECT_EQ(s_allocs, kept_start);
+  EXPECT_EQ(s_allocs, kept_start + kept_large);
+  // The large classes count every block, as full mode does.
+  for (unsigned c = fc::kFirstLargeClass; c < fc::kNumSizeClasses; ++c) EXPECT_EQ(t->cls[c].allocs.get(), t->cls[c].s_allocs.get());
   // Every kept block freed was found, and the table holds the rest.
-  EXPECT_EQ(rec.table.entries(), kept_start + kept_spill - dropped);
+  EXPECT_EQ(rec.table.entries(), kept_start + kept_spill + kept_large - dropped);
   EXPECT_EQ(t->untracked_frees.get(), 0u);
-  // Sampled live blocks balance: s_allocs − frees = blocks in the table that start in a sampled region.
-  std::uint64_t in_table_start = 0;
-  rec.table.walk(3, [&](const fc::Block& b, std::uint64_t) { in_table_start += rec.regions.sampled_addr(b.addr); });
-  EXPECT_EQ(s_allocs - frees, in_table_start);
+  // Sampled live blocks balance: s_allocs − frees = blocks of the sample in the table.
+  std::uint64_t in_table_counted = 0;
+  rec.table.walk(3, [&](const fc::Block& b, std::uint64_t) { in_table_counted += rec.regions.counted(b.addr, b.size); });
+  EXPECT_EQ(s_allocs - frees, in_table_counted);
   // The blocks left in the table are live: frees of all of them empty it, and no spill counter stays.
   for (std::size_t i = live.size() * 7 / 8; i < live.size(); ++i) {
     const auto h = fc::sampled_free_kind(rec, live[i].first);
