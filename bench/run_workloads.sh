@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run_workloads.sh: what the shim costs a whole program, next to heaptrack. Runs each workload
-# RUNS times in three modes: plain, preload (LD_PRELOAD=LIB: the shim, or an allocator to
-# compare) and heaptrack. Prints per workload and mode the median wall time and peak RSS and
+# RUNS times in these modes: plain, preload (LD_PRELOAD=LIB: the shim in full mode, or an
+# allocator to compare), sampled (the shim with FRAGSCOPE_MODE=sampled) and heaptrack. Prints per
+# workload and mode the median wall time, CPU time (user + system, all threads) and peak RSS and
 # their ratio to plain, and checks that every run printed the same checksum as the plain run:
 # a shim must not change what the program computes.
 #
@@ -12,8 +13,10 @@
 # Environment:
 #   FRAGSCOPE_BUILD_DIR  build tree holding bench/wl_* (default: <repo>/build)
 #   WORKLOADS            default "wl_churn wl_churn_mt wl_map_churn"
-#   MODES                modes besides plain, default "preload heaptrack"; plain always runs
-#                        first, as the baseline
+#   MODES                modes besides plain, default "preload sampled heaptrack"; plain always
+#                        runs first, as the baseline
+#   UNDER                an allocator library to run every mode over (plain included), e.g.
+#                        /usr/lib/x86_64-linux-gnu/libjemalloc.so.2; preloaded after the shim
 #   WL_CHURN_ARGS, WL_CHURN_MT_ARGS, WL_MAP_CHURN_ARGS
 #                        arguments for one workload, e.g. WL_CHURN_ARGS="--iterations 1000000"
 #   KEEP_TMP=1           keep outputs (program output, fragscope and heaptrack data) in the
@@ -36,17 +39,18 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 build_dir=${FRAGSCOPE_BUILD_DIR:-$here/../build}
 read -r -a workloads <<<"${WORKLOADS:-wl_churn wl_churn_mt wl_map_churn}"
 modes=(plain)  # the baseline: always, first, once
-for mode in ${MODES:-preload heaptrack}; do
+for mode in ${MODES:-preload sampled heaptrack}; do
   case $mode in
     plain) ;;
     preload) modes+=(preload) ;;
+    sampled) modes+=(sampled) ;;
     heaptrack)
       if command -v heaptrack >/dev/null; then
         modes+=(heaptrack)
       else
         echo "run_workloads: heaptrack not installed; skipping that mode" >&2
       fi ;;
-    *) echo "run_workloads: unknown mode '$mode' (plain, preload, heaptrack)" >&2; exit 2 ;;
+    *) echo "run_workloads: unknown mode '$mode' (plain, preload, sampled, heaptrack)" >&2; exit 2 ;;
   esac
 done
 
@@ -61,9 +65,11 @@ fi
 for wl in "${workloads[@]}"; do
   [[ -x $build_dir/bench/$wl ]] || die "$build_dir/bench/$wl not found; build it or set FRAGSCOPE_BUILD_DIR"
 done
+under=${UNDER:-}
+[[ -z $under || -f $under ]] || die "UNDER=$under: no such library"
 timer=()
-[[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f %M -o)
-[[ ${#timer[@]} -gt 0 ]] || echo "run_workloads: /usr/bin/time not installed; peak RSS not measured" >&2
+[[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f "%M %U %S" -o)
+[[ ${#timer[@]} -gt 0 ]] || echo "run_workloads: /usr/bin/time not installed; peak RSS and CPU time not measured" >&2
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fragscope-workloads.XXXXXX")
 if [[ ${KEEP_TMP:-0} == 1 ]]; then
@@ -72,7 +78,7 @@ else
   trap 'rm -rf "$tmp"' EXIT
 fi
 
-# run_once WORKLOAD MODE RUN: runs it and appends "wall_seconds peak_kib checksum" to
+# run_once WORKLOAD MODE RUN: runs it and appends "wall_seconds peak_kib checksum cpu_seconds" to
 # $tmp/WORKLOAD.MODE.results. Returns non-zero if the program failed or printed no result.
 run_once() {
   local wl=$1 mode=$2 run=$3
@@ -82,13 +88,15 @@ run_once() {
   read -r -a args <<<"${!args_var:-}"
   local base=$tmp/$wl.$mode.$run
   local -a cmd
+  local plain_preload=${under:+LD_PRELOAD=$under}
   case $mode in
-    plain) cmd=("$bin" "${args[@]}") ;;
-    preload)
+    plain) cmd=(env $plain_preload "$bin" "${args[@]}") ;;
+    preload | sampled)
       mkdir -p "$base.fragscope"
       cmd=(env FRAGSCOPE_OUTPUT="$base.fragscope/fragscope.%p.jsonl" FRAGSCOPE_SUMMARY=0
-           LD_PRELOAD="$lib" "$bin" "${args[@]}") ;;
-    heaptrack) cmd=(heaptrack -o "$base.heaptrack" "$bin" "${args[@]}") ;;
+           FRAGSCOPE_MODE=$([[ $mode == sampled ]] && echo sampled || echo full)
+           LD_PRELOAD="$lib${under:+:$under}" "$bin" "${args[@]}") ;;
+    heaptrack) cmd=(env $plain_preload heaptrack -o "$base.heaptrack" "$bin" "${args[@]}") ;;
   esac
   local -a measure=()
   [[ ${#timer[@]} -gt 0 ]] && measure=("${timer[@]}" "$base.rss")
@@ -105,15 +113,18 @@ run_once() {
     tail -n 5 "$base.err" >&2
     return 1
   fi
-  local peak=-
-  [[ -s $base.rss ]] && peak=$(tail -n 1 "$base.rss")
+  local peak=- cpu=-
+  if [[ -s $base.rss ]]; then
+    read -r peak user sys < <(tail -n 1 "$base.rss")
+    cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
+  fi
   local checksum=${result##*checksum=}
   checksum=${checksum%% *}
   local wall
   wall=$(awk -v ns=$((end - start)) 'BEGIN { printf "%.3f", ns / 1e9 }')
-  echo "$wall $peak $checksum" >>"$tmp/$wl.$mode.results"
-  printf '  %-14s %-10s run %d/%d: %8.2f s  peak %s KiB\n' "$wl" "$mode" "$run" "$runs" "$wall" "$peak" \
-    >&2
+  echo "$wall $peak $checksum $cpu" >>"$tmp/$wl.$mode.results"
+  printf '  %-14s %-10s run %d/%d: %8.2f s  CPU %s s  peak %s KiB\n' "$wl" "$mode" "$run" "$runs" "$wall" "$cpu" \
+    "$peak" >&2
   # Profiler data can be hundreds of MB per run; keep it only on request.
   [[ ${KEEP_TMP:-0} == 1 ]] || rm -rf "$base.fragscope" "$base".heaptrack*
 }
@@ -141,13 +152,15 @@ for wl in "${workloads[@]}"; do
 done
 
 echo
-echo "median of $runs run(s); x plain = ratio to the plain median; preloaded: $lib"
-printf '%-14s %-10s %9s %8s %14s %8s  %s\n' workload mode wall_s "x plain" peak_rss_MiB "x plain" checksum
+echo "median of $runs run(s); x plain = ratio to the plain median; preloaded: $lib${under:+; every mode over $under}"
+printf '%-14s %-10s %9s %8s %8s %8s %14s %8s  %s\n' workload mode wall_s "x plain" cpu_s "x plain" peak_rss_MiB \
+  "x plain" checksum
 for wl in "${workloads[@]}"; do
   plain_results=$tmp/$wl.plain.results
   [[ -s $plain_results ]] || { printf '%-14s %-10s %s\n' "$wl" plain "no successful run"; continue; }
   plain_wall=$(median "$plain_results" 1)
   plain_rss=$(median "$plain_results" 2)
+  plain_cpu=$(median "$plain_results" 4)
   plain_checksum=$(awk 'NR == 1 { print $3 }' "$plain_results")
   for mode in "${modes[@]}"; do
     results=$tmp/$wl.$mode.results
@@ -162,10 +175,13 @@ for wl in "${workloads[@]}"; do
       failed=1
     fi
     awk -v wl="$wl" -v mode="$mode" -v wall="$(median "$results" 1)" -v rss="$(median "$results" 2)" \
+      -v cpu="$(median "$results" 4)" -v pcpu="$plain_cpu" \
       -v pwall="$plain_wall" -v prss="$plain_rss" -v sums="$checksums" 'BEGIN {
         rss_mib = (rss == "-") ? "-" : sprintf("%.1f", rss / 1024)
         rss_x = (rss == "-" || prss == "-" || prss == 0) ? "-" : sprintf("%.2f", rss / prss)
-        printf "%-14s %-10s %9.2f %8.2f %14s %8s  %s\n", wl, mode, wall, wall / pwall, rss_mib, rss_x, sums
+        cpu_x = (cpu == "-" || pcpu == "-" || pcpu == 0) ? "-" : sprintf("%.2f", cpu / pcpu)
+        printf "%-14s %-10s %9.2f %8.2f %8s %8s %14s %8s  %s\n", wl, mode, wall, wall / pwall, cpu, cpu_x, rss_mib,
+          rss_x, sums
       }'
   done
 done

@@ -597,7 +597,7 @@ void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m)
   core::append_printf(out,
                       ",\"recording\":{\"mode\":\"%s\",\"events_applied\":%llu,\"full_ring_drains\":%llu,"
                       "\"cpus\":%.6g,\"reporter_applies\":%s,\"handovers\":%llu,\"returns\":%llu,\"own_threads\":%u}",
-                      g_mode.load(std::memory_order_relaxed) == Mode::kBatched ? "batched" : "direct",
+                      g_sampled ? "sampled" : g_mode.load(std::memory_order_relaxed) == Mode::kBatched ? "batched" : "direct",
                       static_cast<unsigned long long>(ev.applied), static_cast<unsigned long long>(ev.full_drains),
                       g_cpus, g_reporter_applies ? "true" : "false",
                       static_cast<unsigned long long>(batcher_handovers()),

@@ -195,6 +195,14 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--shim-summary", run.shim_summary, "Let every measured process print its one-line summary");
   run_cmd->add_flag("!--no-follow-exec", run.follow_exec,
                     "Measure only CMD's own process (and its forks), not the programs it executes");
+  auto* sampled_flag = run_cmd->add_flag("--sampled", run.sampled,
+                    "Sampled mode, cheap enough for production: layout figures estimated from one address "
+                    "region in N (stated with their standard errors), exact counts by size class");
+  run_cmd->add_option("--region-one-in", run.region_one_in,
+                      "With --sampled: sample one 16 KiB region in N (default 32; smaller N: smaller errors, "
+                      "more cost)")
+      ->check(fragscope::cli::whole_number(1, 65536))
+      ->needs(sampled_flag);
   run_cmd->add_option("--pool-sizes", run.pool_sizes,
                       "Try pooling: serve these request sizes (bytes, comma-separated, up to 16, each 1..4096) "
                       "from fixed-size pools inside the process")

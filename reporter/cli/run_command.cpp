@@ -202,6 +202,8 @@ int run_command(const RunOptions& opt) {
     setenv("FRAGSCOPE_FOLLOW_EXEC", opt.follow_exec ? "1" : "0", 1);
     if (!opt.pool_sizes.empty()) setenv("FRAGSCOPE_POOL_SIZES", opt.pool_sizes.c_str(), 1);
     if (!opt.trim.empty()) setenv("FRAGSCOPE_TRIM", opt.trim.c_str(), 1);
+    setenv("FRAGSCOPE_MODE", opt.sampled ? "sampled" : "full", 1);
+    if (opt.region_one_in != 0) setenv("FRAGSCOPE_REGION_ONE_IN", std::to_string(opt.region_one_in).c_str(), 1);
     if (!opt.metrics_addr.empty()) setenv("FRAGSCOPE_METRICS_ADDR", opt.metrics_addr.c_str(), 1);
     if (!opt.metrics_file.empty()) setenv("FRAGSCOPE_METRICS_FILE", opt.metrics_file.c_str(), 1);
     std::vector<char*> argv;

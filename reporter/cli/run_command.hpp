@@ -1,6 +1,7 @@
 // `fragscope run`: runs a command with the shim preloaded and reports where its snapshots went.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@ struct RunOptions {
   std::string html;                  // also write its HTML report here (empty: no)
   bool shim_summary = false;         // the shim's one-line stderr summary in every process
   bool follow_exec = true;           // measure the programs the command executes too
+  bool sampled = false;              // FRAGSCOPE_MODE=sampled (production mode)
+  std::uint32_t region_one_in = 0;   // FRAGSCOPE_REGION_ONE_IN; 0: unset
   std::string pool_sizes;            // FRAGSCOPE_POOL_SIZES (the preload remediation); empty: unset
   std::string trim;                  // FRAGSCOPE_TRIM (bytes; --trim alone: 1048576); empty: unset
   std::string metrics_addr;          // FRAGSCOPE_METRICS_ADDR; empty: unset

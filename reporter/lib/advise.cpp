@@ -129,6 +129,14 @@ class Rules {
     H_ = num(h_, "heap_rss"), page_ = num(h_, "page_size", 4096), F_ = num(h_, "free_resident");
     R_ = num(sub(s, "totals"), "live_requested"), U_ = num(sub(s, "totals"), "live_usable");
     E_ = num(h_, "empty_resident_pages") * page_;
+    // Sampled mode: the heap figures are estimates. What a finding promises must be recovered, so
+    // the rules take the estimate less two standard errors (a lower bound at ~97.5%).
+    sampled_ = str(s, "mode") == "sampled" && h_.contains("estimate");
+    if (sampled_) {
+      const json& se = sub(sub(h_, "estimate"), "se");
+      E_ = std::max(0.0, E_ - 2 * num(se, "empty_resident_pages") * page_);
+      F_ = std::max(0.0, F_ - 2 * num(se, "free_resident"));
+    }
     alloc_ = r.allocator;
     classes_ = class_views(s);
   }
@@ -154,13 +162,24 @@ class Rules {
     x.rank = x.recover_bytes * weight;
     r_.findings.push_back(std::move(x));
   }
-  std::string heap_src() const { return "[heap: live table + /proc/self/maps + mincore]"; }
+  std::string heap_src() const {
+    if (sampled_)
+      return fmt::format("[heap: estimated from {} sampled regions + /proc/self/maps + mincore; the estimate less two "
+                         "standard errors]",
+                         whole(num(sub(h_, "estimate"), "regions")));
+    return "[heap: live table + /proc/self/maps + mincore]";
+  }
 
   // glibc: one free run right below the highest live block of a heap segment. (Every hole of a
   // segment is below its top block; only the one right below it is what glibc would return from
   // the top, were the block gone. Holes scattered lower down are a trim's or sparse pages.)
   void top_pinned() {
     if (alloc_ != "glibc") return;
+    if (sampled_) {
+      r_.not_assessed.push_back("top_pinned: the segments' top blocks are not known in sampled mode (fragscope run "
+                                "without --sampled finds them)");
+      return;
+    }
     double gap = 0;
     const json* worst = nullptr;
     for (const auto& p : arr(h_, "top_pinned_by")) {
@@ -570,6 +589,7 @@ class Rules {
   const json& native_;
   bool heap_ = false;
   double H_ = 0, page_ = 4096, F_ = 0, R_ = 0, U_ = 0, E_ = 0, top_claimed_ = 0;
+  bool sampled_ = false;
   std::string alloc_;
   std::vector<ClassView> classes_;
 };

@@ -114,8 +114,17 @@ std::string render_html_report(const SnapshotFile& f) {
   auto row = [&](const char* name, const std::string& value, const char* source) {
     fmt::format_to(o, "<tr><td>{}</td><td>{}</td><td class=\"meta\">{}</td></tr>\n", name, html_escape(value), source);
   };
-  row("live requested (R)", bytes_or_dash(live), "shim: live table");
-  row("live blocks (N)", fmt::format("{:.0f}", num_or_nan(t, "live_blocks")), "shim: live table");
+  // Sampled mode: which figures are estimates, and their standard errors.
+  const bool sampled = str(last, "mode") == "sampled";
+  if (sampled)
+    row("mode", fmt::format("sampled: one {} address region in {}; ≈ marks an estimate (± one standard error); "
+                            "allocation counts by size class are exact",
+                            bytes_or_dash(num_or_nan(sub(last, "sampling"), "region_bytes")),
+                            num_or_nan(sub(last, "sampling"), "one_in")),
+        "shim");
+  const char* est = sampled ? "≈" : "";
+  row("live requested (R)", est + bytes_or_dash(live), "shim: live table");
+  row("live blocks (N)", fmt::format("{}{:.0f}", est, num_or_nan(t, "live_blocks")), "shim: live table");
   row("live usable (U)", bytes_or_dash(num_or_nan(t, "live_usable")), "shim: malloc_usable_size");
   row("internal_frag (U − R)",
       fmt::format("{} ({:.1f}%)", bytes_or_dash(num_or_nan(t, "internal_frag")), 100 * num_or_nan(t, "internal_frag_ratio")), "shim");
@@ -156,11 +165,18 @@ std::string render_html_report(const SnapshotFile& f) {
   const json& h = sub(last, "heap");
   if (h.contains("heap_rss")) {
     out += "<section id=\"heap\"><h2>Heap pages and holes</h2><table>\n";
-    row("heap_rss", bytes_or_dash(num_or_nan(h, "heap_rss")), "live table + maps + mincore");
-    row("rss_over_live", fmt::format("{:.2f}×", num_or_nan(h, "rss_over_live")), "both");
-    row("free_resident", bytes_or_dash(num_or_nan(h, "free_resident")), "both");
+    const json& se = sub(sub(h, "estimate"), "se");
+    auto pm = [&](const char* k, bool bytes) {
+      if (!se.contains(k)) return std::string();
+      return " ± " + (bytes ? bytes_or_dash(num_or_nan(se, k)) : fmt::format("{:.0f}", num_or_nan(se, k)));
+    };
+    row("heap_rss", est + bytes_or_dash(num_or_nan(h, "heap_rss")) + pm("heap_rss", true), "live table + maps + mincore");
+    row("rss_over_live", fmt::format("{}{:.2f}×", est, num_or_nan(h, "rss_over_live")), "both");
+    row("free_resident", est + bytes_or_dash(num_or_nan(h, "free_resident")) + pm("free_resident", true), "both");
     row("empty / pinned resident pages",
-        fmt::format("{:.0f} / {:.0f}", num_or_nan(h, "empty_resident_pages"), num_or_nan(h, "pinned_pages")), "shim + mincore");
+        fmt::format("{}{:.0f}{} / {}{:.0f}{}", est, num_or_nan(h, "empty_resident_pages"), pm("empty_resident_pages", false),
+                    est, num_or_nan(h, "pinned_pages"), pm("pinned_pages", false)),
+        "shim + mincore");
     const json& holes = sub(h, "holes");
     row("holes", fmt::format("{:.0f}, {} ({} resident), largest {}", num_or_nan(holes, "count"), bytes_or_dash(num_or_nan(holes, "total")),
                              bytes_or_dash(num_or_nan(holes, "resident")), bytes_or_dash(num_or_nan(holes, "largest"))),

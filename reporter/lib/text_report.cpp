@@ -84,12 +84,25 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
                  whole(num(last, "pid")), f.snapshots.size(), f.snapshots.size() == 1 ? "" : "s",
                  human_ns(num(last, "uptime_ns")), fin ? "" : " — no final snapshot (killed, or still running)");
   for (const auto& g : coverage_gaps(last)) fmt::format_to(o, "  INCOMPLETE   {}\n", g);
+  // Sampled mode: which figures are estimates (≈, with ± one standard error) and which exact.
+  const bool sampled = str(last, "mode") == "sampled";
+  const char* est = sampled ? "≈" : "";
+  if (sampled) {
+    const json& sm = sub(last, "sampling");
+    fmt::format_to(o, "  sampled      one {} address region in {}: figures marked ≈ are estimates (± one standard "
+                      "error); allocation counts and bytes by size class are exact\n",
+                   human_bytes(num(sm, "region_bytes")), whole(num(sm, "one_in")));
+  }
   double live_req = num(t, "live_requested"), live_usable = num(t, "live_usable");
-  fmt::format_to(o, "  live data    {} requested in {} blocks; {} usable (internal_frag {}, {:.1f}%)\n",
-                 human_bytes(live_req), whole(num(t, "live_blocks")), human_bytes(live_usable),
+  fmt::format_to(o, "  live data    {}{} requested in {}{} blocks; {} usable (internal_frag {}, {:.1f}%)\n", est,
+                 human_bytes(live_req), est, whole(num(t, "live_blocks")), human_bytes(live_usable),
                  human_bytes(num(t, "internal_frag")), 100 * num(t, "internal_frag_ratio"));
-  fmt::format_to(o, "  peak live    {} requested; {} allocations, {} frees\n", human_bytes(num(t, "peak_live_requested")),
-                 whole(num(t, "allocs")), whole(num(t, "frees")));
+  if (sampled)
+    fmt::format_to(o, "  allocations  {} ({} requested), {}{} frees; the peak of live data is not tracked in sampled mode\n",
+                   whole(num(t, "allocs")), human_bytes(num(t, "requested_allocated")), est, whole(num(t, "frees")));
+  else
+    fmt::format_to(o, "  peak live    {} requested; {} allocations, {} frees\n", human_bytes(num(t, "peak_live_requested")),
+                   whole(num(t, "allocs")), whole(num(t, "frees")));
   if (st.contains("vm_rss")) {
     double rss = num(st, "vm_rss");
     fmt::format_to(o, "  process      RSS {} (HWM {}), anon {}, swap {}   [/proc/self/status]\n", human_bytes(rss),
@@ -149,12 +162,17 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
   const json& h = sub(last, "heap");
   if (h.contains("heap_rss")) {
     double rss = num(h, "heap_rss"), page = num(h, "page_size", 4096);
-    fmt::format_to(o, "\n  heap         heap_rss {} in {} segments for {} live: rss_over_live {:.2f}x, free_resident {}\n",
-                   human_bytes(rss), whole(num(h, "segments")), human_bytes(live_req),
-                   num(h, "rss_over_live"), human_bytes(num(h, "free_resident")));
-    fmt::format_to(o, "  pages        {} resident: {} empty (0 live bytes), {} pinned (< 1/4 live)\n",
-                   whole(rss / page), whole(num(h, "empty_resident_pages")),
-                   whole(num(h, "pinned_pages")));
+    // "± x" after an estimate: its standard error (sampled mode), in the figure's unit.
+    const json& se = sub(sub(h, "estimate"), "se");
+    auto pm_bytes = [&](const char* k) { return se.contains(k) ? " ± " + human_bytes(num(se, k)) : std::string(); };
+    auto pm_count = [&](const char* k) { return se.contains(k) ? fmt::format(" ± {}", whole(num(se, k))) : std::string(); };
+    fmt::format_to(o, "\n  heap         heap_rss {}{}{} in {} segments for {}{} live: rss_over_live {}{:.2f}x, free_resident {}{}{}\n",
+                   est, human_bytes(rss), pm_bytes("heap_rss"), whole(num(h, "segments")), est, human_bytes(live_req), est,
+                   num(h, "rss_over_live"), est, human_bytes(num(h, "free_resident")), pm_bytes("free_resident"));
+    fmt::format_to(o, "  pages        {}{} resident: {}{}{} empty (0 live bytes), {}{}{} pinned (< 1/4 live){}\n", est,
+                   whole(rss / page), est, whole(num(h, "empty_resident_pages")), pm_count("empty_resident_pages"), est,
+                   whole(num(h, "pinned_pages")), pm_count("pinned_pages"),
+                   sampled ? fmt::format("   [{} sampled regions]", whole(num(sub(h, "estimate"), "regions"))) : "");
     const json& occ = arr(h, "page_occupancy");
     if (occ.size() == 9) {
       fmt::format_to(o, "  occupancy    ");
@@ -163,9 +181,14 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
       fmt::format_to(o, " pages\n");
     }
     const json& holes = sub(h, "holes");
-    fmt::format_to(o, "  holes        {} between live blocks, {} in all ({} resident), largest {}: ext_frag {:.3f}\n",
-                   whole(num(holes, "count")), human_bytes(num(holes, "total")),
-                   human_bytes(num(holes, "resident")), human_bytes(num(holes, "largest")), num(h, "ext_frag"));
+    if (sampled)
+      fmt::format_to(o, "  holes        ≈{}{} between live blocks, ≈{}{} in all (≈{} resident), largest seen {}\n",
+                     whole(num(holes, "count")), pm_count("holes"), human_bytes(num(holes, "total")), pm_bytes("hole_bytes"),
+                     human_bytes(num(holes, "resident")), human_bytes(num(holes, "largest")));
+    else
+      fmt::format_to(o, "  holes        {} between live blocks, {} in all ({} resident), largest {}: ext_frag {:.3f}\n",
+                     whole(num(holes, "count")), human_bytes(num(holes, "total")),
+                     human_bytes(num(holes, "resident")), human_bytes(num(holes, "largest")), num(h, "ext_frag"));
     const json& pins = arr(h, "top_pinned_by");
     const json& pin_sites = arr(sub(last, "sites"), "top_pinned_sites");
     for (unsigned i = 0; i < pins.size() && i < 3; ++i) {
@@ -190,7 +213,8 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
   });
   std::map<std::uint64_t, const json*> lifetimes;  // by class number
   for (const auto& l : arr(sub(last, "lifetimes"), "by_class")) lifetimes[whole(num(l, "class"))] = &l;
-  fmt::format_to(o, "\n  size classes by live bytes\n");
+  fmt::format_to(o, "\n  size classes by live bytes{}\n",
+                 sampled ? " (sampled: allocs exact; live, frees, peak and lifetimes from the sampled blocks)" : "");
   fmt::format_to(o, "    {:<20} {:>10} {:>11} {:>12} {:>12} {:>11} {:>17} {:>17}\n", "class", "live", "live bytes",
                  "allocs", "frees", "peak live", "median life", "median live age");
   unsigned shown = 0;
@@ -315,6 +339,9 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
     if (handovers > 0) where += fmt::format("; passed between threads {} time{}", whole(handovers), handovers == 1 ? "" : "s");
     if (returns > 0) where += fmt::format("; back from direct recording {} time{}", whole(returns), returns == 1 ? "" : "s");
     fmt::format_to(o, "  recording    batched: the hooks logged {} events{}\n", whole(num(rec, "events_applied")), where);
+  } else if (mode == "sampled") {
+    fmt::format_to(o, "  recording    sampled: every call counted by its thread; only the blocks of the sampled regions "
+                      "(and large ones) recorded\n");
   } else if (mode == "direct") {
     fmt::format_to(o, "  recording    direct: each call recorded at once (threads took turns too often to pass the "
                       "batching between them, or batching was unavailable): costlier per call\n");

@@ -28,6 +28,8 @@ OUT/fragscope.%p.jsonl with FRAGSCOPE_SUMMARY=0 and FRAGSCOPE_INTERVAL_MS=100.
                       least N in recording.FIELD (handovers: of the batching between threads;
                       returns: from direct recording), and no untracked or missed frees (when
                       the kernel lacks membarrier's private expedited command: direct)
+  --mode MODE         FRAGSCOPE_MODE for the shim run (full or sampled); every file's snapshots
+                      must say they were taken in that mode
   --keep              keep the scratch directory even when the test passes
 EOF
 }
@@ -38,7 +40,7 @@ fail() {
 }
 
 # ---- arguments ------------------------------------------------------------------------------
-shim="" checker="" setup="" min_files=1 timeout_s=240 bad_input="" keep=0 expect_batched=
+shim="" checker="" setup="" min_files=1 timeout_s=240 bad_input="" keep=0 expect_batched= mode=""
 requires=()
 while (($#)); do
   case $1 in
@@ -50,6 +52,7 @@ while (($#)); do
     --timeout) timeout_s=$2; shift 2 ;;
     --bad-input) bad_input=$2; shift 2 ;;
     --expect-batched) expect_batched=$2; shift 2 ;;
+    --mode) mode=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     -h | --help) usage; exit 0 ;;
     --) shift; break ;;
@@ -105,6 +108,7 @@ declare -A shim_vars=(
   [FRAGSCOPE_SUMMARY]=0
   [FRAGSCOPE_INTERVAL_MS]=100 # several periodic snapshots even in short runs
 )
+[[ -z $mode ]] || shim_vars[FRAGSCOPE_MODE]=$mode
 expect_output=1 # whether the shim must have written snapshot files into $out
 planted=""      # a symlink we put at the output path, not the shim's output
 
@@ -243,6 +247,12 @@ echo "${#written[@]} output files"
 if ((expect_output || ${#written[@]} > 0)); then
   "$checker" check --min-files "$min_files" "${written[@]}" ||
     fail "the snapshots do not check out (fragscope check above)"
+fi
+if [[ -n $mode ]]; then
+  for file in "${written[@]}"; do
+    others=$(grep -c -v "\"mode\":\"$mode\"" "$file" || true)
+    [[ $others == 0 ]] || fail "$others snapshot(s) of $file were not taken in mode $mode"
+  done
 fi
 if [[ -n $expect_batched ]]; then
   python3 - "$expect_batched" "${written[@]}" <<'PY' || fail "the recording did not end batched as expected"

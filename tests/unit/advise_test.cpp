@@ -134,6 +134,31 @@ TEST(Advise, EmptyPagesAreATrimOnGlibcAndRetentionOnJemalloc) {
   EXPECT_NE(render_advice(j).find("MALLOC_CONF=dirty_decay_ms"), std::string::npos);
 }
 
+// Sampled mode: a finding promises what it recovers, so it stands on the estimate less two
+// standard errors, and says so; top_pinned is not assessed (top blocks are not known).
+AdviseResult judge_sampled(const Snap& s, double se_empty_pages) {
+  std::string text = snapshot(s);
+  text.replace(text.find("\"totals\""), 0, R"("mode":"sampled","sampling":{"one_in":32,"region_bytes":16384},)");
+  text.replace(text.find("\"page_size\""), 0,
+               fmt::format(R"("estimate":{{"regions":80,"se":{{"empty_resident_pages":{},"free_resident":0}}}},)",
+                           se_empty_pages));
+  return advise(parse_snapshot_text(text), "./svc");
+}
+
+TEST(Advise, SampledFindingsStandOnTheLowerBoundOfTheirEstimate) {
+  Snap s;
+  s.empty_pages = 2000, s.rss_over_live = 12, s.occupancy = "[2000,0,0,0,0,0,0,0,250]";  // 8 MB empty of 12 MB
+  AdviseResult a = judge_sampled(s, 300);
+  const Finding* trim = find(a, "trim");
+  ASSERT_NE(trim, nullptr) << render_advice(a);
+  EXPECT_EQ(trim->recover_bytes, (2000 - 2 * 300) * 4096.0);
+  EXPECT_NE(render_advice(a).find("sampled regions"), std::string::npos) << render_advice(a);
+  EXPECT_NE(render_advice(a).find("top_pinned: the segments' top blocks are not known"), std::string::npos);
+  // An estimate whose lower bound is below a tenth of heap_rss is no finding.
+  AdviseResult b = judge_sampled(s, 900);  // 200 pages: 0.8 MB, below 1 MiB
+  EXPECT_EQ(find(b, "trim"), nullptr) << render_advice(b);
+}
+
 TEST(Advise, JemallocBinUtilisationIsShown) {
   Snap s;
   s.allocator = "jemalloc";

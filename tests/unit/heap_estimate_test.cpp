@@ -10,10 +10,12 @@
 #include <random>
 #include <vector>
 
+#include "balance.hpp"
 #include "heap_estimate.hpp"
 #include "heap_layout.hpp"
 #include "recorder.hpp"
 #include "region_sampler.hpp"
+#include "snapshot_json.hpp"
 
 namespace fc = fragscope::core;
 
@@ -120,6 +122,51 @@ TEST(SampledRecording, KeepsSampledBlocksAndBalances) {
   }
   EXPECT_EQ(rec.table.entries(), 0u);
   for (std::size_t i = 0; i < live.size(); ++i) EXPECT_FALSE(rec.regions.maybe_spill(live[i].first)) << i;
+}
+
+// The snapshot of a sampled recorder: estimates in the figures, the sampled counts in "sampled"
+// (which balance), allocations exact; and a sampled count taken away shows in check.
+TEST(SampledRecording, SnapshotsBalanceOnTheSampledCountsAndEstimateTheRest) {
+  static fc::Recorder rec;
+  ASSERT_TRUE(rec.init());
+  rec.regions.configure(16, 14, 99);
+  fc::ThreadStats* t = rec.threads.acquire();
+  std::mt19937_64 rng(11);
+  std::vector<std::uintptr_t> live;
+  std::uintptr_t next = std::uintptr_t{1} << 33;
+  std::uint64_t live_bytes = 0;
+  std::vector<std::uint64_t> sizes;
+  for (int i = 0; i < 300000; ++i) {
+    const std::uint64_t size = rng() % 500 == 0 ? 100000 : 16 + rng() % 500;
+    const std::uintptr_t a = next;
+    next += (size + 31) & ~std::uint64_t{15};
+    fc::sampled_count_alloc(*t, size);
+    const auto h = rec.regions.hit(a, size);
+    if (h != fc::RegionSampler::Hit::kNone) fc::sampled_keep(rec, *t, a, size, size, 1, h, 0);
+    live.push_back(a), sizes.push_back(size), live_bytes += size;
+  }
+  for (std::size_t i = 0; i < live.size(); i += 2) {  // free every other block
+    const auto h = fc::sampled_free_kind(rec, live[i]);
+    if (h != fc::RegionSampler::Hit::kNone) fc::sampled_drop(rec, *t, live[i], h, 2, usable_same);
+    live_bytes -= sizes[i];
+  }
+  nlohmann::json j = fragscope::test::snapshot_json(rec, 3);
+  EXPECT_EQ(j["mode"], "sampled");
+  EXPECT_EQ(j["sampling"]["one_in"], 16);
+  EXPECT_TRUE(fragscope::report::check_balance(j).empty()) << j["totals"];
+  EXPECT_EQ(j["totals"]["allocs"], 300000);
+  const double est = j["totals"]["live_requested"].get<double>();
+  EXPECT_NEAR(est, static_cast<double>(live_bytes), 0.1 * static_cast<double>(live_bytes));
+  EXPECT_NEAR(j["totals"]["live_blocks"].get<double>(), 150000, 15000);
+  // The large class is exact: 100000 B blocks, all kept.
+  for (const auto& c : j["size_classes"])
+    if (c["lo"].get<std::uint64_t>() > fc::RegionSampler::kLargeBytes) {
+      EXPECT_EQ(c["allocs"], c["sampled"]["allocs"]);
+    }
+  // A sampled count that does not balance is found.
+  nlohmann::json bad = j;
+  bad["totals"]["sampled"]["frees"] = bad["totals"]["sampled"]["frees"].get<std::uint64_t>() + 1;
+  EXPECT_FALSE(fragscope::report::check_balance(bad).empty());
 }
 
 // A synthetic heap: one segment of `bytes`, blocks packed then freed at random; residency: every
