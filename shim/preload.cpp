@@ -61,13 +61,17 @@ __attribute__((noinline)) void record_new_direct(core::ThreadStats* t, void* p, 
                              fs::g_clock.read(t->clock_countdown), site);
 }
 
-// Sampled mode (FRAGSCOPE_MODE=sampled; core/region_sampler.hpp): every call is counted by its
-// thread; only blocks of the sampled regions go into the table, at once, under begin_record and
-// end_record (the mode stays direct: they wait only while a final snapshot holds recording).
+// Sampled mode (FRAGSCOPE_MODE=sampled; core/region_sampler.hpp): every allocation is counted by
+// class in its thread's block (one dense cache line of counters per call); only blocks the
+// sampler keeps go into the table, at once, under begin_record and end_record (the mode stays
+// direct: they wait only while a final snapshot holds recording). The calls of each kind are
+// counted for the sample's blocks only (those that start in a sampled region), and estimated:
+// on a program that waits on cache misses, every line a hook touches costs.
 using Hit = core::RegionSampler::Hit;
 std::size_t usable_fn(void* p) noexcept { return usable(p); }
 
-__attribute__((noinline)) void sampled_keep(core::ThreadStats* t, void* p, std::uint64_t req, Hit h) noexcept {
+__attribute__((noinline)) void sampled_keep(core::ThreadStats* t, void* p, std::uint64_t req, Hit h, Op op) noexcept {
+  if (h == Hit::kStart) count(t, op);
   // The stack first, as record_new does: a stack walk may wait for the loader's lock.
   const std::uint32_t site = h == Hit::kStart ? core::sample_site(fs::g_rec, *t, req) : 0;
   fs::begin_record(t);
@@ -76,7 +80,9 @@ __attribute__((noinline)) void sampled_keep(core::ThreadStats* t, void* p, std::
   fs::end_record(t);
 }
 
-__attribute__((noinline)) bool sampled_drop(core::ThreadStats* t, void* p, Hit h, core::Block* removed = nullptr) noexcept {
+__attribute__((noinline)) bool sampled_drop(core::ThreadStats* t, void* p, Hit h, Op op,
+                                            core::Block* removed = nullptr) noexcept {
+  if (h == Hit::kStart && op != Op::kCount) count(t, op);
   fs::begin_record(t);
   const bool found = core::sampled_drop(fs::g_rec, *t, reinterpret_cast<std::uintptr_t>(p), h,
                                         fs::g_clock.read(t->clock_countdown), usable_fn, removed);
@@ -85,19 +91,17 @@ __attribute__((noinline)) bool sampled_drop(core::ThreadStats* t, void* p, Hit h
 }
 
 inline void sampled_new(core::ThreadStats* t, void* p, std::uint64_t req, Op op) noexcept {
-  count(t, op);
   core::sampled_count_alloc(*t, req);
   const Hit h = fs::g_rec.regions.hit(reinterpret_cast<std::uintptr_t>(p), req);
   if (h != Hit::kNone) [[unlikely]]
-    sampled_keep(t, p, req, h);
+    sampled_keep(t, p, req, h, op);
 }
 
-// A free (or delete) of p, about to be made: counted, and p taken out of the table if kept.
+// A free (or delete) of p, about to be made: p taken out of the table if kept.
 inline void sampled_free(core::ThreadStats* t, void* p, Op op) noexcept {
-  count(t, op);
   const Hit h = core::sampled_free_kind(fs::g_rec, reinterpret_cast<std::uintptr_t>(p));
   if (h != Hit::kNone) [[unlikely]]
-    sampled_drop(t, p, h);
+    sampled_drop(t, p, h, op);
 }
 
 // Records a new live block made by call `op`: as an event while the process is batched (the event
@@ -125,7 +129,7 @@ inline void done_alloc(core::ThreadStats* t, Op op, void* p, std::uint64_t req) 
   if (p != nullptr) [[likely]] {
     record_new(t, p, req, op);
   } else {
-    count(t, op);
+    if (!fs::g_sampled) count(t, op);  // sampled mode counts the calls of the sample only
     fail(t, op);
   }
   fs::after_record();
@@ -216,14 +220,14 @@ void* sampled_realloc(core::ThreadStats* t, Op op, void* p, std::uint64_t n, Rea
   if (p != nullptr) {
     oh = core::sampled_free_kind(fs::g_rec, reinterpret_cast<std::uintptr_t>(p));
     if (oh != Hit::kNone) [[unlikely]]
-      kept = sampled_drop(t, p, oh, &old);
+      kept = sampled_drop(t, p, oh, Op::kCount, &old);  // the call is counted with its new block
   }
   void* q = real();
   if (q != nullptr) {
     core::sampled_count_alloc(*t, n);
     const Hit h = fs::g_rec.regions.hit(reinterpret_cast<std::uintptr_t>(q), n);
     if (h != Hit::kNone) [[unlikely]]
-      sampled_keep(t, q, n, h);
+      sampled_keep(t, q, n, h, op);
     if (p != nullptr) (q == p ? t->realloc_in_place : t->realloc_moves).add(1);
   } else if (n != 0 || p == nullptr) {
     fail(t, op);
@@ -244,8 +248,8 @@ void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
   if (t == nullptr) [[unlikely]]
     return real();
   fs::HookGuard g;
-  count(t, op);
   if (fs::g_sampled) return sampled_realloc(t, op, p, n, real);
+  count(t, op);
   if (fs::begin_record(t)) [[likely]] {
     // One thread: the old block's free and the new block as two events, after the real call.
     const std::size_t old_usable = p != nullptr ? usable(p) : 0;
@@ -413,7 +417,7 @@ FRAGSCOPE_EXPORT int posix_memalign(void** out, std::size_t al, std::size_t n) {
   if (rc == 0) {
     record_new(t, *out, n, Op::kPosixMemalign);
   } else {
-    count(t, Op::kPosixMemalign);
+    if (!fs::g_sampled) count(t, Op::kPosixMemalign);
     fail(t, Op::kPosixMemalign);
   }
   fs::after_record();

@@ -83,9 +83,10 @@ void sampled_keep(Recorder& r, ThreadStats& t, std::uintptr_t a, std::uint64_t r
       count_sampled_free(t, old, old.size, now, false);
     }
     ClassStats& cs = t.cls[size_class_of(req)];
-    cs.s_allocs.add(1);
-    cs.s_req_alloc.add(req);
+    cs.allocs.add(1);
+    cs.req_alloc.add(req);
     cs.usable_alloc.add(usable);
+    if (req < kExactSizes) t.exact[req].add(1);
   });
   if (res == InsertResult::kDropped) [[unlikely]] {
     detail::on_dropped(t);

@@ -145,20 +145,18 @@ inline bool record_free(Recorder& r, ThreadStats& t, void* p, std::uint64_t now,
 }
 
 // ---- Sampled mode (region_sampler.hpp) ----
-// Every allocation is counted exactly by class and requested bytes (allocs, req_alloc, exact);
-// only blocks the region sampler keeps go into the table. Of the class counters, s_allocs,
-// s_req_alloc, usable_alloc, frees, req_free, usable_free and the lifetimes then count the blocks
-// of the sample (RegionSampler::counted: those that start in a sampled region, and the large
-// ones); spills are in the table for the layout and counted nowhere else. The hooks call
-// keep/drop under begin_record/end_record, like a direct call of full mode, so that a final
-// snapshot's freeze holds them too.
+// Every allocation is counted exactly by class and requested bytes (ThreadStats::every); only
+// blocks the region sampler keeps go into the table. The class counters (cls), the exact sizes
+// and the lifetimes then count the blocks of the sample (RegionSampler::counted: those that
+// start in a sampled region, and the large ones); spills are in the table for the layout and
+// counted nowhere else. The hooks call keep/drop under begin_record/end_record, like a direct
+// call of full mode, so that a final snapshot's freeze holds them too.
 
 /// Counts an allocation of `req` bytes (every allocation, exactly).
 inline void sampled_count_alloc(ThreadStats& t, std::uint64_t req) noexcept {
-  ClassStats& cs = t.cls[size_class_of(req)];
-  cs.allocs.add(1);
-  cs.req_alloc.add(req);
-  if (req < kExactSizes) t.exact[req].add(1);
+  ClassCount& c = t.every[size_class_of(req)];
+  c.allocs.add(1);
+  c.bytes.add(req);
 }
 
 /// Keeps block `a` (`req` requested, `usable` usable bytes, allocated at `now`) that the sampler

@@ -114,18 +114,22 @@ void SnapshotBuilder::collect(Recorder& r, std::uint64_t now, LiveRange* ranges,
   std::memset(exact_, 0, sizeof(exact_));
   untracked_frees_ = missed_frees_ = dropped_ = realloc_moves_ = realloc_in_place_ = 0;
   mmap_bytes_ = munmap_bytes_ = mremap_moves_ = allocator_mmaps_ = allocator_mmap_bytes_ = 0;
+  const bool sampled = r.regions.on();
   r.threads.for_each([&](const ThreadStats& t) {
     for (unsigned c = 0; c < kNumSizeClasses; ++c) {
       const ClassStats& s = t.cls[c];
       ClassAgg& a = cls_[c];
-      a.allocs += s.allocs.get();
+      if (sampled) {
+        // Every allocation is in `every`; cls counts the sample's.
+        a.allocs += t.every[c].allocs.get(), a.req_alloc += t.every[c].bytes.get();
+        a.s_allocs += s.allocs.get(), a.s_req_alloc += s.req_alloc.get();
+      } else {
+        a.allocs += s.allocs.get(), a.req_alloc += s.req_alloc.get();
+      }
       a.frees += s.frees.get();
-      a.req_alloc += s.req_alloc.get();
       a.req_free += s.req_free.get();
       a.usable_alloc += s.usable_alloc.get();
       a.usable_free += s.usable_free.get();
-      a.s_allocs += s.s_allocs.get();
-      a.s_req_alloc += s.s_req_alloc.get();
       if (s.frees.get() != 0)
         for (unsigned b = 0; b < kLifetimeBuckets; ++b) a.freed_life[b] += t.lifetimes[c][b].get();
     }
@@ -145,7 +149,6 @@ void SnapshotBuilder::collect(Recorder& r, std::uint64_t now, LiveRange* ranges,
     allocator_mmaps_ += t.allocator_mmaps.get();
     allocator_mmap_bytes_ += t.allocator_mmap_bytes.get();
   });
-  const bool sampled = r.regions.on();
   r.table.walk(now, [&](const Block& b, std::uint64_t age) {
     // Sampled mode: the sample of blocks is those that start in a sampled region, and every large
     // block; spills are kept for the layout only.
@@ -304,7 +307,10 @@ void SnapshotBuilder::encode(const SnapshotMeta& m, Recorder& r, TextBuffer& out
   out.append("}");
 
   out.append(",\"calls\":{");
-  for (unsigned o = 0; o < kNumOps; ++o) put(out, "{}\"{}\":{}", o ? "," : "", op_name(static_cast<Op>(o)), calls_[o]);
+  // Sampled mode counts the allocation and free calls of the sample's blocks only: estimates.
+  for (unsigned o = 0; o < kNumOps; ++o)
+    put(out, "{}\"{}\":{}", o ? "," : "", op_name(static_cast<Op>(o)),
+        t.estimated && o < kNumEventOps ? scaled(calls_[o], t.scale) : calls_[o]);
   out.append("},\"failures\":{");
   for (unsigned o = 0; o < kNumOps; ++o)
     put(out, "{}\"{}\":{}", o ? "," : "", op_name(static_cast<Op>(o)), failures_[o]);
@@ -364,7 +370,10 @@ void SnapshotBuilder::encode(const SnapshotMeta& m, Recorder& r, TextBuffer& out
     top[pos] = s;
   }
   out.append(",\"top_sizes\":[");
-  for (unsigned i = 0; i < ntop; ++i) put(out, "{}{{\"size\":{},\"allocs\":{}}}", i ? "," : "", top[i], exact_[top[i]]);
+  // Sampled mode: counted for the sampled blocks (all of them small), scaled.
+  for (unsigned i = 0; i < ntop; ++i)
+    put(out, "{}{{\"size\":{},\"allocs\":{}}}", i ? "," : "", top[i],
+        t.estimated ? scaled(exact_[top[i]], t.scale) : exact_[top[i]]);
   out.append("]");
 
   put(out, ",\"lifetimes\":{{\"buckets\":\"log2\",\"ns_per_tick\":{:.4f},\"by_class\":[", m.ns_per_tick);

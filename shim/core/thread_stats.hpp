@@ -44,9 +44,12 @@ struct alignas(64) ClassStats {
   Counter allocs, frees, req_alloc, req_free, usable_alloc, usable_free;
   // Requested bytes this thread added to the class since its last flush into PeakTracker.
   std::atomic<std::int64_t> pending{0};
-  // Sampled mode: allocations (and their requested bytes) of blocks that start in a sampled
-  // region. On the second cache line: only the sampled path touches them.
-  Counter s_allocs, s_req_alloc;
+};
+
+/// Sampled mode: every allocation by class, the one thing its hooks count per call. Dense (16
+/// bytes a class): the classes a program uses stay in a few cache lines.
+struct ClassCount {
+  Counter allocs, bytes;
 };
 
 struct alignas(64) ThreadStats {
@@ -70,6 +73,7 @@ struct alignas(64) ThreadStats {
   Counter mmap_bytes, munmap_bytes, mremap_moves;
   Counter allocator_mmaps, allocator_mmap_bytes;  // mmap calls made from inside the allocator
   ClassStats cls[kNumSizeClasses];
+  alignas(64) ClassCount every[kNumSizeClasses];  // sampled mode only
   Counter lifetimes[kNumSizeClasses][kLifetimeBuckets];
   Counter exact[kExactSizes];
   // While the process has one hook thread, its hooks log events here instead of recording each

@@ -103,11 +103,12 @@ TEST(SampledRecording, KeepsSampledBlocksAndBalances) {
     if (h != fc::RegionSampler::Hit::kNone) dropped += fc::sampled_drop(rec, *t, live[i].first, h, 2, usable_same);
   }
   std::uint64_t allocs = 0, s_allocs = 0, frees = 0;
-  for (const auto& c : t->cls) allocs += c.allocs.get(), s_allocs += c.s_allocs.get(), frees += c.frees.get();
+  for (unsigned c = 0; c < fc::kNumSizeClasses; ++c)
+    allocs += t->every[c].allocs.get(), s_allocs += t->cls[c].allocs.get(), frees += t->cls[c].frees.get();
   EXPECT_EQ(allocs, 200000u);
   EXPECT_EQ(s_allocs, kept_start + kept_large);
   // The large classes count every block, as full mode does.
-  for (unsigned c = fc::kFirstLargeClass; c < fc::kNumSizeClasses; ++c) EXPECT_EQ(t->cls[c].allocs.get(), t->cls[c].s_allocs.get());
+  for (unsigned c = fc::kFirstLargeClass; c < fc::kNumSizeClasses; ++c) EXPECT_EQ(t->every[c].allocs.get(), t->cls[c].allocs.get());
   // Every kept block freed was found, and the table holds the rest.
   EXPECT_EQ(rec.table.entries(), kept_start + kept_spill + kept_large - dropped);
   EXPECT_EQ(t->untracked_frees.get(), 0u);
