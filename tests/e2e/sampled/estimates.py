@@ -1,0 +1,159 @@
+"""Sampled mode's estimates against full mode's exact figures, on the random-delete heaps of the
+verdict tests (CPython's dict over glibc, ~110 MB of heap; Redis over its jemalloc, ~1M keys):
+the same program runs once in each mode, and the last periodic snapshot taken at its steady point
+is compared. Each of heap_rss, free_resident, empty and pinned pages and hole bytes must lie within
+10% of the exact figure, or within three of the standard errors the sampled snapshot states (plus
+16 pages: the two runs are two processes); and both snapshots must check out.
+
+usage: estimates.py SCENARIO --fragscope CLI --shim LIB --python PY [--workdir DIR]
+  SCENARIO  python_dict | redis
+"""
+import argparse
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIGURES = [  # (name, how to read it from "heap", key of its standard error, unit in bytes)
+    ("heap_rss", lambda h: h["heap_rss"], "heap_rss", 1),
+    ("free_resident", lambda h: h["free_resident"], "free_resident", 1),
+    ("empty_resident_pages", lambda h: h["empty_resident_pages"], "empty_resident_pages", 4096),
+    ("pinned_pages", lambda h: h["pinned_pages"], "pinned_pages", 4096),
+    ("hole_bytes", lambda h: h["holes"]["total"], "hole_bytes", 1),
+]
+
+
+def fail(msg):
+    print(f"FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def steady_snapshot(path, min_uptime_s):
+    """The last periodic snapshot of the file taken after min_uptime_s (the program's steady point)."""
+    snaps = [json.loads(line) for line in open(path)]
+    periodic = [s for s in snaps if not s["final"] and s["uptime_ns"] >= min_uptime_s * 1e9]
+    if not periodic:
+        fail(f"{path}: no periodic snapshot after {min_uptime_s} s")
+    return periodic[-1]
+
+
+def python_dict(args, mode, out):
+    env = dict(os.environ, PYTHONMALLOC="malloc")
+    cmd = [args.fragscope, "run", "--no-report", "-i", "500", "-o", f"{out}/f.%p.jsonl", "--lib", args.shim]
+    if mode == "sampled":
+        cmd.append("--sampled")
+    cmd += ["--", args.python, os.path.join(HERE, "..", "verdict", "dict_delete.py")]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        fail(f"{mode}: {' '.join(cmd)} exited {p.returncode}: {p.stderr[-2000:]}")
+    path = max(glob.glob(f"{out}/f.*.jsonl"), key=os.path.getsize)
+    return path, steady_snapshot(path, 1.5)  # the deletions end within about a second
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis(args, mode, out):
+    server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if not server or not cli:
+        fail("redis-server and redis-cli are needed (Debian packages redis-server, redis-tools)")
+    port = str(free_port())
+
+    def rc(*words):
+        p = subprocess.run([cli, "-p", port, *words], capture_output=True, text=True, timeout=300)
+        if p.returncode != 0:
+            fail(f"redis-cli {' '.join(words)}: {p.stderr}")
+        return p.stdout
+
+    cmd = [args.fragscope, "run", "--no-report", "-i", "500", "-o", f"{out}/f.%p.jsonl", "--lib", args.shim]
+    if mode == "sampled":
+        cmd.append("--sampled")
+    cmd += ["--", server, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--enable-debug-command", "yes", "--dir", out]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(200):
+            ping = subprocess.run([cli, "-p", port, "PING"], capture_output=True, text=True, timeout=10)
+            if ping.stdout.strip() == "PONG":
+                break
+            if proc.poll() is not None:
+                fail(f"redis-server exited {proc.returncode}: {proc.stderr.read()[-2000:]}")
+            time.sleep(0.1)
+        else:
+            fail("redis-server did not answer")
+        # The verdict test's heap: ~1M keys of mixed sizes, then a random 85% deleted.
+        sets = [("a", 300000, 24), ("b", 300000, 100), ("c", 200000, 300), ("d", 100000, 800), ("e", 100000, 60)]
+        for prefix, n, size in sets:
+            rc("DEBUG", "POPULATE", str(n), prefix, str(size))
+        script = ("math.randomseed(42) local d = 0 for j = 1, #ARGV, 2 do local n = tonumber(ARGV[j + 1]) "
+                  "for i = 0, n - 1 do if math.random() < 0.85 then d = d + redis.call('DEL', ARGV[j] .. ':' .. i) end end "
+                  "end return d")
+        rc("EVAL", script, "0", *[w for prefix, n, _ in sets for w in (prefix, str(n))])
+        deleted_at = time.monotonic()
+        time.sleep(13)  # past jemalloc's 10 s decay: the heap then stays as it is
+        path = max(glob.glob(f"{out}/f.*.jsonl"), key=os.path.getsize)
+        snap = steady_snapshot(path, 0)
+        if snap["uptime_ns"] / 1e9 < 1:
+            fail(f"{path}: no steady snapshot")
+        return path, snap, deleted_at
+    finally:
+        try:
+            rc("SHUTDOWN", "NOSAVE")
+        except SystemExit:
+            proc.kill()
+        proc.wait(timeout=60)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", choices=["python_dict", "redis"])
+    ap.add_argument("--fragscope", required=True)
+    ap.add_argument("--shim", required=True)
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--workdir")
+    args = ap.parse_args()
+    work = args.workdir or tempfile.mkdtemp(prefix="fragscope-estimates.")
+    snaps = {}
+    for mode in ("full", "sampled"):
+        out = os.path.join(work, mode)
+        os.makedirs(out, exist_ok=True)
+        got = python_dict(args, mode, out) if args.scenario == "python_dict" else redis(args, mode, out)
+        path, snap = got[0], got[1]
+        chk = subprocess.run([args.fragscope, "check", path], capture_output=True, text=True)
+        if chk.returncode != 0:
+            fail(f"{mode}: fragscope check {path}: {chk.stdout}{chk.stderr}")
+        if snap.get("mode") != mode:
+            fail(f"{mode}: the snapshot says mode {snap.get('mode')}")
+        snaps[mode] = snap
+    full, samp = snaps["full"]["heap"], snaps["sampled"]["heap"]
+    if "estimate" not in samp:
+        fail("the sampled snapshot states no estimate")
+    se = samp["estimate"]["se"]
+    print(f"{args.scenario}: {samp['estimate']['regions']} sampled regions; full mode's heap_rss {full['heap_rss']}")
+    bad = []
+    for name, read, se_key, unit in FIGURES:
+        exact, est, err = read(full), read(samp), se[se_key]
+        slack = 16 * 4096 / unit
+        ok = abs(est - exact) <= max(0.10 * exact, 3 * err) + slack
+        print(f"  {name:<22} full {exact:>14.0f}  sampled {est:>14.0f} ± {err:<12.0f} "
+              f"({(est - exact) / exact * 100 if exact else 0:+.1f}%){'' if ok else '  <- outside'}")
+        if not ok:
+            bad.append(name)
+    if bad:
+        fail(f"estimates outside 10% and 3 standard errors: {', '.join(bad)}")
+    print("estimates agree with the exact figures")
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
