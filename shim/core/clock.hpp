@@ -48,7 +48,9 @@ ClockSource select_clock(const char* cpuinfo, std::size_t len) noexcept;
 /// reporter starts, in a process that makes few calls, or in a fork child) every call reads the
 /// TSC, as before. Lifetimes and ages are therefore measured to about kEvery calls of the thread
 /// or a millisecond, whichever is shorter; shorter lifetimes land in the first buckets.
-struct HookClock {
+// A line of its own: the reporter writes it every millisecond, and what the hooks read on every
+// call (the state, the mode) must not sit beside it.
+struct alignas(64) HookClock {
   static constexpr std::uint32_t kEvery = 64;
   std::atomic<std::uint64_t> tick{0};
   std::atomic<bool> ticking{false};  // the reporter publishes `tick` at least every millisecond

@@ -120,11 +120,12 @@ class RegionSampler {
     return Hit::kNone;
   }
 
-  std::uint32_t one_in_ = 0;  // 0: off (full mode)
+  // Read by every hook: a line of their own (the lock and counters below are written).
+  alignas(64) std::uint32_t one_in_ = 0;  // 0: off (full mode)
   unsigned shift_ = kDefaultShift;
   std::uint64_t salt_ = 0;
   std::uint64_t threshold_ = 0;
-  SpinLock spill_lock_;
+  alignas(64) SpinLock spill_lock_;
   std::uint32_t spill_[kSlots] = {};  // kept blocks starting in a region ≡ slot, under spill_lock_
   std::atomic<std::uint64_t> spill_bits_[kSlots / 64] = {};
 };
