@@ -104,6 +104,42 @@ inline void sampled_free(core::ThreadStats* t, void* p, Op op) noexcept {
     sampled_drop(t, p, h, op);
 }
 
+// Sampled mode's short path for malloc and free (tls.fast: no remediation), the whole cost of a
+// call whose block is not kept: on a program that waits on cache misses a hook is paid by its
+// length (bench/README.md, "What a hook may cost"). The guard is held around the real call, as
+// HookGuard does elsewhere, and around the rare recording; pending work waits for the latter.
+__attribute__((noinline)) void fast_keep(core::ThreadStats* t, void* p, std::uint64_t req, Hit h) noexcept {
+  fs::HookGuard g;
+  sampled_keep(t, p, req, h, Op::kMalloc);
+  fs::after_record();
+}
+inline void* fast_malloc(core::ThreadStats* t, std::size_t n) noexcept {
+  fs::tls.guard += fs::kHookGuard;
+  void* p = fs::g_real.malloc(n);
+  fs::tls.guard -= fs::kHookGuard;
+  if (p == nullptr) [[unlikely]] {
+    fail(t, Op::kMalloc);
+    return p;
+  }
+  core::sampled_count_alloc(*t, n);
+  const Hit h = fs::g_rec.regions.hit(reinterpret_cast<std::uintptr_t>(p), n);
+  if (h != Hit::kNone) [[unlikely]]
+    fast_keep(t, p, n, h);
+  return p;
+}
+__attribute__((noinline)) void fast_drop(core::ThreadStats* t, void* p, Hit h) noexcept {
+  sampled_drop(t, p, h, Op::kFree);
+  fs::after_record();
+}
+inline void fast_free(core::ThreadStats* t, void* p) noexcept {
+  const Hit h = core::sampled_free_kind(fs::g_rec, reinterpret_cast<std::uintptr_t>(p));
+  fs::tls.guard += fs::kHookGuard;
+  if (h != Hit::kNone) [[unlikely]]
+    fast_drop(t, p, h);
+  fs::g_real.free(p);
+  fs::tls.guard -= fs::kHookGuard;
+}
+
 // Records a new live block made by call `op`: as an event while the process is batched (the event
 // counts the call), else at once.
 inline void record_new(core::ThreadStats* t, void* p, std::uint64_t req, Op op) noexcept {
@@ -312,6 +348,8 @@ __attribute__((noinline)) void record_free_direct(core::ThreadStats* t, void* p,
 }  // namespace
 
 FRAGSCOPE_EXPORT void* malloc(std::size_t n) {
+  if (core::ThreadStats* f = fs::tls.fast; f != nullptr && fs::tls.guard == 0) [[likely]]
+    return fast_malloc(f, n);
   core::ThreadStats* t = fs::enter();
   if (t == nullptr) [[unlikely]]
     return pass_malloc(n);
@@ -327,6 +365,10 @@ FRAGSCOPE_EXPORT void free(void* p) {
     return;
   if (core::self_owns(p)) [[unlikely]] {  // ours, whichever thread frees it: never recorded
     core::self_free(p);
+    return;
+  }
+  if (core::ThreadStats* f = fs::tls.fast; f != nullptr && fs::tls.guard == 0) [[likely]] {
+    fast_free(f, p);
     return;
   }
   core::ThreadStats* t = fs::enter();

@@ -34,6 +34,8 @@ inline bool remedy_owns(const void* p) noexcept {
   return reinterpret_cast<std::uintptr_t>(p) - g_remedy.base < g_remedy.span;
 }
 // The pool that serves a request of n bytes, or -1.
+/// Whether the preload remediation serves any size.
+inline bool remedy_on() noexcept { return g_remedy.max_size != 0; }
 inline int remedy_pool_for(std::size_t n) noexcept {
   if (n == 0 || n > g_remedy.max_size) return -1;
   return g_remedy.pool_of_size16[(n + 15) / 16];

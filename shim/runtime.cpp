@@ -28,7 +28,7 @@
 
 namespace fragscope::shim {
 
-constinit thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, 0, nullptr, false, false};
+constinit thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, 0, nullptr, false, false, nullptr};
 Coverage g_coverage;
 bool g_glibc_underneath = false;
 bool g_sampled = false;
@@ -301,6 +301,7 @@ core::ThreadStats* enter_slow() noexcept {
     core::ThreadStats* ts = g_rec.threads.acquire();
     if (ts != nullptr && g_have_key) pthread_setspecific(g_thread_key, ts);
     t.stats = ts;
+    if (g_sampled && !remedy_on()) t.fast = ts;
     if (ts != nullptr) {
       // The first thread to call a hook batches; later ones take its place (begin_record_slow).
       core::ThreadStats* none = nullptr;

@@ -34,6 +34,9 @@ struct Tls {
   // Set while ensure_init() asks who answers the program's malloc (probe_coverage); our
   // pass-through malloc clears it, so it stays set when a definition ahead of ours answered.
   bool probing;
+  // Sampled mode without the preload remediation: `stats`, for malloc's and free's short path
+  // (preload.cpp); else nullptr. Set with `stats`, never cleared.
+  core::ThreadStats* fast;
 };
 // constinit: statically initialised, so an access is a plain %fs-relative load; without it every
 // access from another file first tests for a TLS init function (_ZTH...) that does not exist.
@@ -156,9 +159,10 @@ void start_reporter_now() noexcept;
 bool stop_reporter_for_host() noexcept;
 
 /// The counter block to record this call into, or nullptr when the call must pass through.
+/// (`stats` is set only once the state is kReady, which it then stays.)
 inline core::ThreadStats* enter() noexcept {
   Tls& t = tls;
-  if (t.guard == 0 && t.stats != nullptr && g_state.load(std::memory_order_acquire) == State::kReady) [[likely]]
+  if (t.guard == 0 && t.stats != nullptr) [[likely]]
     return t.stats;
   return enter_slow();
 }
