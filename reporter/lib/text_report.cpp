@@ -94,8 +94,13 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
                    human_bytes(num(sm, "region_bytes")), whole(num(sm, "one_in")));
   }
   double live_req = num(t, "live_requested"), live_usable = num(t, "live_usable");
-  fmt::format_to(o, "  live data    {}{} requested in {}{} blocks; {} usable (internal_frag {}, {:.1f}%)\n", est,
-                 human_bytes(live_req), est, whole(num(t, "live_blocks")), human_bytes(live_usable),
+  // The live data's standard errors: those of the heap segments' live bytes and blocks.
+  const json& lse = sub(sub(sub(last, "heap"), "estimate"), "se");
+  const std::string live_pm = lse.contains("live_in_segments") ? " ± " + human_bytes(num(lse, "live_in_segments")) : "";
+  const std::string blocks_pm =
+      lse.contains("blocks_in_segments") ? fmt::format(" ± {}", whole(num(lse, "blocks_in_segments"))) : "";
+  fmt::format_to(o, "  live data    {}{}{} requested in {}{}{} blocks; {} usable (internal_frag {}, {:.1f}%)\n", est,
+                 human_bytes(live_req), live_pm, est, whole(num(t, "live_blocks")), blocks_pm, human_bytes(live_usable),
                  human_bytes(num(t, "internal_frag")), 100 * num(t, "internal_frag_ratio"));
   if (sampled)
     fmt::format_to(o, "  allocations  {} ({} requested), {}{} frees; the peak of live data is not tracked in sampled mode\n",
@@ -340,8 +345,8 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
     if (returns > 0) where += fmt::format("; back from direct recording {} time{}", whole(returns), returns == 1 ? "" : "s");
     fmt::format_to(o, "  recording    batched: the hooks logged {} events{}\n", whole(num(rec, "events_applied")), where);
   } else if (mode == "sampled") {
-    fmt::format_to(o, "  recording    sampled: every call counted by its thread; only the blocks of the sampled regions "
-                      "(and large ones) recorded\n");
+    fmt::format_to(o, "  recording    sampled: every allocation counted by size class; only the blocks of the sampled "
+                      "regions (and large ones) recorded\n");
   } else if (mode == "direct") {
     fmt::format_to(o, "  recording    direct: each call recorded at once (threads took turns too often to pass the "
                       "batching between them, or batching was unavailable): costlier per call\n");

@@ -190,6 +190,7 @@ void estimate_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* 
   out.se_holes = se(holes);
   out.se_live_bytes = se(live_bytes);
   out.se_free_resident = se(free_res);
+  out.se_blocks = se(nblk);
 }
 
 }  // namespace fragscope::core

@@ -30,7 +30,7 @@ struct HeapEstimate {
   std::uint64_t regions = 0;  // sampled regions analysed (inside the segments)
   // Standard errors of the scaled totals.
   double se_resident_pages = 0, se_empty_pages = 0, se_pinned_pages = 0, se_hole_bytes = 0, se_holes = 0,
-         se_live_bytes = 0, se_free_resident = 0;
+         se_live_bytes = 0, se_free_resident = 0, se_blocks = 0;
   double free_resident = 0;  // estimated: resident bytes − usable live bytes on them (see below)
   std::uint64_t largest_hole_seen = 0;
 };

@@ -237,9 +237,10 @@ void SnapshotBuilder::encode_heap(const SnapshotMeta& m, TextBuffer& out) const 
     put(out,
         "\"estimate\":{{\"regions\":{},\"fraction\":{:.9f},\"largest_hole\":\"lower bound\",\"top_pinned_by\":\"not "
         "estimated\",\"se\":{{\"heap_rss\":{:.0f},\"free_resident\":{:.0f},\"empty_resident_pages\":{:.1f},"
-        "\"pinned_pages\":{:.1f},\"hole_bytes\":{:.0f},\"holes\":{:.1f},\"live_in_segments\":{:.0f}}}}},",
+        "\"pinned_pages\":{:.1f},\"hole_bytes\":{:.0f},\"holes\":{:.1f},\"live_in_segments\":{:.0f},"
+        "\"blocks_in_segments\":{:.1f}}}}},",
         e->regions, e->fraction, e->se_resident_pages * pg, e->se_free_resident, e->se_empty_pages, e->se_pinned_pages,
-        e->se_hole_bytes, e->se_holes, e->se_live_bytes);
+        e->se_hole_bytes, e->se_holes, e->se_live_bytes, e->se_blocks);
   }
   out.append("\"page_occupancy\":[");
   for (unsigned i = 0; i < HeapLayout::kOccupancyBins; ++i) put(out, "{}{}", i ? "," : "", h.occupancy[i]);
