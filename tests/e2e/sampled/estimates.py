@@ -34,12 +34,18 @@ def fail(msg):
     sys.exit(1)
 
 
-def steady_snapshot(path, min_uptime_s):
-    """The last periodic snapshot of the file taken after min_uptime_s (the program's steady point)."""
+def steady_snapshot(path, before_exit_s):
+    """The last periodic snapshot taken at least before_exit_s before the exit snapshot: inside the
+    program's steady phase (it sleeps longer than that, and longer than an interval, before it
+    exits), and clear of its teardown, whatever the machine's load did to its timing."""
     snaps = [json.loads(line) for line in open(path)]
-    periodic = [s for s in snaps if not s["final"] and s["uptime_ns"] >= min_uptime_s * 1e9]
+    final = [s for s in snaps if s["final"]]
+    if not final:
+        fail(f"{path}: no exit snapshot")
+    end = final[-1]["uptime_ns"]
+    periodic = [s for s in snaps if not s["final"] and s["uptime_ns"] <= end - before_exit_s * 1e9]
     if not periodic:
-        fail(f"{path}: no periodic snapshot after {min_uptime_s} s")
+        fail(f"{path}: no periodic snapshot {before_exit_s} s before the exit")
     return periodic[-1]
 
 
@@ -53,7 +59,7 @@ def python_dict(args, mode, out):
     if p.returncode != 0:
         fail(f"{mode}: {' '.join(cmd)} exited {p.returncode}: {p.stderr[-2000:]}")
     path = max(glob.glob(f"{out}/f.*.jsonl"), key=os.path.getsize)
-    return path, steady_snapshot(path, 1.5)  # the deletions end within about a second
+    return path, steady_snapshot(path, 0.3)  # it sleeps 2.5 s after the deletions
 
 
 def free_port():
@@ -98,19 +104,15 @@ def redis(args, mode, out):
                   "for i = 0, n - 1 do if math.random() < 0.85 then d = d + redis.call('DEL', ARGV[j] .. ':' .. i) end end "
                   "end return d")
         rc("EVAL", script, "0", *[w for prefix, n, _ in sets for w in (prefix, str(n))])
-        deleted_at = time.monotonic()
         time.sleep(13)  # past jemalloc's 10 s decay: the heap then stays as it is
-        path = max(glob.glob(f"{out}/f.*.jsonl"), key=os.path.getsize)
-        snap = steady_snapshot(path, 0)
-        if snap["uptime_ns"] / 1e9 < 1:
-            fail(f"{path}: no steady snapshot")
-        return path, snap, deleted_at
     finally:
         try:
             rc("SHUTDOWN", "NOSAVE")
         except SystemExit:
             proc.kill()
         proc.wait(timeout=60)
+    path = max(glob.glob(f"{out}/f.*.jsonl"), key=os.path.getsize)
+    return path, steady_snapshot(path, 0.3)
 
 
 def main():
