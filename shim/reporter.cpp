@@ -92,6 +92,7 @@ struct Scratch {
 Scratch g_ranges, g_maps, g_segs, g_pages, g_pinned, g_proctext;
 core::HeapLayout g_layout;
 core::HeapEstimate g_estimate;  // sampled mode: g_layout is its layout
+std::uint64_t g_compactions = 0;  // rebuilds of the live table (maybe_compact_table)
 
 // Warnings said on stderr, repeated in the next snapshot. Guarded by g_warn_lock.
 core::SpinLock g_warn_lock;
@@ -596,13 +597,15 @@ void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m)
   const core::EventApplier::Stats ev = g_applier.stats();
   core::append_printf(out,
                       ",\"recording\":{\"mode\":\"%s\",\"events_applied\":%llu,\"full_ring_drains\":%llu,"
-                      "\"cpus\":%.6g,\"reporter_applies\":%s,\"handovers\":%llu,\"returns\":%llu,\"own_threads\":%u}",
+                      "\"cpus\":%.6g,\"reporter_applies\":%s,\"handovers\":%llu,\"returns\":%llu,\"own_threads\":%u,"
+                      "\"table_compactions\":%llu}",
                       g_sampled ? "sampled" : g_mode.load(std::memory_order_relaxed) == Mode::kBatched ? "batched" : "direct",
                       static_cast<unsigned long long>(ev.applied), static_cast<unsigned long long>(ev.full_drains),
                       g_cpus, g_reporter_applies ? "true" : "false",
                       static_cast<unsigned long long>(batcher_handovers()),
                       static_cast<unsigned long long>(batching_returns()),
-                      (g_thread_started.load(std::memory_order_relaxed) ? 1u : 0u) + metrics_threads());
+                      (g_thread_started.load(std::memory_order_relaxed) ? 1u : 0u) + metrics_threads(),
+                      static_cast<unsigned long long>(g_compactions));
   encode_allocator_view(out, g_allocator_figures);
   encode_coverage(out);
   if (g_cfg.trim_bytes != 0) {
@@ -696,6 +699,26 @@ void release_scratch() {
 
 void check_cpus();
 
+// The live table after the program freed most of its blocks: rebuilt in as little memory as the
+// blocks left need (HashTable::compact), while the hooks wait at the start of their recording as
+// they do for a final snapshot. Only when it takes more than kCompactPerBlock bytes per entry and
+// kCompactFloor in all, and at most every kCompactEveryNs: a program whose live blocks go up and
+// down does not pay a rebuild at every fall. Requires g_mu.
+constexpr std::size_t kCompactPerBlock = 32, kCompactFloor = std::size_t{4} << 20;
+constexpr std::uint64_t kCompactEveryNs = 5000000000;
+std::uint64_t g_last_compact_ns = 0;
+void maybe_compact_table() {
+  const std::size_t bytes = g_rec.table.memory_bytes();
+  if (bytes < kCompactFloor || bytes <= kCompactPerBlock * g_rec.table.entries()) return;
+  const std::uint64_t now = core::monotonic_ns();
+  if (g_last_compact_ns != 0 && now - g_last_compact_ns < kCompactEveryNs) return;
+  g_last_compact_ns = now;
+  const Mode frozen = freeze_recording();
+  g_applier.drain();
+  if (g_rec.table.compact()) ++g_compactions;
+  thaw_recording(frozen);
+}
+
 // Requires g_mu.
 void snapshot_locked(bool final) {
   struct ReleaseOnReturn {
@@ -706,6 +729,7 @@ void snapshot_locked(bool final) {
   // The final snapshot must balance exactly, also when other threads still call the hooks (a
   // thread called exit() while the others run): they wait at the start of their recording while
   // the table and the counters are read (milliseconds; not the layout analysis), then go on.
+  if (!final) maybe_compact_table();
   const Mode frozen = final ? freeze_recording() : Mode::kDirect;
   g_applier.drain();  // every event logged so far is in the table and the counters
   std::uint64_t now = core::now_ticks();

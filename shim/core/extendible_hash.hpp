@@ -65,6 +65,12 @@ class HashTable {
   void unlock_walk() noexcept { walk_lock_.unlock(); }
   void lock_all() noexcept;  // fork: walk lock, every bucket, split lock
   void unlock_all() noexcept;
+  /// Rebuilds the table in new memory, with as many buckets as its entries need, and gives the
+  /// old buckets and directories back to the OS: the table follows the program's live blocks
+  /// down. Requires that no other thread uses the table meanwhile (recording held:
+  /// freeze_recording), fork excepted (lock_all waits for it). False when the new table's memory
+  /// could not be mapped: then nothing changed.
+  bool compact() noexcept;
 
  private:
   struct alignas(64) Header {
@@ -89,7 +95,7 @@ class HashTable {
   static_assert(sizeof(Bucket) == 4096);
   struct Dir {
     std::uint32_t depth;
-    Dir* older;  // directories are never freed: a hook may still be reading an old one
+    Dir* older;  // freed only by compact() (a hook may still be reading an old one otherwise)
     std::atomic<Bucket*> slots[1];
   };
   struct Slab {
@@ -117,6 +123,8 @@ class HashTable {
   Full on_full(Bucket* b) noexcept;
   Bucket* new_bucket() noexcept;  // returned locked; requires split_lock_ (or init)
   Dir* new_dir(std::uint32_t depth) noexcept;
+  void release() noexcept;                      // unmaps everything (a table nobody uses)
+  static void release(Dir* d, Slab* s) noexcept;  // unmaps these directories and slabs
   static void place(Bucket* b, const Slot& s, std::uint64_t h) noexcept;  // requires count < kSlots
 
   std::atomic<Dir*> dir_{nullptr};
@@ -380,6 +388,74 @@ std::size_t HashTable<C>::entries() const noexcept {
     for (unsigned i = 0; i < used; ++i) n += __atomic_load_n(&s->buckets[i].h.count, __ATOMIC_RELAXED);
   }
   return n;
+}
+
+template <class C>
+bool HashTable<C>::compact() noexcept {
+  LockGuard w(walk_lock_);  // fork's lock_all takes it first: it waits until we are done
+  HashTable fresh;
+  fresh.min_depth_.store(min_depth_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  if (!fresh.init()) return false;
+  bool ok = true;
+  for (Slab* s = slabs_.load(std::memory_order_relaxed); s != nullptr && ok; s = s->next) {
+    const unsigned used = s->used.load(std::memory_order_relaxed);
+    for (unsigned bi = 0; bi < used && ok; ++bi) {
+      for (const Group& grp : s->buckets[bi].g) {
+        for (unsigned m = grp.mask; m != 0 && ok; m &= m - 1) {
+          // Slots move as they are (as a split moves them): their encoding is the bucket's own.
+          const Slot& sl = grp.slots[__builtin_ctz(m)];
+          const std::uint64_t h = hash_addr(C::addr(sl));
+          for (;;) {
+            Bucket* b = fresh.template lock_bucket_for<false>(h);
+            if (b->h.count < kSplitAt) {
+              place(b, sl, h);
+              break;
+            }
+            if (fresh.split(b) != Split::kDone) {
+              ok = false;
+              break;
+            }
+          }
+        }
+      }
+    }
+  }
+  if (!ok) {
+    fresh.release();
+    return false;
+  }
+  Dir* old_dir = dir_.load(std::memory_order_relaxed);
+  Slab* old_slabs = slabs_.load(std::memory_order_relaxed);
+  {
+    LockGuard sp(split_lock_);
+    dir_.store(fresh.dir_.load(std::memory_order_relaxed), std::memory_order_release);
+    slabs_.store(fresh.slabs_.load(std::memory_order_relaxed), std::memory_order_release);
+    memory_.store(fresh.memory_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    nbuckets_.store(fresh.nbuckets_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
+  fresh.dir_.store(nullptr, std::memory_order_relaxed);
+  fresh.slabs_.store(nullptr, std::memory_order_relaxed);
+  release(old_dir, old_slabs);
+  return true;
+}
+
+template <class C>
+void HashTable<C>::release() noexcept {
+  release(dir_.exchange(nullptr, std::memory_order_relaxed), slabs_.exchange(nullptr, std::memory_order_relaxed));
+}
+
+template <class C>
+void HashTable<C>::release(Dir* d, Slab* s) noexcept {
+  while (s != nullptr) {
+    Slab* next = s->next;
+    os_unmap(s, sizeof(Bucket) * (Slab::kBuckets + 1));
+    s = next;
+  }
+  while (d != nullptr) {
+    Dir* older = d->older;
+    os_unmap(d, offsetof(Dir, slots) + sizeof(std::atomic<Bucket*>) * (std::size_t{1} << d->depth));
+    d = older;
+  }
 }
 
 // Lock order: walk_lock_ → buckets → split_lock_ (a split holds a bucket and only try_locks

@@ -87,6 +87,9 @@ class LiveTable {
   std::size_t buckets() const noexcept { return compact_.buckets() + wide_.buckets(); }
   /// See HashTable::set_min_depth (ordinary blocks only; large ones are rare).
   void set_min_depth(unsigned d) noexcept { compact_.set_min_depth(d); }
+  /// Rebuilds both tables in as little memory as their entries need (HashTable::compact; same
+  /// requirements: no other thread uses the table meanwhile). False when it could not.
+  bool compact() noexcept { return compact_.compact() && wide_.compact(); }
   /// fork() support: take every lock (prepare); release them (parent and child).
   void lock_all() noexcept;
   void unlock_all() noexcept;

@@ -95,6 +95,58 @@ TEST(LiveTable, StaysUnder32BytesPerLiveBlock) {
   }
 }
 
+// Memory that follows the program down: after 85% of a million blocks are freed the table still
+// holds the buckets of the peak, until compact() rebuilds it; every entry survives with its size
+// and time, odd blocks (the wide table) included, and the table goes on working.
+TEST(LiveTable, CompactFollowsTheLiveBlocksDown) {
+  LiveTable t;
+  ASSERT_TRUE(t.init());
+  constexpr std::uint64_t kN = 1000000;
+  for (std::uint64_t i = 0; i < kN; ++i) t.insert({addr_of(i), 64 + (i % 7), 1000 + i % 1000, false}, nullptr);
+  const std::uintptr_t odd = 0x7f0000000000;  // a block of 1 MiB: the wide table
+  t.insert({odd, std::uint64_t{1} << 20, 5, true}, nullptr);
+  const std::size_t peak = t.memory_bytes();
+  for (std::uint64_t i = 0; i < kN; ++i) {
+    if (i % 20 >= 3) ASSERT_TRUE(t.remove(addr_of(i), 0, nullptr));
+  }
+  const std::size_t left = t.entries();
+  ASSERT_EQ(left, kN * 3 / 20 + 1);
+  EXPECT_EQ(t.memory_bytes(), peak);  // removing gives nothing back by itself
+  EXPECT_GT(static_cast<double>(t.memory_bytes()) / static_cast<double>(left), 32.0);
+  std::vector<Block> before(kN);  // what the table says of each live block (times as it decodes them)
+  for (std::uint64_t i = 0; i < kN; i += 20) {
+    ASSERT_TRUE(t.find(addr_of(i), 5000, &before[i]));
+  }
+  ASSERT_TRUE(t.compact());
+  EXPECT_EQ(t.entries(), left);
+  EXPECT_LE(static_cast<double>(t.memory_bytes()) / static_cast<double>(left), 32.0) << t.memory_bytes();
+  for (std::uint64_t i = 0; i < kN; ++i) {
+    Block b;
+    const bool live = i % 20 < 3;
+    ASSERT_EQ(t.find(addr_of(i), 5000, &b), live) << i;
+    if (live) {
+      EXPECT_EQ(b.size, 64 + (i % 7));
+    }
+    if (i % 20 == 0) {
+      EXPECT_EQ(b.time, before[i].time) << i;
+    }
+  }
+  Block w;
+  ASSERT_TRUE(t.find(odd, 10, &w));  // the wide table was rebuilt too
+  EXPECT_EQ(w.size, std::uint64_t{1} << 20);
+  EXPECT_TRUE(w.sampled);
+  // And it grows and shrinks again.
+  for (std::uint64_t i = 0; i < kN; ++i) {
+    if (i % 20 >= 3) ASSERT_EQ(t.insert({addr_of(i), 16, 0, false}, nullptr), InsertResult::kInserted);
+  }
+  EXPECT_EQ(t.entries(), kN + 1);
+  for (std::uint64_t i = 0; i < kN; ++i) ASSERT_TRUE(t.remove(addr_of(i), 0, nullptr));
+  ASSERT_TRUE(t.remove(odd, 0, nullptr));
+  EXPECT_EQ(t.entries(), 0u);
+  ASSERT_TRUE(t.compact());
+  EXPECT_LE(t.memory_bytes(), std::size_t{64} << 10);
+}
+
 TEST(LiveTable, ConcurrentThreadsNeverLoseOrDuplicateEntries) {
   LiveTable t;
   ASSERT_TRUE(t.init());
