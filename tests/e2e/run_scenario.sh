@@ -28,6 +28,8 @@ OUT/fragscope.%p.jsonl with FRAGSCOPE_SUMMARY=0 and FRAGSCOPE_INTERVAL_MS=100.
                       least N in recording.FIELD (handovers: of the batching between threads;
                       returns: from direct recording), and no untracked or missed frees (when
                       the kernel lacks membarrier's private expedited command: direct)
+  --expect-rebuild    the final snapshot of the largest file must count a rebuild of the live
+                      table (recording.table_compactions) and no untracked or missed frees
   --mode MODE         FRAGSCOPE_MODE for the shim run (full or sampled); every file's snapshots
                       must say they were taken in that mode
   --keep              keep the scratch directory even when the test passes
@@ -40,7 +42,7 @@ fail() {
 }
 
 # ---- arguments ------------------------------------------------------------------------------
-shim="" checker="" setup="" min_files=1 timeout_s=240 bad_input="" keep=0 expect_batched= mode=""
+shim="" checker="" setup="" min_files=1 timeout_s=240 bad_input="" keep=0 expect_batched= mode="" expect_rebuild=0
 requires=()
 while (($#)); do
   case $1 in
@@ -53,6 +55,7 @@ while (($#)); do
     --bad-input) bad_input=$2; shift 2 ;;
     --expect-batched) expect_batched=$2; shift 2 ;;
     --mode) mode=$2; shift 2 ;;
+    --expect-rebuild) expect_rebuild=1; shift ;;
     --keep) keep=1; shift ;;
     -h | --help) usage; exit 0 ;;
     --) shift; break ;;
@@ -253,6 +256,19 @@ if [[ -n $mode ]]; then
     others=$(grep -c -v "\"mode\":\"$mode\"" "$file" || true)
     [[ $others == 0 ]] || fail "$others snapshot(s) of $file were not taken in mode $mode"
   done
+fi
+if ((expect_rebuild)); then
+  python3 - "${written[@]}" <<'PY' || fail "the live table was not rebuilt as expected"
+import json, os, sys
+path = max(sys.argv[1:], key=os.path.getsize)
+final = json.loads(open(path).read().splitlines()[-1])
+rebuilds, anomalies = final["recording"].get("table_compactions", 0), final["anomalies"]
+print(f"{path}: {rebuilds} rebuild(s) of the live table, anomalies {anomalies}")
+if rebuilds < 1:
+    sys.exit("no rebuild of the live table")
+if anomalies["untracked_frees"] or anomalies["missed_frees"]:
+    sys.exit("frees of blocks the table did not have: the rebuild lost or kept some")
+PY
 fi
 if [[ -n $expect_batched ]]; then
   python3 - "$expect_batched" "${written[@]}" <<'PY' || fail "the recording did not end batched as expected"
