@@ -107,7 +107,9 @@ TEST(LiveTable, CompactFollowsTheLiveBlocksDown) {
   t.insert({odd, std::uint64_t{1} << 20, 5, true}, nullptr);
   const std::size_t peak = t.memory_bytes();
   for (std::uint64_t i = 0; i < kN; ++i) {
-    if (i % 20 >= 3) ASSERT_TRUE(t.remove(addr_of(i), 0, nullptr));
+    if (i % 20 >= 3) {
+      ASSERT_TRUE(t.remove(addr_of(i), 0, nullptr));
+    }
   }
   const std::size_t left = t.entries();
   ASSERT_EQ(left, kN * 3 / 20 + 1);
@@ -137,7 +139,9 @@ TEST(LiveTable, CompactFollowsTheLiveBlocksDown) {
   EXPECT_TRUE(w.sampled);
   // And it grows and shrinks again.
   for (std::uint64_t i = 0; i < kN; ++i) {
-    if (i % 20 >= 3) ASSERT_EQ(t.insert({addr_of(i), 16, 0, false}, nullptr), InsertResult::kInserted);
+    if (i % 20 >= 3) {
+      ASSERT_EQ(t.insert({addr_of(i), 16, 0, false}, nullptr), InsertResult::kInserted);
+    }
   }
   EXPECT_EQ(t.entries(), kN + 1);
   for (std::uint64_t i = 0; i < kN; ++i) ASSERT_TRUE(t.remove(addr_of(i), 0, nullptr));
