@@ -32,6 +32,7 @@ constinit thread_local Tls tls __attribute__((tls_model("initial-exec"))) = {0, 
 Coverage g_coverage;
 bool g_glibc_underneath = false;
 bool g_sampled = false;
+bool g_fence = false;
 std::atomic<State> g_state{State::kUninit};
 std::atomic<bool> g_pending{false};
 // Constant-initialised: hooks may run before any constructor of ours.
@@ -229,10 +230,11 @@ void ensure_init() noexcept {
       g_rec.sites.set_scale(1.0 / g_rec.regions.fraction());
       g_sampled = true;
     }
-    // Batched recording needs the asymmetric fence of the switch to direct (membarrier, Linux
-    // 4.14); without it, or without memory for the applier, calls are recorded directly.
-    if (ok && !g_sampled && g_applier.init(g_rec) &&
-        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0) {
+    // The asymmetric fence of freeze_recording and of the switches (membarrier, Linux 4.14).
+    g_fence = ok && syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    // Batched recording needs the fence; without it, or without memory for the applier, calls
+    // are recorded directly.
+    if (ok && !g_sampled && g_fence && g_applier.init(g_rec)) {
       g_mode.store(Mode::kBatched, std::memory_order_relaxed);
       g_applier.set_exclusive(true);  // no hook updates the table itself while batched
       g_batching_possible = true;
@@ -339,7 +341,7 @@ bool wait_for_logging_hooks() noexcept {
 
 }  // namespace
 
-Mode freeze_recording() noexcept {
+Mode freeze_recording(bool* quiet) noexcept {
   Guard g;  // nothing of ours below is recorded: a recorded call would wait for the freeze
   for (;;) {
     Mode m = g_mode.load(std::memory_order_acquire);
@@ -349,7 +351,9 @@ Mode freeze_recording() noexcept {
     }
     if (g_mode.compare_exchange_strong(m, Mode::kSwitching, std::memory_order_acq_rel)) {
       const int saved = errno;
-      if (!wait_for_logging_hooks()) g_no_returns = true;
+      const bool q = wait_for_logging_hooks();
+      if (!q) g_no_returns = true;
+      if (quiet != nullptr) *quiet = q;
       errno = saved;
       return m;
     }

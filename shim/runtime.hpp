@@ -69,7 +69,12 @@ void wait_for_switch() noexcept;
 /// exactly, even while other threads go on calling (a thread that called exit(), the others still
 /// running). Returns the mode to give back to thaw_recording. The caller must not call a
 /// recording hook meanwhile (the reporter thread never does; another caller holds the guard).
-Mode freeze_recording() noexcept;
+/// `quiet` (if given) is set to whether every hook under way finished within a second: when
+/// false, one may still be recording (preempted, or gone by longjmp) and nothing may be freed.
+Mode freeze_recording(bool* quiet = nullptr) noexcept;
+/// Set once at initialisation: membarrier's private expedited command is registered, so that
+/// freeze_recording's wait sees every hook's flag (without it the freeze is only best effort).
+extern bool g_fence;
 void thaw_recording(Mode m) noexcept;
 bool begin_record_slow(core::ThreadStats* t) noexcept;
 void on_fork_child_recording() noexcept;  // fork.cpp, after the locks are released
