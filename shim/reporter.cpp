@@ -702,19 +702,15 @@ void check_cpus();
 // The live table after the program freed most of its blocks: rebuilt in as little memory as the
 // blocks left need (HashTable::compact), while the hooks wait at the start of their recording as
 // they do for a final snapshot. Only when it takes more than kCompactPerBlock bytes per entry and
-// kCompactFloor in all, and at most every kCompactEveryNs: a program whose live blocks go up and
-// down does not pay a rebuild at every fall. Only with membarrier, and when the freeze saw every
-// hook leave the table. Requires g_mu.
-constexpr std::size_t kCompactPerBlock = 32, kCompactFloor = std::size_t{4} << 20;
-constexpr std::uint64_t kCompactEveryNs = 5000000000;
-std::uint64_t g_last_compact_ns = 0;
+// kCompactFloor in all. A rebuild leaves it at about 20-25 B per entry, so the next one comes only
+// after a third or more of the entries went: its cost (about 0.1 us per entry left) is paid for by
+// the frees before it, even in a program whose live blocks go up and down. Only with membarrier,
+// and when the freeze saw every hook leave the table. Requires g_mu.
+constexpr std::size_t kCompactPerBlock = 32, kCompactFloor = std::size_t{1} << 20;
 void maybe_compact_table() {
   if (!g_fence) return;  // without the fence a hook's flag may not be seen: nothing may be unmapped
   const std::size_t bytes = g_rec.table.memory_bytes();
   if (bytes < kCompactFloor || bytes <= kCompactPerBlock * g_rec.table.entries()) return;
-  const std::uint64_t now = core::monotonic_ns();
-  if (g_last_compact_ns != 0 && now - g_last_compact_ns < kCompactEveryNs) return;
-  g_last_compact_ns = now;
   bool quiet = false;
   const Mode frozen = freeze_recording(&quiet);
   // Only when no hook can be inside the table: one that outlived the wait may be, and the
