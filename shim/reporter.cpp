@@ -704,20 +704,28 @@ void check_cpus();
 // they do for a final snapshot. Only when it takes more than kCompactPerBlock bytes per entry and
 // kCompactFloor in all. A rebuild leaves it at about 20-25 B per entry, so the next one comes only
 // after a third or more of the entries went: its cost (about 0.1 us per entry left) is paid for by
-// the frees before it, even in a program whose live blocks go up and down. Only with membarrier,
-// and when the freeze saw every hook leave the table. Requires g_mu.
+// the frees before it, even in a program whose live blocks go up and down. A rebuild that could
+// not get under the bound (entries that need more, such as many large blocks in the wide table)
+// is not tried again until a third of its entries went. Only with membarrier, and when the
+// freeze saw every hook leave the table. Requires g_mu.
 constexpr std::size_t kCompactPerBlock = 32, kCompactFloor = std::size_t{1} << 20;
+std::size_t g_compact_stuck_at = 0;  // entries at a rebuild that stayed above the bound, else 0
 void maybe_compact_table() {
   if (!g_fence) return;  // without the fence a hook's flag may not be seen: nothing may be unmapped
-  const std::size_t bytes = g_rec.table.memory_bytes();
-  if (bytes < kCompactFloor || bytes <= kCompactPerBlock * g_rec.table.entries()) return;
+  const std::size_t bytes = g_rec.table.memory_bytes(), entries = g_rec.table.entries();
+  if (bytes < kCompactFloor || bytes <= kCompactPerBlock * entries) return;
+  if (g_compact_stuck_at != 0 && entries * 3 > g_compact_stuck_at * 2) return;
   bool quiet = false;
   const Mode frozen = freeze_recording(&quiet);
   // Only when no hook can be inside the table: one that outlived the wait may be, and the
   // rebuild unmaps the old buckets.
   if (quiet) {
     g_applier.drain();
-    if (g_rec.table.compact()) ++g_compactions;
+    if (g_rec.table.compact()) {
+      ++g_compactions;
+      const std::size_t left = g_rec.table.entries();
+      g_compact_stuck_at = g_rec.table.memory_bytes() > kCompactPerBlock * left ? left : 0;
+    }
   }
   thaw_recording(frozen);
 }
