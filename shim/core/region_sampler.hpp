@@ -40,7 +40,6 @@ static_assert(size_class_lower(kFirstLargeClass) == 64 * 1024 + 1);
 class RegionSampler {
  public:
   static constexpr unsigned kDefaultShift = 14;  // 16 KiB
-  static constexpr std::uint32_t kDefaultOneIn = 32;
   static constexpr unsigned kSlots = 1u << 16;
   static constexpr std::uint64_t kLargeBytes = 64 * 1024;
   // A block reaching across more regions than this is looked at only in its first kMaxScan.

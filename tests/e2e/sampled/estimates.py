@@ -20,6 +20,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "verdict"))
+import verdict_scenario  # noqa: E402  (its Redis heap, shared)
 FIGURES = [  # (name, how to read it from "heap", key of its standard error, unit in bytes)
     ("heap_rss", lambda h: h["heap_rss"], "heap_rss", 1),
     ("free_resident", lambda h: h["free_resident"], "free_resident", 1),
@@ -87,23 +89,8 @@ def redis(args, mode, out):
             "--enable-debug-command", "yes", "--dir", out]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        for _ in range(200):
-            ping = subprocess.run([cli, "-p", port, "PING"], capture_output=True, text=True, timeout=10)
-            if ping.stdout.strip() == "PONG":
-                break
-            if proc.poll() is not None:
-                fail(f"redis-server exited {proc.returncode}: {proc.stderr.read()[-2000:]}")
-            time.sleep(0.1)
-        else:
-            fail("redis-server did not answer")
-        # The verdict test's heap: ~1M keys of mixed sizes, then a random 85% deleted.
-        sets = [("a", 300000, 24), ("b", 300000, 100), ("c", 200000, 300), ("d", 100000, 800), ("e", 100000, 60)]
-        for prefix, n, size in sets:
-            rc("DEBUG", "POPULATE", str(n), prefix, str(size))
-        script = ("math.randomseed(42) local d = 0 for j = 1, #ARGV, 2 do local n = tonumber(ARGV[j + 1]) "
-                  "for i = 0, n - 1 do if math.random() < 0.85 then d = d + redis.call('DEL', ARGV[j] .. ':' .. i) end end "
-                  "end return d")
-        rc("EVAL", script, "0", *[w for prefix, n, _ in sets for w in (prefix, str(n))])
+        verdict_scenario.wait_for_redis(cli, port, proc)
+        verdict_scenario.redis_random_delete(rc)  # the verdict test's heap
         time.sleep(13)  # past jemalloc's 10 s decay: the heap then stays as it is
     finally:
         try:

@@ -168,6 +168,31 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_for_redis(cli, port, proc):
+    """Returns once redis-server on `port` answers PING; fails if `proc` exits or it never does."""
+    for _ in range(200):
+        ping = subprocess.run([cli, "-p", port, "PING"], capture_output=True, text=True, timeout=10)
+        if ping.stdout.strip() == "PONG":
+            return
+        if proc.poll() is not None:
+            fail(f"redis-server exited {proc.returncode}: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.1)
+    fail("redis-server did not answer")
+
+
+def redis_random_delete(rc):
+    """The random-delete heap (also e2e.sampled.estimates.redis's): ~1M keys of mixed sizes, then a
+    random 85% deleted. `rc(*words)` runs a redis-cli command. Returns (deleted, keys)."""
+    sets = [("a", 300000, 24), ("b", 300000, 100), ("c", 200000, 300), ("d", 100000, 800), ("e", 100000, 60)]
+    for prefix, n, size in sets:
+        rc("DEBUG", "POPULATE", str(n), prefix, str(size))
+    script = ("math.randomseed(42) local d = 0 for j = 1, #ARGV, 2 do local n = tonumber(ARGV[j + 1]) "
+              "for i = 0, n - 1 do if math.random() < 0.85 then d = d + redis.call('DEL', ARGV[j] .. ':' .. i) end end "
+              "end return d")
+    argv = [w for prefix, n, _ in sets for w in (prefix, str(n))]
+    return int(rc("EVAL", script, "0", *argv).strip()), sum(n for _, n, _ in sets)
+
+
 def redis_scenario(args, runner):
     server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
     if not server or not cli:
@@ -190,25 +215,9 @@ def redis_scenario(args, runner):
                              "--enable-debug-command", "yes", "--dir", out], env=runner.env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
-        for _ in range(200):
-            ping = subprocess.run([cli, "-p", port, "PING"], capture_output=True, text=True, timeout=10)
-            if ping.stdout.strip() == "PONG":
-                break
-            if proc.poll() is not None:
-                fail(f"redis-server exited {proc.returncode}: {proc.stderr.read()[-2000:]}")
-            time.sleep(0.1)
-        else:
-            fail("redis-server did not answer")
-        # ~1M keys of mixed sizes, then a random 85% deleted.
-        sets = [("a", 300000, 24), ("b", 300000, 100), ("c", 200000, 300), ("d", 100000, 800), ("e", 100000, 60)]
-        for prefix, n, size in sets:
-            rc("DEBUG", "POPULATE", str(n), prefix, str(size))
-        script = ("math.randomseed(42) local d = 0 for j = 1, #ARGV, 2 do local n = tonumber(ARGV[j + 1]) "
-                  "for i = 0, n - 1 do if math.random() < 0.85 then d = d + redis.call('DEL', ARGV[j] .. ':' .. i) end end "
-                  "end return d")
-        argv = [w for prefix, n, _ in sets for w in (prefix, str(n))]
-        deleted = int(rc("EVAL", script, "0", *argv).strip())
-        print(f"redis: deleted {deleted} of {sum(n for _, n, _ in sets)} keys")
+        wait_for_redis(cli, port, proc)
+        deleted, total = redis_random_delete(rc)
+        print(f"redis: deleted {deleted} of {total} keys")
         time.sleep(15)  # past jemalloc's 10 s dirty-page decay: what stays is what stays
         before = info()
         doctor = rc("MEMORY", "DOCTOR")
