@@ -51,7 +51,7 @@ void child() {
   pool_registry_unlock();
   g_applier.unlock();  // events logged before fork are the child's too: applied with its own
   g_rec.threads.forked(tls.stats);  // the other threads' blocks: theirs no longer exist here
-  on_fork_child_recording();
+  g_recording.on_fork_child();  // a switch under way ends as a switch to direct
   reporter_on_fork_child();
   --tls.guard;
 }

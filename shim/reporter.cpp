@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <iterator>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -77,6 +78,8 @@ core::AllocatorFigures g_allocator_figures;  // filled with the snapshot's alloc
 struct Scratch {
   void* p = nullptr;
   std::size_t cap = 0;
+  std::size_t used = 0;  // the most of it this snapshot touched (release_scratch resets it)
+  void touched(std::size_t bytes) { used = std::max(used, std::min(bytes, cap)); }
   bool ensure(std::size_t bytes, const char* tag) {
     if (bytes <= cap) return true;
     std::size_t ncap = bytes + bytes / 2;
@@ -273,6 +276,7 @@ long read_path(const char* path, Scratch& buf, std::size_t limit = files::kSmall
       if (r == 0) break;
       len += static_cast<std::size_t>(r);
     }
+    buf.touched(len + 1);
     const bool intact = still_ours(fd, id);
     if (intact) close(fd);  // never close a number that is no longer ours
     if (!intact || err == EBADF) {
@@ -370,9 +374,52 @@ bool mincore_residency(std::uintptr_t start, std::size_t pages, unsigned char* o
   return mincore(reinterpret_cast<void*>(start), pages * core::page_size(), out) == 0;
 }
 
+// The process's resident bytes from /proc/self/statm ("size resident ..." in pages), or -1.
+long long resident_bytes() {
+  const long n = read_proc("statm", g_proctext);
+  if (n <= 0) return -1;
+  const char* p = static_cast<const char*>(g_proctext.p);
+  const char* end = p + n;
+  while (p < end && *p != ' ') ++p;  // size
+  unsigned long long pages = 0;
+  const auto [next, ec] = std::from_chars(p + (p < end ? 1 : 0), end, pages);
+  if (ec != std::errc() || next == p + 1) return -1;
+  return static_cast<long long>(pages * core::page_size());
+}
+
+// The most live blocks the layout analysis holds at once (g_ranges, 24 B each). Full mode: 3% of
+// the process's resident memory (at least Config::kAutoMinScratch), or FRAGSCOPE_SNAPSHOT_SCRATCH;
+// a table with more blocks is analysed in batches by address, one walk of the table each, so that
+// a snapshot never swings the process's memory by more than that. Sampled mode's table is the
+// sample (about 1 B per block of the program): one batch.
+std::size_t layout_batch_cap(std::size_t entries) {
+  const std::size_t all = entries + entries / 4 + 1024;  // room for blocks added during the walk
+  if (g_rec.regions.on()) return all;
+  std::uint64_t bytes = g_cfg.snapshot_scratch;
+  if (bytes == 0) {
+    const long long rss = resident_bytes();
+    bytes = std::max<std::uint64_t>(core::Config::kAutoMinScratch, rss > 0 ? static_cast<std::uint64_t>(rss) * 3 / 100 : 0);
+  }
+  return std::min<std::size_t>(all, bytes / sizeof(core::LiveRange));
+}
+
+// Sampled blocks (site UINT32_MAX, marked by the walk) get their sites, outside any lock of the walk.
+void name_sites(core::LiveRange* ranges, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    core::LiveRange& r = ranges[i];
+    if (r.site != UINT32_MAX) continue;
+    r.site = g_rec.sites.site_of(r.addr);
+    r.weight = static_cast<float>(g_rec.sites.weight_of(r.size));
+  }
+}
+
 // The heap segments: private, writable, anonymous mappings ([heap], unnamed, or named by someone
-// other than us) that hold at least one live block. Fills g_layout; returns an error or nullptr.
-const char* analyse_heap(core::LiveRange* ranges, std::size_t n) {
+// other than us) that hold at least one live block. `ranges` holds the first batch of live
+// blocks (sorted, `n` of them, at most `cap`); when `more`, the table holds more above them, read
+// in further batches of `cap`. Fills g_layout and the scratch figures of `m`; returns an error or
+// nullptr.
+const char* analyse_heap(core::LiveRange* ranges, std::size_t n, std::size_t cap, bool more,
+                         const core::AddressSample* windows, std::size_t entries, core::SnapshotMeta& m) {
   long len = read_proc("maps", g_maps);
   if (len < 0) return "cannot read /proc/self/maps";
   const std::size_t page = core::page_size();
@@ -386,9 +433,14 @@ const char* analyse_heap(core::LiveRange* ranges, std::size_t n) {
                            bool anon = m.name.empty() || m.name == "[heap]" ||
                                        (m.name.substr(0, 6) == "[anon:" && m.name.substr(0, 16) != "[anon:fragscope:");
                            if (!anon) return;
-                           auto it = std::lower_bound(ranges, ranges + n, m.start,
-                                                      [](const core::LiveRange& r, std::uintptr_t a) { return r.addr < a; });
-                           if (it == ranges + n || it->addr >= m.end) return;
+                           // With every block at hand, a segment without one is left out here; else
+                           // the analysis counts only the segments its blocks land in.
+                           if (!more) {
+                             auto it = std::lower_bound(ranges, ranges + n, m.start, [](const core::LiveRange& r, std::uintptr_t a) {
+                               return r.addr < a;
+                             });
+                             if (it == ranges + n || it->addr >= m.end) return;
+                           }
                            // Bound our scratch memory (5 bytes per page): a larger sparse mapping is
                            // skipped and counted, not analysed.
                            if (m.end - m.start > kMaxSegmentBytes) {
@@ -402,26 +454,26 @@ const char* analyse_heap(core::LiveRange* ranges, std::size_t n) {
                            static_cast<core::Segment*>(g_segs.p)[nsegs++] = core::Segment{m.start, m.end};
                            max_pages = std::max<std::size_t>(max_pages, (m.end - m.start) / page);
                          });
+  g_segs.touched(nsegs * sizeof(core::Segment));
   // Sampled mode looks at one region at a time: its scratch does not grow with the heap.
   const bool sampled = g_rec.regions.on();
   const std::size_t scratch =
       sampled ? core::estimate_scratch_bytes(g_rec.regions, page) : core::heap_scratch_bytes(max_pages) + 16;
   if (out_of_memory || !g_pages.ensure(scratch, "heap-pages"))
     return "out of memory for the heap layout analysis";
-  // Name the sites of sampled blocks (marked by the walk), outside any lock of the walk.
+  g_pages.touched(scratch);
+  // Who pins the pinned pages, by site id (only the ids given out so far).
   double* pinned = nullptr;
   std::size_t nsites = 0;
-  if (g_rec.sites.enabled() && g_pinned.ensure(sizeof(double) * (core::SiteTable::kMaxSites + 1), "pinned-by-site")) {
+  const std::size_t site_ids = g_rec.sites.enabled() ? g_rec.sites.id_bound() : 0;
+  if (site_ids != 0 && g_pinned.ensure(sizeof(double) * site_ids, "pinned-by-site")) {
     pinned = static_cast<double*>(g_pinned.p);
-    nsites = core::SiteTable::kMaxSites + 1;
+    nsites = site_ids;
     std::memset(pinned, 0, sizeof(double) * nsites);
+    g_pinned.touched(sizeof(double) * nsites);
   }
-  for (std::size_t i = 0; i < n; ++i) {
-    core::LiveRange& r = ranges[i];
-    if (r.site != UINT32_MAX) continue;
-    r.site = g_rec.sites.site_of(r.addr);
-    r.weight = static_cast<float>(g_rec.sites.weight_of(r.size));
-  }
+  name_sites(ranges, n);
+  m.layout_batches = windows != nullptr ? 0 : 1;
   if (sampled) {
     // Usable per requested byte of the sampled blocks: turns live bytes on a page into usable ones.
     const core::SnapshotTotals::Sampled& v = g_builder.totals().sampled;
@@ -434,8 +486,33 @@ const char* analyse_heap(core::LiveRange* ranges, std::size_t n) {
     g_estimate.layout.segments_skipped = skipped;
     return nullptr;  // no top_pinned_by to age
   }
-  core::analyze_heap(ranges, n, static_cast<const core::Segment*>(g_segs.p), nsegs, page, mincore_residency, nullptr,
-                     g_pages.p, g_layout, pinned, nsites);
+  core::HeapAnalyzer analyzer(static_cast<const core::Segment*>(g_segs.p), nsegs, page, mincore_residency, nullptr,
+                              g_pages.p, g_layout, pinned, nsites);
+  analyzer.add(ranges, n);
+  // The next batches: one walk each, for the blocks of a window of the address space — cut from
+  // the sample of addresses (`windows`) so that each holds about 4/5 of a batch, or (one batch
+  // that overflowed) from above its last block. A window that holds more than a batch keeps its
+  // lowest blocks, and the next starts above them. Blocks allocated meanwhile below the window
+  // under way are not seen: the figures are those of the heap as the walks went through it (its
+  // pages' residency is read segment by segment as the analysis reaches it in any case).
+  std::uintptr_t lo = windows != nullptr ? 0 : n != 0 ? ranges[n - 1].addr + 1 : 0;
+  while (more) {
+    const std::uintptr_t hi = windows != nullptr ? windows->window_end(lo, cap - cap / 5, entries) : UINTPTR_MAX;
+    core::WindowSelector batch(ranges, cap, lo, hi);
+    g_applier.begin_shared();
+    g_rec.table.walk(core::now_ticks(), [&](const core::Block& b, std::uint64_t) {
+      batch.offer(core::LiveRange{b.addr, b.size, b.sampled ? UINT32_MAX : 0u, 0.0f});
+    });
+    g_applier.end_shared();
+    n = batch.finish();
+    g_ranges.touched(n * sizeof(core::LiveRange));
+    name_sites(ranges, n);
+    analyzer.add(ranges, n);
+    ++m.layout_batches;
+    lo = batch.next_lo();
+    more = lo != 0;
+  }
+  analyzer.finish();
   g_layout.segments_skipped = skipped;
   // Ages of the top-pinning blocks, from the live table (still live unless freed meanwhile).
   const std::uint64_t now = core::now_ticks();
@@ -523,18 +600,6 @@ struct TrimRemedy {
 };
 TrimRemedy g_trim;
 
-// The process's resident bytes from /proc/self/statm ("size resident ..." in pages), or -1.
-long long resident_bytes() {
-  const long n = read_proc("statm", g_proctext);
-  if (n <= 0) return -1;
-  const char* p = static_cast<const char*>(g_proctext.p);
-  const char* end = p + n;
-  while (p < end && *p != ' ') ++p;  // size
-  unsigned long long pages = 0;
-  const auto [next, ec] = std::from_chars(p + (p < end ? 1 : 0), end, pages);
-  if (ec != std::errc() || next == p + 1) return -1;
-  return static_cast<long long>(pages * core::page_size());
-}
 
 // Requires g_mu; the heap layout of this snapshot analysed. Asks the allocator to give its free
 // pages back when the empty resident heap pages reach FRAGSCOPE_TRIM bytes above what the last
@@ -599,11 +664,11 @@ void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m)
                       ",\"recording\":{\"mode\":\"%s\",\"events_applied\":%llu,\"full_ring_drains\":%llu,"
                       "\"cpus\":%.6g,\"reporter_applies\":%s,\"handovers\":%llu,\"returns\":%llu,\"own_threads\":%u,"
                       "\"table_compactions\":%llu}",
-                      g_sampled ? "sampled" : g_mode.load(std::memory_order_relaxed) == Mode::kBatched ? "batched" : "direct",
+                      g_sampled ? "sampled" : g_recording.mode() == Mode::kBatched ? "batched" : "direct",
                       static_cast<unsigned long long>(ev.applied), static_cast<unsigned long long>(ev.full_drains),
                       g_cpus, g_reporter_applies ? "true" : "false",
-                      static_cast<unsigned long long>(batcher_handovers()),
-                      static_cast<unsigned long long>(batching_returns()),
+                      static_cast<unsigned long long>(g_recording.handovers()),
+                      static_cast<unsigned long long>(g_recording.returns()),
                       (g_thread_started.load(std::memory_order_relaxed) ? 1u : 0u) + metrics_threads(),
                       static_cast<unsigned long long>(g_compactions));
   encode_allocator_view(out, g_allocator_figures);
@@ -693,8 +758,17 @@ void write_snapshot(const char* data, std::size_t size) {
 
 // The analysis scratch stays mapped but not resident between snapshots.
 void release_scratch() {
-  for (Scratch* sc : {&g_ranges, &g_pages, &g_pinned, &g_maps, &g_proctext})
+  for (Scratch* sc : {&g_ranges, &g_pages, &g_pinned, &g_maps, &g_proctext, &g_segs}) {
     if (sc->p != nullptr) madvise(sc->p, sc->cap, MADV_DONTNEED);
+    sc->used = 0;
+  }
+}
+
+// What the scratch memory of this snapshot touched so far.
+std::uint64_t scratch_touched() {
+  std::uint64_t total = 0;
+  for (const Scratch* sc : {&g_ranges, &g_pages, &g_pinned, &g_maps, &g_proctext, &g_segs}) total += sc->used;
+  return total;
 }
 
 void check_cpus();
@@ -745,13 +819,21 @@ void snapshot_locked(bool final) {
   g_applier.drain();  // every event logged so far is in the table and the counters
   std::uint64_t now = core::now_ticks();
   g_calib.update();
-  // One walk of the live table gives the counts and the blocks the layout analysis needs.
-  std::size_t cap = g_rec.table.entries() + g_rec.table.entries() / 4 + 1024, nranges = 0;
+  // One walk of the live table gives the counts and the first batch of blocks the layout
+  // analysis needs: all of them when they fit in the batch (layout_batch_cap).
+  // A table with more blocks than a batch holds: the walk samples their addresses instead, and
+  // the analysis reads them window by window.
+  const std::size_t entries = g_rec.table.entries(), cap = layout_batch_cap(entries);
   core::LiveRange* ranges = nullptr;
   if (g_ranges.ensure(cap * sizeof(core::LiveRange), "heap-blocks")) ranges = static_cast<core::LiveRange*>(g_ranges.p);
+  const bool windowed = ranges != nullptr && cap < entries + entries / 4 + 1024;
+  static std::uintptr_t sample_space[4096];
+  core::AddressSample sample(sample_space, std::size(sample_space), entries / std::size(sample_space) + 1);
+  core::WindowSelector first(ranges, ranges != nullptr && !windowed ? cap : 0, 0);
   g_applier.begin_shared();  // the walk takes bucket locks: so do drains meanwhile
-  g_builder.collect(g_rec, now, ranges, ranges ? cap : 0, &nranges);
+  g_builder.collect(g_rec, now, &first, windowed ? &sample : nullptr);
   g_applier.end_shared();
+  sample.finish();
   if (final) thaw_recording(frozen);
 
   core::SnapshotMeta m;
@@ -804,8 +886,10 @@ void snapshot_locked(bool final) {
   if (ranges == nullptr) {
     m.heap_error = "out of memory for the heap layout analysis";
   } else {
-    std::sort(ranges, ranges + nranges, [](const core::LiveRange& a, const core::LiveRange& b) { return a.addr < b.addr; });
-    m.heap_error = analyse_heap(ranges, nranges);
+    const std::size_t nranges = first.finish();
+    g_ranges.touched(nranges * sizeof(core::LiveRange));
+    m.batch_bytes = cap * sizeof(core::LiveRange);
+    m.heap_error = analyse_heap(ranges, nranges, cap, windowed || first.full(), windowed ? &sample : nullptr, entries, m);
     if (m.heap_error == nullptr) m.heap = &g_layout;
     if (m.heap != nullptr && g_rec.regions.on()) m.estimate = &g_estimate;
     // After the analysis (this snapshot shows the heap before the call), never at exit.
@@ -820,6 +904,7 @@ void snapshot_locked(bool final) {
     m.warnings = g_warn_ptrs;
     m.nwarnings = g_nwarn;
     m.extra = encode_runtime_sections;
+    m.scratch_bytes = scratch_touched();
     g_buf.clear();
     g_builder.encode(m, g_rec, g_buf);
     g_nwarn = 0;
@@ -888,12 +973,12 @@ void watch_direct_recording() {
   core::ThreadStats* only = only_calling_thread();
   g_alone_looks = only != nullptr && only == g_alone ? g_alone_looks + 1 : only != nullptr ? 1 : 0;
   g_alone = only;
-  if (g_alone_looks < kQuietChecks || g_mode.load(std::memory_order_relaxed) != Mode::kDirect) return;
+  if (g_alone_looks < kQuietChecks || g_recording.mode() != Mode::kDirect) return;
   g_alone_looks = 0;
   if (!only->in_use.load(std::memory_order_acquire) || only->exiting.load(std::memory_order_acquire))
     return;  // its thread has exited, or is exiting
   pthread_mutex_unlock(&g_mu);
-  return_to_batching(only);
+  g_recording.return_to_batching(only);
   pthread_mutex_lock(&g_mu);
 }
 
@@ -940,10 +1025,10 @@ void* reporter_main(void*) {
     g_clock.ticking.store(busy, std::memory_order_relaxed);
     if (busy && now - watched >= kWatchNs) {
       watched = now;
-      if (g_mode.load(std::memory_order_relaxed) == Mode::kDirect) watch_direct_recording();
+      if (g_recording.mode() == Mode::kDirect) watch_direct_recording();
       else g_alone_looks = 0;
     }
-    const bool applying = busy && g_reporter_applies && g_mode.load(std::memory_order_relaxed) == Mode::kBatched;
+    const bool applying = busy && g_reporter_applies && g_recording.mode() == Mode::kBatched;
     const std::uint64_t wake = std::min(next, now + (applying ? apply_wait : busy ? kTickNs : kIdleWaitNs));
     timespec deadline{static_cast<time_t>(wake / 1000000000u), static_cast<long>(wake % 1000000000u)};
     while (!g_stop && !g_final_requested && pthread_cond_timedwait(&g_cv, &g_mu, &deadline) != ETIMEDOUT) {

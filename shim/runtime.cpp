@@ -39,25 +39,12 @@ std::atomic<bool> g_pending{false};
 constinit core::Recorder g_rec;
 constinit core::HookClock g_clock;
 constinit core::EventApplier g_applier;
-constinit std::atomic<Mode> g_mode{Mode::kDirect};  // batched once ensure_init has set it up
-constinit std::atomic<core::ThreadStats*> g_batcher{nullptr};
+constinit core::Recording<RecordingEnv> g_recording;
 core::Config g_cfg;
 
 using core::Config;
 
 namespace {
-// The hand-over budget (a token bucket, touched only by the thread that set kSwitching): a
-// hand-over applies the old batcher's events on the taking thread and costs a membarrier, tens
-// of microseconds; kHandoversPerSecond of them cost a program well under 1%. Threads that take
-// turns faster than that (a producer and its consumer) exhaust it within milliseconds, and the
-// process then records directly.
-constexpr double kHandoversPerSecond = 64, kHandoverBurst = 64;
-double g_handover_credit = kHandoverBurst;
-std::uint64_t g_handover_at = 0;  // monotonic ns of the last refill (0: none yet)
-std::atomic<std::uint64_t> g_handovers{0};
-std::atomic<std::uint64_t> g_returns{0};  // switches from direct back to batched
-bool g_batching_possible = false;          // set once by ensure_init
-bool g_no_returns = false;                 // a hook never returned: no more switches back to batched
 pthread_key_t g_thread_key;
 bool g_have_key = false;
 
@@ -235,9 +222,7 @@ void ensure_init() noexcept {
     // Batched recording needs the fence; without it, or without memory for the applier, calls
     // are recorded directly.
     if (ok && !g_sampled && g_fence && g_applier.init(g_rec)) {
-      g_mode.store(Mode::kBatched, std::memory_order_relaxed);
-      g_applier.set_exclusive(true);  // no hook updates the table itself while batched
-      g_batching_possible = true;
+      g_recording.enable_batching();
     }
   }
   // The preload remediation works with recording off too (FRAGSCOPE_ENABLE=0): that is how
@@ -305,160 +290,17 @@ core::ThreadStats* enter_slow() noexcept {
     t.stats = ts;
     if (g_sampled && !remedy_on()) t.fast = ts;
     if (ts != nullptr) {
-      // The first thread to call a hook batches; later ones take its place (begin_record_slow).
-      core::ThreadStats* none = nullptr;
-      g_batcher.compare_exchange_strong(none, ts, std::memory_order_relaxed);
+      // The first thread to call a hook batches; later ones take its place (Recording::begin).
+      g_recording.first_call(ts);
     }
     errno = saved;
   }
   return t.stats;
 }
 
-void wait_for_switch() noexcept {
-  while (g_mode.load(std::memory_order_acquire) == Mode::kSwitching) sched_yield();
-}
-
-namespace {
-// Called with the mode at kSwitching: returns once every hook that may have read the old mode
-// and batcher has logged its event or recorded its call (after membarrier(), every thread either
-// showed its in_async flag or reads kSwitching). False when a flag stayed set for a second.
-bool wait_for_logging_hooks() noexcept {
-  syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-  // A hook logs an event in well under a microsecond (a full ring: a batch, milliseconds). One
-  // that never clears its flag left its hook by longjmp from a signal handler: after a second,
-  // go on without it (its last event, if any, may then be applied after a later call).
-  const std::uint64_t deadline = core::monotonic_ns() + 1000000000u;
-  bool stuck = false;
-  g_rec.threads.for_each([&](core::ThreadStats& t) {
-    while (!stuck && t.in_async.load(std::memory_order_acquire)) {
-      sched_yield();
-      stuck = core::monotonic_ns() > deadline;
-    }
-  });
-  if (stuck) warn_once("fragscope: a hook never returned (longjmp out of a signal handler?); recording goes on");
-  return !stuck;
-}
-
-}  // namespace
-
-Mode freeze_recording(bool* quiet) noexcept {
-  Guard g;  // nothing of ours below is recorded: a recorded call would wait for the freeze
-  for (;;) {
-    Mode m = g_mode.load(std::memory_order_acquire);
-    if (m == Mode::kSwitching) {
-      wait_for_switch();
-      continue;
-    }
-    if (g_mode.compare_exchange_strong(m, Mode::kSwitching, std::memory_order_acq_rel)) {
-      const int saved = errno;
-      const bool q = wait_for_logging_hooks();
-      if (!q) g_no_returns = true;
-      if (quiet != nullptr) *quiet = q;
-      errno = saved;
-      return m;
-    }
-  }
-}
-
-void thaw_recording(Mode m) noexcept { g_mode.store(m, std::memory_order_release); }
-
-namespace {
-// Called with the mode at kSwitching, after wait_for_logging_hooks.
-void finish_direct() noexcept {
-  g_rec.table.set_min_depth(4);    // spread the threads over 16 bucket locks
-  g_applier.set_exclusive(false);  // hooks are about to update the table themselves
-  g_applier.drain();
-  g_mode.store(Mode::kDirect, std::memory_order_release);
-}
-
-// Takes the batcher's place for `t`, or switches the process to direct recording when the
-// hand-over budget is spent. Returns without doing either when another thread is switching.
-void take_batching(core::ThreadStats* t) noexcept {
-  Mode m = Mode::kBatched;
-  if (!g_mode.compare_exchange_strong(m, Mode::kSwitching, std::memory_order_acq_rel)) return;
-  Guard g;  // nothing below is to be recorded: a recorded call would wait for this switch
-  const int saved = errno;
-  const std::uint64_t now = core::monotonic_ns();
-  if (g_handover_at != 0 && now > g_handover_at)
-    g_handover_credit = std::min(kHandoverBurst,
-                                 g_handover_credit + static_cast<double>(now - g_handover_at) * kHandoversPerSecond / 1e9);
-  g_handover_at = now;
-  // A hook that never returns would make every later hand-over wait a second for it: record
-  // directly from then on, for good.
-  const bool quiet = wait_for_logging_hooks();
-  if (!quiet) g_no_returns = true;
-  if (g_handover_credit < 1 || !quiet) {
-    finish_direct();
-  } else {
-    g_handover_credit -= 1;
-    g_applier.drain();  // the old batcher's events, all of them before any of ours
-    g_batcher.store(t, std::memory_order_relaxed);
-    g_handovers.fetch_add(1, std::memory_order_relaxed);
-    g_mode.store(Mode::kBatched, std::memory_order_release);
-  }
-  errno = saved;
-}
-}  // namespace
-
-bool begin_record_slow(core::ThreadStats* t) noexcept {
-  for (;;) {
-    if (g_mode.load(std::memory_order_acquire) == Mode::kSwitching) {
-      wait_for_switch();  // our own logged events may be being applied
-      continue;
-    }
-    t->in_async.store(true, std::memory_order_relaxed);
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    const Mode m = g_mode.load(std::memory_order_acquire);
-    if (m == Mode::kBatched && g_batcher.load(std::memory_order_relaxed) == t) return true;
-    if (m == Mode::kDirect) return false;
-    t->in_async.store(false, std::memory_order_release);
-    if (m == Mode::kBatched) take_batching(t);
-  }
-}
-
-bool return_to_batching(core::ThreadStats* t) noexcept {
-  if (!g_batching_possible || g_no_returns) return false;
-  Mode m = Mode::kDirect;
-  if (!g_mode.compare_exchange_strong(m, Mode::kSwitching, std::memory_order_acq_rel)) return false;
-  Guard g;
-  const int saved = errno;
-  const bool quiet = wait_for_logging_hooks();  // no hook is updating the table itself any more
-  if (quiet) {
-    g_applier.set_exclusive(true);  // from now on only the applier writes the table
-    g_batcher.store(t, std::memory_order_relaxed);
-    g_handover_credit = kHandoverBurst;
-    g_handover_at = core::monotonic_ns();
-    g_returns.fetch_add(1, std::memory_order_relaxed);
-    g_mode.store(Mode::kBatched, std::memory_order_release);
-  } else {
-    g_no_returns = true;  // a hook that never returns would stall every later switch for a second
-    g_mode.store(Mode::kDirect, std::memory_order_release);
-  }
-  errno = saved;
-  return quiet;
-}
-
-std::uint64_t batching_returns() noexcept { return g_returns.load(std::memory_order_relaxed); }
-
-std::uint64_t batcher_handovers() noexcept { return g_handovers.load(std::memory_order_relaxed); }
-
-void on_fork_child_recording() noexcept {
-  // Only the forking thread lives on: no hook is half-way through logging, and the switch (if
-  // one was under way) finishes here.
-  g_rec.threads.for_each([](core::ThreadStats& t) { t.in_async.store(false, std::memory_order_relaxed); });
-  if (g_mode.load(std::memory_order_relaxed) == Mode::kSwitching) {
-    // The switching thread is gone: its hand-over or switch ends here, as a switch.
-    g_rec.table.set_min_depth(4);
-    g_applier.set_exclusive(false);
-    g_applier.drain();
-    g_mode.store(Mode::kDirect, std::memory_order_relaxed);
-  }
-  g_handovers.store(0, std::memory_order_relaxed);
-  g_returns.store(0, std::memory_order_relaxed);
-  g_no_returns = false;  // the thread whose hook never returned is not the child's
-  g_handover_credit = kHandoverBurst;
-  g_handover_at = 0;
-}
+void RecordingEnv::fence() noexcept { syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0); }
+void RecordingEnv::yield() noexcept { sched_yield(); }
+void RecordingEnv::warn(const char* line) noexcept { warn_once(line); }
 
 __attribute__((constructor)) static void fragscope_constructor() {
   if (tls.guard == 0) ensure_init();

@@ -9,10 +9,13 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 
 #include "config.hpp"
 #include "applier.hpp"
+#include "clock.hpp"
+#include "recording.hpp"
 #include "recorder.hpp"
 #include "self_heap.hpp"
 
@@ -47,62 +50,7 @@ extern std::atomic<bool> g_pending;  // work waits for a hook: the reporter is t
 extern core::Recorder g_rec;
 extern core::HookClock g_clock;  // the hooks' timestamps
 
-// How calls are recorded (core/event_log.hpp): batched while one thread at a time calls the
-// hooks (the batcher: its hooks log events, applied in batches), else directly (each call at
-// once, ordered across threads by the live table's locks). Another thread's hook takes the
-// batcher's place (take_batching) when the process can afford it — a few dozen hand-overs a
-// second, as a program whose main thread hands the work to one worker makes — and otherwise
-// switches the process to direct recording. The reporter switches it back to batched once a
-// single thread has called the hooks for a second (return_to_batching). Every switch is an
-// asymmetric fence: a hook sets its in_async flag and reads the mode and the batcher with plain
-// accesses, and keeps the flag while it logs its event or records at once; the switching thread
-// changes the mode, runs membarrier() so that every thread's flag is visible, waits for the
-// flags, then applies every event logged, so that no event of the old mode is applied after one
-// of the new.
-enum class Mode : int { kBatched = 0, kSwitching = 1, kDirect = 2 };
-extern std::atomic<Mode> g_mode;
-extern std::atomic<core::ThreadStats*> g_batcher;  // while batched, the thread whose hooks log events
 extern core::EventApplier g_applier;
-void wait_for_switch() noexcept;
-/// Holds every hook that is to record at its start (the mode at kSwitching, as a switch does),
-/// once the hooks under way have recorded their call: the table and the counters then agree
-/// exactly, even while other threads go on calling (a thread that called exit(), the others still
-/// running). Returns the mode to give back to thaw_recording. The caller must not call a
-/// recording hook meanwhile (the reporter thread never does; another caller holds the guard).
-/// `quiet` (if given) is set to whether every hook under way finished within a second: when
-/// false, one may still be recording (preempted, or gone by longjmp) and nothing may be freed.
-Mode freeze_recording(bool* quiet = nullptr) noexcept;
-/// Set once at initialisation: membarrier's private expedited command is registered, so that
-/// freeze_recording's wait sees every hook's flag (without it the freeze is only best effort).
-extern bool g_fence;
-void thaw_recording(Mode m) noexcept;
-bool begin_record_slow(core::ThreadStats* t) noexcept;
-void on_fork_child_recording() noexcept;  // fork.cpp, after the locks are released
-/// Reporter thread: the process is direct, and only `t` has called the hooks for a while: make
-/// it the batcher. False when it could not (not direct, batching unavailable, a hook stuck).
-bool return_to_batching(core::ThreadStats* t) noexcept;
-/// Hand-overs of the batcher's place, and returns from direct recording, since start (or fork).
-std::uint64_t batcher_handovers() noexcept;
-std::uint64_t batching_returns() noexcept;
-
-/// Starts recording a call: true when it is to log an event, false when it is to be recorded at
-/// once. Either way the call ends with end_record once its event is logged or its table update
-/// done, so that a switch of mode waits for it.
-inline bool begin_record(core::ThreadStats* t) noexcept {
-  t->in_async.store(true, std::memory_order_relaxed);
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  // Acquire: a mode written after a hand-over comes with the batcher written before it.
-  const Mode m = g_mode.load(std::memory_order_acquire);
-  if (m == Mode::kBatched && g_batcher.load(std::memory_order_relaxed) == t) [[likely]]
-    return true;
-  if (m == Mode::kDirect) return false;
-  t->in_async.store(false, std::memory_order_release);
-  return begin_record_slow(t);
-}
-inline void end_record(core::ThreadStats* t) noexcept {
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  t->in_async.store(false, std::memory_order_release);
-}
 extern core::Config g_cfg;
 /// Sampled mode (FRAGSCOPE_MODE=sampled; core/region_sampler.hpp): set once by ensure_init
 /// before the state is kReady, so a hook that entered reads it settled.
@@ -141,6 +89,44 @@ extern bool g_glibc_underneath;
 inline bool inside_hook() noexcept {
   return tls.guard >= kHookGuard && !tls.self && g_glibc_underneath && core::self_ready();
 }
+
+/// What the recording protocol (core/recording.hpp) needs from the shim: membarrier, the clock,
+/// the threads' flags, the applier and the live table; its slow paths hold the guard (nothing of
+/// ours is recorded: a recorded call would wait for the switch under way) and keep errno.
+struct RecordingEnv {
+  static void fence() noexcept;  // runtime.cpp
+  static std::uint64_t now_ns() noexcept { return core::monotonic_ns(); }
+  template <class F>
+  static void for_each_thread(F&& f) noexcept {
+    g_rec.threads.for_each(f);
+  }
+  static void drain() noexcept { g_applier.drain(); }
+  static void set_exclusive(bool on) noexcept { g_applier.set_exclusive(on); }
+  static void spread_table() noexcept { g_rec.table.set_min_depth(4); }  // 16 bucket locks
+  static void yield() noexcept;                 // runtime.cpp
+  static void warn(const char* line) noexcept;  // runtime.cpp
+  struct Quiet {
+    Guard guard;
+    int saved = errno;
+    ~Quiet() { errno = saved; }
+  };
+};
+/// How calls are recorded in full mode, batched or direct, and the switches between them:
+/// core/recording.hpp has the states and transitions. Set up once by ensure_init.
+extern core::Recording<RecordingEnv> g_recording;
+using core::Mode;
+
+/// Starts recording a call: true when it is to log an event, false when it is to be recorded at
+/// once. Either way the call ends with end_record once its event is logged or its table update
+/// done, so that a switch of mode waits for it.
+inline bool begin_record(core::ThreadStats* t) noexcept { return g_recording.begin(t); }
+inline void end_record(core::ThreadStats* t) noexcept { g_recording.end(t); }
+/// Recording::freeze and thaw: the final snapshot, a rebuild of the live table.
+inline Mode freeze_recording(bool* quiet = nullptr) noexcept { return g_recording.freeze(quiet); }
+inline void thaw_recording(Mode m) noexcept { g_recording.thaw(m); }
+/// Set once at initialisation: membarrier's private expedited command is registered, so that
+/// freeze_recording's wait sees every hook's flag (without it the freeze is only best effort).
+extern bool g_fence;
 
 /// Initialises the shim if nobody has (idempotent, thread-safe). Never called with the guard held
 /// by a hook of this thread: a re-entrant call during initialisation sees kIniting and passes.

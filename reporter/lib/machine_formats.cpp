@@ -80,6 +80,20 @@ std::string render_prometheus(const SnapshotFile& f) {
     metric("heap_largest_hole_bytes", num(holes, "largest"));
     metric("heap_ext_frag_ratio", num(h, "ext_frag"));
     metric("heap_segments", num(h, "segments"));
+    if (h.contains("estimate")) {
+      // Sampled mode, as the shim exposes it (shim/core/prometheus.cpp).
+      const json& e = sub(h, "estimate");
+      const json& se = sub(e, "se");
+      metric("sampled_region_fraction", num(e, "fraction"));
+      family("estimate_stderr");
+      const std::pair<const char*, const char*> figures[] = {{"heap_rss_bytes", "heap_rss"},
+                                                             {"free_resident_bytes", "free_resident"},
+                                                             {"heap_pinned_pages", "pinned_pages"},
+                                                             {"heap_empty_resident_pages", "empty_resident_pages"},
+                                                             {"heap_holes_bytes", "hole_bytes"}};
+      for (const auto& [name, key] : figures)
+        fmt::format_to(o, "fragscope_estimate_stderr{},metric=\"fragscope_{}\"}} {:.17g}\n", labels, name, num(se, key));
+    }
   }
   const json& st = sub(sub(s, "process"), "status");
   if (st.contains("vm_rss")) metric("process_rss_bytes", num(st, "vm_rss"));

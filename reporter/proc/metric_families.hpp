@@ -44,6 +44,8 @@ inline constexpr MetricFamily kMetricFamilies[] = {
     {"allocator_free_bytes", "gauge", "Bytes the allocator says it holds free (glibc fordblks, jemalloc resident - allocated - metadata, tcmalloc heap_size - unmapped - allocated)."},
     {"allocator_arenas", "gauge", "glibc malloc arenas (malloc_info)."},
     {"allocator_bin_utilization_ratio", "gauge", "jemalloc: used regions / regions of the current slabs, over all small bins."},
+    {"sampled_region_fraction", "gauge", "Sampled mode (absent in full mode): the share of address regions whose blocks are recorded. The live_* and heap_* series are then estimates; fragscope_estimate_stderr gives their standard errors."},
+    {"estimate_stderr", "gauge", "Sampled mode: the standard error of the estimate named by the metric label, in its unit."},
     {"system_unusable_free_index_ratio", "gauge", "Share of a zone's free memory unusable for an allocation of 2^order pages (mm/vmstat.c)."},
 };
 

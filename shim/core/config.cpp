@@ -196,6 +196,18 @@ void parse_config(Config& cfg, EnvLookup lookup, bool secure) noexcept {
       cfg.sample_bytes = b;
     }
   }
+  if (const char* v = lookup("FRAGSCOPE_SNAPSHOT_SCRATCH"); v != nullptr && *v != '\0') {
+    std::uint64_t b = 0;
+    std::string_view s(v);
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), b);
+    if (ec != std::errc() || end != s.data() + s.size() || (b != 0 && b < Config::kMinScratch) ||
+        b > (std::uint64_t{1} << 40)) {
+      warn(cfg, "fragscope: ignoring %s='%s' (expected bytes, 24576 to 2^40, or 0 = 3%% of the resident memory); using %s",
+           "FRAGSCOPE_SNAPSHOT_SCRATCH", v, "0");
+    } else {
+      cfg.snapshot_scratch = b;
+    }
+  }
   if (const char* v = lookup("FRAGSCOPE_TRIM"); v != nullptr && *v != '\0') {
     std::uint64_t b = 0;
     std::string_view s(v);

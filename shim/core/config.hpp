@@ -32,6 +32,11 @@ struct Config {
   static constexpr std::size_t kMaxPoolSize = 4096;
   std::uint32_t pool_sizes[kMaxPools] = {};
   std::size_t npool_sizes = 0;
+  // FRAGSCOPE_SNAPSHOT_SCRATCH: the most bytes a snapshot's layout analysis holds for its batch of
+  // live blocks (24 B each; more blocks take more batches, each one walk of the live table).
+  // 0 = automatic: 3% of the process's resident memory, at least kAutoMinScratch.
+  static constexpr std::uint64_t kMinScratch = 24 * 1024, kAutoMinScratch = 192 * 1024;
+  std::uint64_t snapshot_scratch = 0;
   char output[kPathMax] = "fragscope.%p.jsonl";  // FRAGSCOPE_OUTPUT, %p = pid, %% = %
   char metrics_file[kPathMax] = "";        // FRAGSCOPE_METRICS_FILE: Prometheus text, rewritten each snapshot; "" = none
   // FRAGSCOPE_METRICS_ADDR "[IPv4:]port": serve /metrics over HTTP; loopback unless an address is given.

@@ -13,7 +13,7 @@
 
 namespace fragscope::core {
 
-// 24 bytes: the reporter holds one per live block during a snapshot.
+// 24 bytes: the reporter holds one per live block of a batch (HeapAnalyzer) during a snapshot.
 struct LiveRange {
   std::uintptr_t addr;
   std::uint64_t size;
@@ -63,15 +63,111 @@ struct HeapLayout {
   }
 };
 
-/// Requires: `blocks` sorted by addr; `segs` sorted by start, disjoint; `scratch` has room for
-/// the largest segment's page count (bytes) plus as many uint32 (see scratch_bytes()).
+/// The analysis, fed blocks in address order in as many batches as the caller likes, so that
+/// the caller never needs every live block in memory at once (the reporter walks the live table
+/// once per batch, see WindowSelector). Requires: `segs` sorted by start, disjoint; `scratch`
+/// has heap_scratch_bytes(largest segment's pages) bytes, 8-byte aligned. Each segment's pages
+/// are read (residency) when its first block arrives; a segment with no block is not counted.
 /// When `pinned_by_site` is given (indexed by site id, `nsites` entries), adds to it each sampled
-/// block's estimated share of the free resident bytes on the pinned pages it occupies.
+/// block's (site != 0) estimated share of the free resident bytes on the pinned pages it occupies,
+/// once every block that can share those pages has arrived.
+class HeapAnalyzer {
+ public:
+  static constexpr std::size_t kPending = 1024;  // sampled blocks waiting for their pages' totals
+
+  HeapAnalyzer(const Segment* segs, std::size_t nsegs, std::size_t page, ResidencyFn residency, void* ctx, void* scratch,
+               HeapLayout& out, double* pinned_by_site = nullptr, std::size_t nsites = 0) noexcept;
+  /// Blocks sorted by addr, each at or above every block of the previous calls. A block that
+  /// overlaps one before it (the table changed between two batches) is taken as it is.
+  void add(const LiveRange* blocks, std::size_t n) noexcept;
+  /// Ends the last segment. Call once, after the last add().
+  void finish() noexcept;
+  /// Sampled blocks attributed before all of their pages were complete (more than kPending were
+  /// waiting at once): their share is approximate.
+  std::uint64_t early_attributions() const noexcept { return early_; }
+
+ private:
+  void open(std::size_t si) noexcept;
+  void close() noexcept;
+  void attribute(const LiveRange& b) noexcept;
+  void flush_pending(std::size_t below_page) noexcept;  // pages below it are complete
+
+  const Segment* segs_;
+  std::size_t nsegs_, page_;
+  ResidencyFn residency_;
+  void* ctx_;
+  HeapLayout& out_;
+  double* pinned_by_site_;
+  std::size_t nsites_;
+  unsigned char* res_ = nullptr;
+  std::uint32_t* live_ = nullptr;
+  LiveRange* pending_ = nullptr;
+  std::size_t npending_ = 0;
+  std::uint64_t early_ = 0;
+  std::size_t flushed_below_ = 0;  // pending blocks wholly below this page were attributed
+  std::size_t si_ = 0;       // the segment the next block is looked for from
+  bool open_ = false;        // segs_[si_] has had a block
+  std::size_t seg_blocks_ = 0;
+  std::uintptr_t prev_end_ = 0;
+  std::uint64_t seg_holes_ = 0, seg_holes_resident_ = 0;
+  std::uint64_t gap_below_ = 0, gap_below_resident_ = 0;  // the hole right below the last block
+  LiveRange top_{};  // the segment's last block so far
+};
+
+/// analyze_heap in one batch: `blocks` sorted by addr.
 void analyze_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* segs, std::size_t nsegs,
                   std::size_t page, ResidencyFn residency, void* ctx, void* scratch, HeapLayout& out,
                   double* pinned_by_site = nullptr, std::size_t nsites = 0) noexcept;
 
-/// Scratch bytes analyze_heap needs for segments of at most `max_pages` pages.
-inline std::size_t heap_scratch_bytes(std::size_t max_pages) noexcept { return max_pages * 5; }
+/// Scratch bytes HeapAnalyzer needs for segments of at most `max_pages` pages: a residency byte
+/// and a live-bytes counter per page, and the pending sampled blocks.
+inline std::size_t heap_scratch_bytes(std::size_t max_pages) noexcept {
+  return ((max_pages + 7) & ~std::size_t{7}) + max_pages * 4 + 8 + HeapAnalyzer::kPending * sizeof(LiveRange);
+}
+
+/// Picks, in one pass over the live blocks, those in [lo, hi) — at most the `cap` lowest of them:
+/// the reporter's bounded batch. While it is not full a block is appended; once full, `out` is a
+/// max-heap that keeps the lowest (slower: the window was too wide). finish() sorts the batch.
+/// The next batch starts at `hi` when this one was not full, else above its last block.
+class WindowSelector {
+ public:
+  WindowSelector(LiveRange* out, std::size_t cap, std::uintptr_t lo, std::uintptr_t hi = UINTPTR_MAX) noexcept
+      : out_(out), cap_(cap), lo_(lo), hi_(hi) {}
+  void offer(const LiveRange& r) noexcept;
+  /// Sorts the batch by address; returns its size.
+  std::size_t finish() noexcept;
+  bool full() const noexcept { return n_ == cap_; }
+  /// Where the next batch starts (after finish()); 0 when no block can lie above this batch.
+  std::uintptr_t next_lo() const noexcept {
+    if (n_ == cap_ && n_ != 0) return out_[n_ - 1].addr + 1;
+    return hi_ == UINTPTR_MAX ? 0 : hi_;
+  }
+
+ private:
+  LiveRange* out_;
+  std::size_t cap_, n_ = 0;
+  std::uintptr_t lo_, hi_;
+};
+
+/// Every `every`-th address a walk of the live table offers, up to `cap`: the table's order is its
+/// hash's, so this is a sample of the live blocks' addresses, from which the reporter cuts the
+/// address space into windows of about as many blocks as its batch holds (window_end).
+class AddressSample {
+ public:
+  AddressSample(std::uintptr_t* out, std::size_t cap, std::size_t every) noexcept
+      : out_(out), cap_(cap), every_(every == 0 ? 1 : every) {}
+  void offer(std::uintptr_t a) noexcept {
+    if (seen_++ % every_ == 0 && n_ < cap_) out_[n_++] = a;
+  }
+  /// Sorts the sample; call once, after the walk.
+  void finish() noexcept;
+  /// The end of a window from `lo` that holds about `blocks` of the `total` live blocks
+  /// (UINTPTR_MAX: the rest of the address space).
+  std::uintptr_t window_end(std::uintptr_t lo, std::size_t blocks, std::size_t total) const noexcept;
+
+ private:
+  std::uintptr_t* out_;
+  std::size_t cap_, every_, n_ = 0, seen_ = 0;
+};
 
 }  // namespace fragscope::core

@@ -81,6 +81,19 @@ void encode_prometheus(TextBuffer& out, const PrometheusInputs& in) noexcept {
     metric(out, "heap_ext_frag_ratio", l,
            h.hole_bytes ? 1.0 - static_cast<double>(h.largest_hole) / static_cast<double>(h.hole_bytes) : 0);
     metric(out, "heap_segments", l, static_cast<double>(h.segments));
+    if (m.estimate != nullptr) {
+      // Sampled mode: which series are estimates, and how far off they may be.
+      const HeapEstimate& e = *m.estimate;
+      metric(out, "sampled_region_fraction", l, e.fraction);
+      family(out, "estimate_stderr");
+      const double pg = static_cast<double>(m.page_size);
+      const std::pair<const char*, double> se[] = {{"heap_rss_bytes", e.se_resident_pages * pg},
+                                                   {"free_resident_bytes", e.se_free_resident},
+                                                   {"heap_pinned_pages", e.se_pinned_pages},
+                                                   {"heap_empty_resident_pages", e.se_empty_pages},
+                                                   {"heap_holes_bytes", e.se_hole_bytes}};
+      for (const auto& [name, v] : se) append_printf(out, "fragscope_estimate_stderr%s,metric=\"fragscope_%s\"} %.17g\n", l.text, name, v);
+    }
   }
   if (m.status != nullptr) {
     const proc::Status& s = *m.status;

@@ -61,6 +61,11 @@ class SiteTable {
   std::size_t snapshot(Site* out, std::size_t cap) noexcept;
   void* const* frames(const Site& s) const noexcept { return frames_ + s.first_frame; }
   std::size_t memory_bytes() const noexcept;
+  /// One more than the highest site id so far. Thread-safe.
+  std::uint32_t id_bound() noexcept {
+    LockGuard g(lock_);
+    return nsites_;
+  }
   std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
 
   void lock_all() noexcept {  // fork

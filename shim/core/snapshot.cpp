@@ -105,9 +105,7 @@ static std::uint64_t scaled(std::uint64_t v, double k) noexcept {
   return static_cast<std::uint64_t>(std::llround(static_cast<double>(v) * k));
 }
 
-void SnapshotBuilder::collect(Recorder& r, std::uint64_t now, LiveRange* ranges, std::size_t cap,
-                              std::size_t* nranges) noexcept {
-  std::size_t n = 0;
+void SnapshotBuilder::collect(Recorder& r, std::uint64_t now, WindowSelector* batch, AddressSample* sample) noexcept {
   std::memset(cls_, 0, sizeof(cls_));
   std::memset(calls_, 0, sizeof(calls_));
   std::memset(failures_, 0, sizeof(failures_));
@@ -159,9 +157,9 @@ void SnapshotBuilder::collect(Recorder& r, std::uint64_t now, LiveRange* ranges,
       ++a.live_age[detail::lifetime_bucket(age)];
     }
     // Sampled blocks are marked with site UINT32_MAX; the caller looks their sites up afterwards.
-    if (n < cap) ranges[n++] = LiveRange{b.addr, b.size, b.sampled ? UINT32_MAX : 0u, 0.0f};
+    if (batch != nullptr) batch->offer(LiveRange{b.addr, b.size, b.sampled ? UINT32_MAX : 0u, 0.0f});
+    if (sample != nullptr) sample->offer(b.addr);
   });
-  if (nranges) *nranges = n;
   live_maps_ = r.mmaps.count();
   live_map_bytes_ = r.mmaps.bytes();
 
@@ -464,10 +462,11 @@ void SnapshotBuilder::encode(const SnapshotMeta& m, Recorder& r, TextBuffer& out
   put(out,
       ",\"overhead\":{{\"live_table_bytes\":{},\"live_table_buckets\":{},\"bytes_per_live_block\":{:.2f},"
       "\"thread_blocks\":{},\"thread_stats_bytes\":{},\"mmap_tracker_bytes\":{},\"sites_bytes\":{},"
-      "\"mapped_bytes\":{},\"self_heap_bytes\":{}}}",
+      "\"mapped_bytes\":{},\"self_heap_bytes\":{},\"snapshot_scratch_bytes\":{},\"layout_batch_bytes\":{},"
+      "\"layout_batches\":{}}}",
       table_bytes, r.table.buckets(), t.table_blocks ? static_cast<double>(table_bytes) / static_cast<double>(t.table_blocks) : 0.0,
       r.threads.blocks(), r.threads.memory_bytes(), r.mmaps.memory_bytes(), r.sites.memory_bytes(), os_mapped_bytes(),
-      self_heap_bytes());
+      self_heap_bytes(), m.scratch_bytes, m.batch_bytes, m.layout_batches);
 
   encode_heap(m, out);
   if (m.extra) m.extra(out, m);

@@ -50,6 +50,11 @@ struct SnapshotMeta {
   const HeapEstimate* estimate = nullptr;
   const char* heap_error = nullptr;
   std::size_t page_size = 4096;
+  // The analysis's own working memory this snapshot (the batch of blocks, the page arrays, the
+  // /proc text), the most its batch of live blocks may take, and how many batches (walks of the
+  // live table) the layout took.
+  std::uint64_t scratch_bytes = 0, batch_bytes = 0;
+  unsigned layout_batches = 0;
   // Appends further `,"name":{...}` sections (the runtime's allocator and call-site views).
   void (*extra)(TextBuffer& out, const SnapshotMeta& m) = nullptr;
 };
@@ -95,10 +100,10 @@ class TextBuffer {
 
 class SnapshotBuilder {
  public:
-  /// Sums counters and walks the live table as of `now` (ticks). Reporter only. When `ranges`
-  /// is given, also copies up to `cap` live blocks there (unsorted) and sets *nranges.
-  void collect(Recorder& r, std::uint64_t now, LiveRange* ranges = nullptr, std::size_t cap = 0,
-               std::size_t* nranges = nullptr) noexcept;
+  /// Sums counters and walks the live table as of `now` (ticks). Reporter only. When `batch` is
+  /// given, offers it every live block (sampled blocks with site UINT32_MAX, for the caller to
+  /// look up): the layout analysis's first batch; when `sample` is, every block's address.
+  void collect(Recorder& r, std::uint64_t now, WindowSelector* batch = nullptr, AddressSample* sample = nullptr) noexcept;
   /// Appends one JSON object and a newline to `out`. Requires collect() first.
   void encode(const SnapshotMeta& meta, Recorder& r, TextBuffer& out) const noexcept;
   const SnapshotTotals& totals() const noexcept { return totals_; }

@@ -42,6 +42,20 @@ promtool check metrics <"$work/report.prom" || fail "promtool rejects report --f
 diff <(grep '^# TYPE' "$work/scraped.prom" | sort) <(grep '^# TYPE' "$work/report.prom" | sort) \
   || fail "report --format prom and the shim's endpoint differ in their families"
 
+# Sampled mode: the estimates are marked (the fraction of regions sampled) and each has its
+# standard error; promtool accepts it, and report --format prom writes the same families.
+"$cli" run --sampled --no-report -i 200 -o "$work/s.%p.jsonl" --metrics-file "$work/sampled.prom" \
+  -- "$service" --seconds 2 --quiet >/dev/null 2>"$work/sampled.err" || fail "sampled run ($(cat "$work/sampled.err"))"
+promtool check metrics <"$work/sampled.prom" || fail "promtool rejects the sampled metrics file"
+grep -q '^fragscope_sampled_region_fraction{.*} 0.03125$' "$work/sampled.prom" || fail "no sampled_region_fraction of 1/32"
+for m in heap_rss_bytes free_resident_bytes heap_pinned_pages heap_empty_resident_pages heap_holes_bytes; do
+  grep -q "^fragscope_estimate_stderr{.*,metric=\"fragscope_$m\"} [0-9]" "$work/sampled.prom" || fail "no standard error for $m"
+done
+! grep -q fragscope_estimate_stderr "$work/svc.prom" || fail "full mode marks estimates"
+"$cli" report --format prom "$(ls "$work"/s.*.jsonl | head -1)" >"$work/sreport.prom" 2>/dev/null || fail "report --format prom (sampled)"
+diff <(grep '^# TYPE' "$work/sampled.prom" | sort) <(grep '^# TYPE' "$work/sreport.prom" | sort) \
+  || fail "report --format prom and the sampled shim differ in their families"
+
 # A real Prometheus scraping the service every second.
 pport="$(free_port)"
 cat >"$work/prometheus.yml" <<YAML

@@ -114,8 +114,26 @@ TEST(MachineFormats, PrometheusFamiliesComeFromTheSharedTable) {
     EXPECT_EQ(fragscope::proc::metric_family(name).name, name);
     ++families;
   }
-  // This snapshot has every section; glibc has no bin utilisation (jemalloc's, below).
-  EXPECT_EQ(families, std::size(fragscope::proc::kMetricFamilies) - 1);
+  // This snapshot has every section but sampled mode's (below); glibc has no bin utilisation
+  // (jemalloc's, below).
+  EXPECT_EQ(families, std::size(fragscope::proc::kMetricFamilies) - 3);
+  EXPECT_EQ(prom.find("fragscope_estimate_stderr"), std::string::npos) << "full mode has no estimate";
+  // Sampled mode: the fraction of regions sampled marks the estimates, and each has its error.
+  std::string sampled = text;
+  const std::string holes = R"("holes":{"total":0,"largest":0}})";
+  sampled.replace(sampled.find(holes), holes.size(),
+                  R"("holes":{"total":0,"largest":0},"estimate":{"fraction":0.03125,"se":{"heap_rss":512,)"
+                  R"("free_resident":300,"pinned_pages":0.5,"empty_resident_pages":0.25,"hole_bytes":64}}})");
+  const std::string sprom = render_prometheus(parse_snapshot_text(sampled));
+  std::size_t sfamilies = 0;
+  for (std::size_t at = sprom.find("# TYPE fragscope_"); at != std::string::npos; at = sprom.find("# TYPE fragscope_", at + 1))
+    ++sfamilies;
+  EXPECT_EQ(sfamilies, std::size(fragscope::proc::kMetricFamilies) - 1);
+  EXPECT_NE(sprom.find(R"(fragscope_sampled_region_fraction{pid="7",exe="x\"y"} 0.03125)"), std::string::npos) << sprom;
+  EXPECT_NE(sprom.find(R"(fragscope_estimate_stderr{pid="7",exe="x\"y",metric="fragscope_heap_rss_bytes"} 512)"),
+            std::string::npos) << sprom;
+  EXPECT_NE(sprom.find(R"(fragscope_estimate_stderr{pid="7",exe="x\"y",metric="fragscope_heap_holes_bytes"} 64)"),
+            std::string::npos) << sprom;
   EXPECT_NE(prom.find(R"(fragscope_allocator_arenas{pid="7",exe="x\"y",allocator="glibc"} 1)"), std::string::npos) << prom;
   std::string je = text;
   je.replace(je.find(R"({"name":"glibc")"), std::string::npos,

@@ -173,6 +173,29 @@ TEST(Config, MalformedTrimWarnsOnceAndStaysOff) {
   EXPECT_EQ(c.nwarnings, 0u);
 }
 
+// FRAGSCOPE_SNAPSHOT_SCRATCH: 0 (automatic) by default; bytes from 24 KiB (one batch of 1024
+// blocks) up; anything else warns once and stays automatic.
+TEST(Config, SnapshotScratchTakesBytesFromOneSmallBatchUp) {
+  g_env.clear();
+  Config c;
+  parse_config(c, lookup, false);
+  EXPECT_EQ(c.snapshot_scratch, 0u);
+  for (auto [value, bytes] : {std::pair{"24576", 24576ull}, {"0", 0ull}, {"1048576", 1048576ull}}) {
+    g_env = {{"FRAGSCOPE_SNAPSHOT_SCRATCH", value}};
+    parse_config(c, lookup, false);
+    EXPECT_EQ(c.snapshot_scratch, bytes) << value;
+    EXPECT_EQ(c.nwarnings, 0u) << value;
+  }
+  for (const char* bad : {"24575", "1", "-5", "2M", "1099511627777", "x"}) {
+    g_env = {{"FRAGSCOPE_SNAPSHOT_SCRATCH", bad}};
+    Config d;
+    parse_config(d, lookup, false);
+    EXPECT_EQ(d.snapshot_scratch, 0u) << bad;
+    ASSERT_EQ(d.nwarnings, 1u) << bad;
+    EXPECT_NE(std::string(d.warnings[0]).find("FRAGSCOPE_SNAPSHOT_SCRATCH"), std::string::npos) << d.warnings[0];
+  }
+}
+
 // A bad value is the host's: its warning reaches the host's terminal, so no byte of it may act
 // there (issue 16: terminal escapes echoed raw).
 TEST(Config, EscapeTextEscapesControlsAndBoundsLength) {

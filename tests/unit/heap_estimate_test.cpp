@@ -13,6 +13,9 @@
 #include "balance.hpp"
 #include "heap_estimate.hpp"
 #include "heap_layout.hpp"
+#include "html_report.hpp"
+#include "snapshot_file.hpp"
+#include "text_report.hpp"
 #include "recorder.hpp"
 #include "region_sampler.hpp"
 #include "snapshot_json.hpp"
@@ -168,6 +171,70 @@ TEST(SampledRecording, SnapshotsBalanceOnTheSampledCountsAndEstimateTheRest) {
   nlohmann::json bad = j;
   bad["totals"]["sampled"]["frees"] = bad["totals"]["sampled"]["frees"].get<std::uint64_t>() + 1;
   EXPECT_FALSE(fragscope::report::check_balance(bad).empty());
+}
+
+// The text and HTML reports of a sampled snapshot (a sampled recorder and the estimate of its heap):
+// every estimate is marked ≈ with its standard error, the mode is said, and the exact figures
+// (allocations) are not marked.
+TEST(SampledRecording, ReportsMarkEveryEstimateWithItsError) {
+  static fc::Recorder rec;
+  ASSERT_TRUE(rec.init());
+  rec.regions.configure(8, 14, 5);
+  fc::ThreadStats* t = rec.threads.acquire();
+  std::mt19937_64 rng(3);
+  const std::uintptr_t base = std::uintptr_t{1} << 34;
+  std::uintptr_t next = base;
+  std::vector<fc::LiveRange> kept;
+  for (int i = 0; i < 100000; ++i) {
+    const std::uint64_t size = 16 + rng() % 200;
+    const std::uintptr_t a = next;
+    next += (size + 31) & ~std::uint64_t{15};
+    fc::sampled_count_alloc(*t, size);
+    const auto h = rec.regions.hit(a, size);
+    const bool freed = i % 4 != 0;  // three in four freed: pinned pages and holes
+    if (h != fc::RegionSampler::Hit::kNone) {
+      fc::sampled_keep(rec, *t, a, size, size, 1, h, 0);
+      if (freed) fc::sampled_drop(rec, *t, a, fc::sampled_free_kind(rec, a), 2, usable_same);
+    }
+    if (!freed && h != fc::RegionSampler::Hit::kNone) kept.push_back({a, size, 0, 0});
+  }
+  const fc::Segment seg{base, (next + kPage - 1) & ~(kPage - 1)};
+  std::vector<char> scratch(fc::estimate_scratch_bytes(rec.regions, kPage) + 16);
+  fc::HeapEstimate est;
+  fc::estimate_heap(kept.data(), kept.size(), &seg, 1, kPage, rec.regions, 1.0,
+                    [](std::uintptr_t, std::size_t pages, unsigned char* out, void*) {
+                      std::memset(out, 1, pages);
+                      return true;
+                    },
+                    nullptr, scratch.data(), est);
+  fc::SnapshotMeta m;
+  m.exe = "/bin/sampled";
+  m.pid = 99;
+  m.heap = &est.layout;
+  m.estimate = &est;
+  m.page_size = kPage;
+  const nlohmann::json j = fragscope::test::snapshot_json(rec, 3, m);
+  ASSERT_EQ(j["mode"], "sampled");
+  ASSERT_GT(j["heap"]["pinned_pages"].get<double>(), 0) << j["heap"].dump();
+  auto f = fragscope::report::parse_snapshot_text(j.dump() + "\n");
+  const std::string text = fragscope::report::render_text_report(f);
+  EXPECT_NE(text.find("sampled      one 16.0 KiB address region in 8: figures marked ≈ are estimates"), std::string::npos)
+      << text;
+  for (const char* marked : {"heap_rss ≈", "rss_over_live ≈", "free_resident ≈", "live data    ≈"})
+    EXPECT_NE(text.find(marked), std::string::npos) << marked << "\n" << text;
+  // heap_rss, its error, both as the snapshot says.
+  const std::string rss_line = text.substr(text.find("heap_rss ≈"), 80);
+  EXPECT_NE(rss_line.find(" ± "), std::string::npos) << rss_line;
+  EXPECT_NE(text.find("pinned (< 1/4 live)   [" + std::to_string(est.regions) + " sampled regions]"), std::string::npos) << text;
+  EXPECT_NE(text.find("holes        ≈"), std::string::npos) << text;
+  EXPECT_NE(text.find("largest seen"), std::string::npos) << text;  // a lower bound, not "largest"
+  EXPECT_EQ(text.find("ext_frag"), std::string::npos) << "ext_frag is not estimated:\n" << text;
+  const std::string html = fragscope::report::render_html_report(f);
+  EXPECT_NE(html.find("sampled: one 16.0 KiB address region in 8; ≈ marks an estimate"), std::string::npos);
+  std::size_t marks = 0;
+  for (std::size_t p = html.find("≈"); p != std::string::npos; p = html.find("≈", p + 1)) ++marks;
+  EXPECT_GE(marks, 5u);
+  EXPECT_NE(html.find(" ± "), std::string::npos);
 }
 
 // A synthetic heap: one segment of `bytes`, blocks packed then freed at random; residency: every
