@@ -1,6 +1,10 @@
 // The in-process reporter: a thread that writes a snapshot every FRAGSCOPE_INTERVAL_MS, the final
-// snapshot at exit, the one-line exit summary, and the output file's safe opening. It runs with
-// the recursion guard held for its whole life, so anything it allocates is unrecorded.
+// snapshot at exit and the one-line exit summary. It runs with the recursion guard held for its
+// whole life, so anything it allocates is unrecorded. Its parts, by job, are in
+// reporter_parts.hpp: descriptors, stderr and /proc reads (reporter_io.cpp), the snapshot file
+// (snapshot_output.cpp), the heap layout analysis (heap_analysis.cpp); here: the thread, its
+// clock ticks and event drains, the snapshot's assembly, and the process's lifecycle (start,
+// fork, exit).
 //
 // The thread is started lazily, by the first hook call made 100 ms (or one interval, if shorter)
 // after start or fork: short-lived processes (a fork that execs at once) never get a thread, and
@@ -39,11 +43,16 @@
 #include "os_memory.hpp"
 #include "proc_parse.hpp"
 #include "runtime.hpp"
+#include "reporter_parts.hpp"
 #include "safe_file.hpp"
 #include "snapshot.hpp"
 
 namespace fragscope::shim {
+namespace rep {
+bool g_forked = false;  // reporter_parts.hpp
+}  // namespace rep
 namespace {
+using namespace rep;
 
 // All guarded by g_mu, except where noted.
 pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -55,7 +64,6 @@ std::atomic<bool> g_thread_started{false};
 std::uint64_t g_start_ns = 0;  // process (or fork) start, CLOCK_MONOTONIC
 std::uint64_t g_seq = 0;
 std::uint64_t g_run_id = 0;
-bool g_forked = false;
 bool g_final_requested = false;  // write_final_snapshot asks the running reporter for it
 // The reporter thread: started and running (g_reporter_running is set by pending_work when the
 // thread was created, cleared in a fork child), and whether it runs in a descriptor table of its
@@ -63,9 +71,6 @@ bool g_final_requested = false;  // write_final_snapshot asks the running report
 std::atomic<bool> g_reporter_running{false};
 std::atomic<int> g_reporter_tid{0};  // the reporter thread's kernel thread id, while it runs
 bool g_own_fds = false;
-int g_fd = -1;
-bool g_output_failed = false;
-char g_path[core::Config::kPathMax];
 char g_exe[1024];
 char g_argv0[1024];  // the program's name as it was started: /proc/self/cmdline's first word
 core::TickCalibration g_calib;
@@ -73,122 +78,12 @@ core::SnapshotBuilder g_builder;
 core::TextBuffer g_buf;
 core::AllocatorFigures g_allocator_figures;  // filled with the snapshot's allocator view, for Prometheus
 
-// Reporter-only scratch memory for the heap layout analysis, in our own mappings; it grows to
-// the largest size needed and is kept (guarded by g_mu).
-struct Scratch {
-  void* p = nullptr;
-  std::size_t cap = 0;
-  std::size_t used = 0;  // the most of it this snapshot touched (release_scratch resets it)
-  void touched(std::size_t bytes) { used = std::max(used, std::min(bytes, cap)); }
-  bool ensure(std::size_t bytes, const char* tag) {
-    if (bytes <= cap) return true;
-    std::size_t ncap = bytes + bytes / 2;
-    void* np = core::os_map(ncap, tag);
-    if (np == nullptr) return false;
-    if (p != nullptr) std::memcpy(np, p, cap);  // read_proc grows it in the middle of a file
-    core::os_unmap(p, cap);
-    p = np;
-    cap = ncap;
-    return true;
-  }
-};
-Scratch g_ranges, g_maps, g_segs, g_pages, g_pinned, g_proctext;
-core::HeapLayout g_layout;
-core::HeapEstimate g_estimate;  // sampled mode: g_layout is its layout
-std::uint64_t g_compactions = 0;  // rebuilds of the live table (maybe_compact_table)
-
 // Warnings said on stderr, repeated in the next snapshot. Guarded by g_warn_lock.
 core::SpinLock g_warn_lock;
 constexpr std::size_t kMaxWarn = 8;
 char g_warn[kMaxWarn][256];
 std::size_t g_nwarn = 0;
 const char* g_warn_ptrs[kMaxWarn];
-
-// Descriptors. A descriptor of ours is only ours while it still refers to the file we opened: a
-// host that closes descriptor numbers it does not own (closefrom, a double close) can free ours,
-// and the number can then be reused for one of its files at any moment, by any of its threads.
-// A check of the number's identity followed by a read, write or close is a race that no check can
-// close: the host may close and reuse the number between the two (issue 16). So the reporter
-// thread (and the metrics thread it starts) work in a descriptor table of their own
-// (own_fd_table): the host's close, open and dup2 cannot reach our numbers, our open cannot make
-// its dup2 fail with EBUSY or take the number it expects, and we never hold a reference to one of
-// its files. The identity checks below stay, for the one case where the table cannot be ours
-// (no thread could be started, or a kernel before 5.9: see own_fd_table).
-// A file's identity: device and inode, and for a device node (a terminal on fd 2) the device it
-// stands for and the file type as well.
-struct FileId {
-  dev_t dev = 0;
-  ino_t ino = 0;
-  dev_t rdev = 0;
-  mode_t type = 0;
-  bool valid = false;
-};
-FileId identify_fd(int fd) {
-  struct stat st;
-  if (fd < 0 || fstat(fd, &st) != 0) return {};
-  return FileId{st.st_dev, st.st_ino, st.st_rdev, static_cast<mode_t>(st.st_mode & S_IFMT), true};
-}
-bool same_file(const FileId& a, const FileId& b) {
-  return a.valid && b.valid && a.dev == b.dev && a.ino == b.ino && a.rdev == b.rdev && a.type == b.type;
-}
-bool still_ours(int fd, const FileId& id) { return same_file(identify_fd(fd), id); }
-// Closes `fd` only if it is still the file we opened. Race-free only in our own table (or in a
-// fork child's handler, where no other thread runs yet); in the host's table a thread of the
-// host may reuse the number between the check and the close (see own_fd_table).
-void close_if_ours(int fd, const FileId& id) {
-  if (still_ours(fd, id)) close(fd);
-}
-FileId g_fd_id;  // identity of g_fd
-
-thread_local bool t_own_fds = false;  // this thread works in our own descriptor table
-FileId g_stderr_id;                   // fd 2 as the process started with it (reporter_init)
-int g_pidfd = -1;                     // in our table: the process, to reach its fd 2 (say)
-
-// Makes the calling thread's descriptor table its own, empty: CLOSE_RANGE_UNSHARE unshares the
-// table and closes every copied descriptor at once (the kernel does not even copy them), so we
-// never hold a reference to a file of the host (a pipe it closes sees its EOF as without us).
-// Numbers 0 to 2 are then filled with an eventfd, so that nothing of ours lands on them and a
-// library writing to "stderr" from our thread writes nowhere. Returns false (and changes nothing)
-// on a kernel before 5.9 or under a filter that denies close_range: the thread then works in the
-// host's table, with the checks above and their window.
-bool own_fd_table() {
-  if (syscall(SYS_close_range, 0u, ~0u, CLOSE_RANGE_UNSHARE) != 0) return false;
-  const int e = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (e == 0) {
-    fcntl(e, F_DUPFD_CLOEXEC, 1);
-    fcntl(e, F_DUPFD_CLOEXEC, 2);
-  }
-  // The process's fd 2 is in the host's table now: say() takes it from there with pidfd_getfd.
-  g_pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
-  t_own_fds = true;
-  return true;
-}
-
-void say(const char* line) {
-  // One write per line so lines from several processes do not interleave. A line may echo the
-  // host's values (paths, environment): escaped, so that nothing in it acts on a terminal.
-  char buf[600];
-  std::size_t n = core::escape_text(line, sizeof(buf), buf, sizeof(buf) - 1);
-  buf[n] = '\n';
-  // fd 2 is written only while it is the stderr the process started with.
-  if (t_own_fds) {
-    // A copy, in our table, of the file the process's fd 2 refers to at this instant: what we
-    // check is what we write to, and closing the copy closes nothing of the host's.
-    const int fd = g_pidfd >= 0 ? static_cast<int>(syscall(SYS_pidfd_getfd, g_pidfd, STDERR_FILENO, 0)) : -1;
-    if (fd < 0) return;  // the line is still in the next snapshot's warnings
-    if (still_ours(fd, g_stderr_id)) {
-      ssize_t r = write(fd, buf, n + 1);
-      (void)r;
-    }
-    close(fd);
-    return;
-  }
-  // A host thread (a hook's warning, or the exit summary): the host's own table. The host may
-  // redirect fd 2 between this check and the write; it is its stderr either way.
-  if (!still_ours(STDERR_FILENO, g_stderr_id)) return;
-  ssize_t r = write(STDERR_FILENO, buf, n + 1);
-  (void)r;
-}
 
 std::uint64_t realtime_ns() {
   timespec ts;
@@ -205,101 +100,6 @@ void new_identity() {
   g_argv0[0] = '\0';  // read_argv0, by the reporter, in its own descriptor table
 }
 
-// Whether `path` is said about for the first time (per kind; up to 16 paths each).
-bool first_time(std::uint64_t (&said)[16], std::size_t& nsaid, const char* path) {
-  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a of the path
-  for (const char* c = path; *c != '\0'; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 1099511628211ULL;
-  for (std::size_t i = 0; i < nsaid; ++i)
-    if (said[i] == h) return false;
-  if (nsaid < 16) said[nsaid++] = h;
-  return true;
-}
-
-// Says once per file that it was larger than its bound and not read.
-void say_too_large(const char* path, std::size_t limit) {
-  static std::uint64_t said[16];
-  static std::size_t nsaid = 0;
-  if (!first_time(said, nsaid, path)) return;
-  char line[256];
-  std::snprintf(line, sizeof(line), "fragscope: %.120s goes on past %zu KiB (not a /proc file?); not read, its figures are left out",
-                path, limit >> 10);
-  warn_once(line);
-}
-
-// Says once per file that it is not a regular file and was not read.
-void say_not_regular(const char* path) {
-  static std::uint64_t said[16];
-  static std::size_t nsaid = 0;
-  if (!first_time(said, nsaid, path)) return;
-  char line[256];
-  std::snprintf(line, sizeof(line), "fragscope: %.120s is not a regular file (a device? a FIFO?); not read, its figures are left out", path);
-  warn_once(line);
-}
-
-// Reads `<proc_dir>/self/<name>` (or `<proc_dir>/<name>` for the system's files) whole into
-// `buf`, NUL-terminated; returns its length or -errno. If the host took the descriptor from
-// under us, what was read may be someone else's: it is dropped, and the file read once more.
-// At most `limit` bytes (files::k*Max; FRAGSCOPE_PROC_DIR may name anything, /dev/zero too): a
-// file that goes on is cut there when `cut_ok`, else not read (-EFBIG) and said once.
-long read_path(const char* path, Scratch& buf, std::size_t limit = files::kSmallProcFileMax, bool cut_ok = false) {
-  for (int attempt = 0;; ++attempt) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0) return -errno;
-    const FileId id = identify_fd(fd);
-    std::size_t len = 0;
-    int err = 0;
-    // Only a regular file is read, and only one that does not say it is larger than the bound:
-    // the kernel's /proc files are regular and say 0 bytes; a device (/dev/zero), a FIFO or a
-    // large file planted in FRAGSCOPE_PROC_DIR is refused before a byte of it is read, so the
-    // host's memory never holds it, not even up to the bound.
-    struct stat st;
-    if (id.valid && id.type == S_IFDIR) err = EISDIR;  // as read() would say
-    else if (id.valid && id.type != S_IFREG) err = EINVAL;
-    else if (fstat(fd, &st) == 0 && static_cast<std::size_t>(st.st_size) > limit) err = EFBIG;
-    for (; err == 0;) {
-      if (len > limit) {  // one byte past the bound read: the file goes on
-        if (cut_ok) len = limit;
-        else err = EFBIG;
-        break;
-      }
-      const std::size_t want = std::min<std::size_t>(len + 65536, limit + 2);  // room for the byte past it and the NUL
-      if (want > buf.cap && !buf.ensure(want, "proc-text")) {
-        err = ENOMEM;
-        break;
-      }
-      ssize_t r = read(fd, static_cast<char*>(buf.p) + len, std::min(buf.cap, limit + 2) - len - 1);
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) {
-        err = errno;
-        break;
-      }
-      if (r == 0) break;
-      len += static_cast<std::size_t>(r);
-    }
-    buf.touched(len + 1);
-    const bool intact = still_ours(fd, id);
-    if (intact) close(fd);  // never close a number that is no longer ours
-    if (!intact || err == EBADF) {
-      if (attempt == 0) continue;
-      return -EBADF;
-    }
-    if (err == EFBIG) say_too_large(path, limit);
-    if (err == EINVAL) say_not_regular(path);
-    if (err != 0) return -err;
-    static_cast<char*>(buf.p)[len] = '\0';
-    return static_cast<long>(len);
-  }
-}
-
-long read_proc(const char* name, Scratch& buf, bool self = true) {
-  char path[core::Config::kPathMax + 32];
-  std::snprintf(path, sizeof(path), self ? "%s/self/%s" : "%s/%s", g_cfg.proc_dir, name);
-  const std::size_t limit = std::strcmp(name, "smaps") == 0 ? files::kSmapsFileMax
-                            : std::strcmp(name, "maps") == 0 ? files::kMapsFileMax
-                                                             : files::kSmallProcFileMax;
-  return read_path(path, buf, limit);
-}
-
 // exe resolves symlinks (Debian's redis-server is a link to redis-check-rdb): the name the
 // program was started by says what it is: /proc/self/cmdline's first word, once per process.
 void read_argv0() {
@@ -309,283 +109,6 @@ void read_argv0() {
   const std::size_t len = std::min(static_cast<std::size_t>(n), sizeof(g_argv0) - 1);
   std::memcpy(g_argv0, g_proctext.p, len);
   g_argv0[len] = '\0';  // the first word ends at its NUL
-}
-
-// Calls f(dir, end) with `dir` = root + path and then each directory above it up to root;
-// `end` points at the end of dir's text, for the caller to append a file name.
-template <class F>
-void for_each_cgroup_dir(const char* root, std::string_view path, F&& f) {
-  char dir[1024];
-  const std::size_t root_len = std::strlen(root);
-  if (root_len + path.size() + 64 > sizeof(dir)) return;
-  std::memcpy(dir, root, root_len);
-  proc::for_each_cgroup_level(path, [&](std::string_view level) {
-    std::memcpy(dir + root_len, level.data(), level.size());
-    dir[root_len + level.size()] = '\0';
-    f(dir, dir + root_len + level.size());
-  });
-}
-
-// Copies what read_path or read_proc just read into g_proctext (n bytes, or -errno) into out,
-// NUL-terminated and cut to cap - 1 bytes; its length, or -1.
-long copy_read(long n, char* out, std::size_t cap) {
-  if (n < 0) return -1;
-  const std::size_t len = std::min(static_cast<std::size_t>(n), cap - 1);
-  std::memcpy(out, g_proctext.p, len);
-  out[len] = '\0';
-  return static_cast<long>(len);
-}
-
-// The CPUs this process can use at once: its affinity mask, capped by the CPU quotas of its
-// cgroup and of the cgroups above it (cgroup v2 cpu.max; cgroup v1 cpu.cfs_quota_us over
-// cpu.cfs_period_us). 0 when the mask cannot be read and no quota is set.
-double usable_cpus() {
-  cpu_set_t set;
-  double cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 0;
-  const auto cap = [&](std::optional<double> quota) {
-    if (quota && *quota > 0 && (cpus == 0 || *quota < cpus)) cpus = *quota;
-  };
-  char cgroups[4096], quota[64], period[64];
-  const long n = copy_read(read_proc("cgroup", g_proctext), cgroups, sizeof(cgroups));
-  if (n <= 0) return cpus;
-  const std::string_view text(cgroups, static_cast<std::size_t>(n));
-  if (const auto v2 = proc::parse_cgroup_v2_path(text)) {
-    for_each_cgroup_dir("/sys/fs/cgroup", *v2, [&](char* dir, char* end) {
-      std::memcpy(end, "/cpu.max", sizeof("/cpu.max"));
-      const long q = copy_read(read_path(dir, g_proctext), quota, sizeof(quota));
-      if (q > 0) cap(proc::parse_cpu_max(std::string_view(quota, static_cast<std::size_t>(q))));
-    });
-  }
-  if (const auto v1 = proc::parse_cgroup_v1_path(text, "cpu")) {
-    for_each_cgroup_dir("/sys/fs/cgroup/cpu", *v1, [&](char* dir, char* end) {
-      std::memcpy(end, "/cpu.cfs_quota_us", sizeof("/cpu.cfs_quota_us"));
-      const long q = copy_read(read_path(dir, g_proctext), quota, sizeof(quota));
-      std::memcpy(end, "/cpu.cfs_period_us", sizeof("/cpu.cfs_period_us"));
-      const long p = q > 0 ? copy_read(read_path(dir, g_proctext), period, sizeof(period)) : -1;
-      if (p > 0)
-        cap(proc::parse_cfs_quota(std::string_view(quota, static_cast<std::size_t>(q)),
-                                  std::string_view(period, static_cast<std::size_t>(p))));
-    });
-  }
-  return cpus;
-}
-
-bool mincore_residency(std::uintptr_t start, std::size_t pages, unsigned char* out, void*) {
-  return mincore(reinterpret_cast<void*>(start), pages * core::page_size(), out) == 0;
-}
-
-// The process's resident bytes from /proc/self/statm ("size resident ..." in pages), or -1.
-long long resident_bytes() {
-  const long n = read_proc("statm", g_proctext);
-  if (n <= 0) return -1;
-  const char* p = static_cast<const char*>(g_proctext.p);
-  const char* end = p + n;
-  while (p < end && *p != ' ') ++p;  // size
-  unsigned long long pages = 0;
-  const auto [next, ec] = std::from_chars(p + (p < end ? 1 : 0), end, pages);
-  if (ec != std::errc() || next == p + 1) return -1;
-  return static_cast<long long>(pages * core::page_size());
-}
-
-// The most live blocks the layout analysis holds at once (g_ranges, 24 B each). Full mode: 3% of
-// the process's resident memory (at least Config::kAutoMinScratch), or FRAGSCOPE_SNAPSHOT_SCRATCH;
-// a table with more blocks is analysed in batches by address, one walk of the table each, so that
-// a snapshot never swings the process's memory by more than that. Sampled mode's table is the
-// sample (about 1 B per block of the program): one batch.
-std::size_t layout_batch_cap(std::size_t entries) {
-  const std::size_t all = entries + entries / 4 + 1024;  // room for blocks added during the walk
-  if (g_rec.regions.on()) return all;
-  std::uint64_t bytes = g_cfg.snapshot_scratch;
-  if (bytes == 0) {
-    const long long rss = resident_bytes();
-    bytes = std::max<std::uint64_t>(core::Config::kAutoMinScratch, rss > 0 ? static_cast<std::uint64_t>(rss) * 3 / 100 : 0);
-  }
-  return std::min<std::size_t>(all, bytes / sizeof(core::LiveRange));
-}
-
-// Sampled blocks (site UINT32_MAX, marked by the walk) get their sites, outside any lock of the walk.
-void name_sites(core::LiveRange* ranges, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) {
-    core::LiveRange& r = ranges[i];
-    if (r.site != UINT32_MAX) continue;
-    r.site = g_rec.sites.site_of(r.addr);
-    r.weight = static_cast<float>(g_rec.sites.weight_of(r.size));
-  }
-}
-
-// The heap segments: private, writable, anonymous mappings ([heap], unnamed, or named by someone
-// other than us) that hold at least one live block. `ranges` holds the first batch of live
-// blocks (sorted, `n` of them, at most `cap`); when `more`, the table holds more above them, read
-// in further batches of `cap`. Fills g_layout and the scratch figures of `m`; returns an error or
-// nullptr.
-const char* analyse_heap(core::LiveRange* ranges, std::size_t n, std::size_t cap, bool more,
-                         const core::AddressSample* windows, std::size_t entries, core::SnapshotMeta& m) {
-  long len = read_proc("maps", g_maps);
-  if (len < 0) return "cannot read /proc/self/maps";
-  const std::size_t page = core::page_size();
-  constexpr std::uint64_t kMaxSegmentBytes = std::uint64_t{16} << 30;
-  std::size_t nsegs = 0, max_pages = 0, skipped = 0;
-  auto seg_cap = [&] { return g_segs.cap / sizeof(core::Segment); };
-  bool out_of_memory = false;
-  proc::for_each_mapping(std::string_view(static_cast<const char*>(g_maps.p), static_cast<std::size_t>(len)),
-                         [&](const proc::Mapping& m) {
-                           if (!m.read || !m.write || m.shared || m.inode != 0) return;
-                           bool anon = m.name.empty() || m.name == "[heap]" ||
-                                       (m.name.substr(0, 6) == "[anon:" && m.name.substr(0, 16) != "[anon:fragscope:");
-                           if (!anon) return;
-                           // With every block at hand, a segment without one is left out here; else
-                           // the analysis counts only the segments its blocks land in.
-                           if (!more) {
-                             auto it = std::lower_bound(ranges, ranges + n, m.start, [](const core::LiveRange& r, std::uintptr_t a) {
-                               return r.addr < a;
-                             });
-                             if (it == ranges + n || it->addr >= m.end) return;
-                           }
-                           // Bound our scratch memory (5 bytes per page): a larger sparse mapping is
-                           // skipped and counted, not analysed.
-                           if (m.end - m.start > kMaxSegmentBytes) {
-                             ++skipped;
-                             return;
-                           }
-                           if (nsegs == seg_cap() && !g_segs.ensure((nsegs + 256) * sizeof(core::Segment), "heap-segments")) {
-                             out_of_memory = true;
-                             return;
-                           }
-                           static_cast<core::Segment*>(g_segs.p)[nsegs++] = core::Segment{m.start, m.end};
-                           max_pages = std::max<std::size_t>(max_pages, (m.end - m.start) / page);
-                         });
-  g_segs.touched(nsegs * sizeof(core::Segment));
-  // Sampled mode looks at one region at a time: its scratch does not grow with the heap.
-  const bool sampled = g_rec.regions.on();
-  const std::size_t scratch =
-      sampled ? core::estimate_scratch_bytes(g_rec.regions, page) : core::heap_scratch_bytes(max_pages) + 16;
-  if (out_of_memory || !g_pages.ensure(scratch, "heap-pages"))
-    return "out of memory for the heap layout analysis";
-  g_pages.touched(scratch);
-  // Who pins the pinned pages, by site id (only the ids given out so far).
-  double* pinned = nullptr;
-  std::size_t nsites = 0;
-  const std::size_t site_ids = g_rec.sites.enabled() ? g_rec.sites.id_bound() : 0;
-  if (site_ids != 0 && g_pinned.ensure(sizeof(double) * site_ids, "pinned-by-site")) {
-    pinned = static_cast<double*>(g_pinned.p);
-    nsites = site_ids;
-    std::memset(pinned, 0, sizeof(double) * nsites);
-    g_pinned.touched(sizeof(double) * nsites);
-  }
-  name_sites(ranges, n);
-  m.layout_batches = windows != nullptr ? 0 : 1;
-  if (sampled) {
-    // Usable per requested byte of the sampled blocks: turns live bytes on a page into usable ones.
-    const core::SnapshotTotals::Sampled& v = g_builder.totals().sampled;
-    const double usable_live = static_cast<double>(v.usable_alloc - v.usable_free);
-    const double ratio = v.table_requested != 0 ? std::max(1.0, usable_live / static_cast<double>(v.table_requested)) : 1.0;
-    core::estimate_heap(ranges, n, static_cast<const core::Segment*>(g_segs.p), nsegs, page, g_rec.regions, ratio,
-                        mincore_residency, nullptr, g_pages.p, g_estimate, pinned, nsites);
-    g_layout = g_estimate.layout;
-    g_layout.segments_skipped = skipped;
-    g_estimate.layout.segments_skipped = skipped;
-    return nullptr;  // no top_pinned_by to age
-  }
-  core::HeapAnalyzer analyzer(static_cast<const core::Segment*>(g_segs.p), nsegs, page, mincore_residency, nullptr,
-                              g_pages.p, g_layout, pinned, nsites);
-  analyzer.add(ranges, n);
-  // The next batches: one walk each, for the blocks of a window of the address space — cut from
-  // the sample of addresses (`windows`) so that each holds about 4/5 of a batch, or (one batch
-  // that overflowed) from above its last block. A window that holds more than a batch keeps its
-  // lowest blocks, and the next starts above them. Blocks allocated meanwhile below the window
-  // under way are not seen: the figures are those of the heap as the walks went through it (its
-  // pages' residency is read segment by segment as the analysis reaches it in any case).
-  std::uintptr_t lo = windows != nullptr ? 0 : n != 0 ? ranges[n - 1].addr + 1 : 0;
-  while (more) {
-    const std::uintptr_t hi = windows != nullptr ? windows->window_end(lo, cap - cap / 5, entries) : UINTPTR_MAX;
-    core::WindowSelector batch(ranges, cap, lo, hi);
-    g_applier.begin_shared();
-    g_rec.table.walk(core::now_ticks(), [&](const core::Block& b, std::uint64_t) {
-      batch.offer(core::LiveRange{b.addr, b.size, b.sampled ? UINT32_MAX : 0u, 0.0f});
-    });
-    g_applier.end_shared();
-    n = batch.finish();
-    g_ranges.touched(n * sizeof(core::LiveRange));
-    name_sites(ranges, n);
-    analyzer.add(ranges, n);
-    ++m.layout_batches;
-    lo = batch.next_lo();
-    more = lo != 0;
-  }
-  analyzer.finish();
-  g_layout.segments_skipped = skipped;
-  // Ages of the top-pinning blocks, from the live table (still live unless freed meanwhile).
-  const std::uint64_t now = core::now_ticks();
-  g_applier.begin_shared();
-  for (unsigned i = 0; i < g_layout.ntop_pinned; ++i) {
-    core::Block b;
-    if (g_rec.table.find(g_layout.top_pinned[i].addr, now, &b)) g_layout.top_pinned[i].age = now - b.time;
-  }
-  g_applier.end_shared();
-  return nullptr;
-}
-
-// Opens the output file: never through a symlink (in any component of its path), only a
-// regular file we own, mode 0600 (an existing one of ours is set to it), without blocking.
-int open_checked(const char* path, int* err) {
-  const int fd = files::open_append_output(path, nullptr, nullptr);
-  if (fd < 0) {
-    *err = -fd;
-    return -1;
-  }
-  g_fd_id = identify_fd(fd);  // the file as opened: what every later use checks against
-  return fd;
-}
-
-// Lose nothing: moves the output to a private file in the temporary directory (unless it is
-// there already), and says once why. `wanted` is the path that failed, `err` the reason.
-bool fall_back(const char* wanted, int err) {
-  const char* tmp = getenv("TMPDIR");
-  if (tmp == nullptr || tmp[0] != '/' || std::strlen(tmp) > 1024) tmp = "/tmp";
-  char fallback[core::Config::kPathMax];
-  std::snprintf(fallback, sizeof(fallback), "%s/fragscope.%ld.jsonl", tmp, static_cast<long>(getpid()));
-  int err2 = 0;
-  g_fd = std::strcmp(fallback, wanted) == 0 ? -1 : open_checked(fallback, &err2);
-  if (g_fd < 0 && err2 == 0) err2 = err;
-  char line[256];
-  const char* why = files::safe_file_reason(err);
-  if (g_fd >= 0) {
-    std::strcpy(g_path, fallback);
-    std::snprintf(line, sizeof(line), "fragscope: cannot write snapshots to '%.80s' (%s); writing them to %.80s",
-                  wanted, why, fallback);
-  } else {
-    g_output_failed = true;
-    g_path[0] = '\0';
-    std::snprintf(line, sizeof(line), "fragscope: cannot write snapshots to '%.80s' (%s) nor to %.80s (%s); snapshots off",
-                  wanted, why, fallback, files::safe_file_reason(err2));
-  }
-  warn_once(line);
-  return g_fd >= 0;
-}
-
-bool ensure_output() {
-  if (g_fd >= 0) {
-    if (still_ours(g_fd, g_fd_id)) return true;
-    g_fd = -1;  // the host closed it (and may reuse the number): open our file again, by path
-    if (g_path[0] != '\0') {
-      int err = 0;
-      g_fd = open_checked(g_path, &err);
-      if (g_fd >= 0) return true;
-    }
-  }
-  if (g_output_failed || g_cfg.output[0] == '\0') return false;
-  long pid = getpid();
-  char wanted[core::Config::kPathMax];
-  std::snprintf(wanted, sizeof(wanted), "%s", g_cfg.output);  // named as given if it cannot be expanded
-  int err = ENAMETOOLONG;
-  if (core::expand_output_path(g_cfg.output, pid, g_forked, wanted, sizeof(wanted))) {
-    g_fd = open_checked(wanted, &err);
-    if (g_fd >= 0) {
-      std::strcpy(g_path, wanted);
-      return true;
-    }
-  }
-  return fall_back(wanted, err);
 }
 
 // FRAGSCOPE_TRIM: what the allocator's trim call gave back, measured as the drop of the
@@ -685,7 +208,9 @@ void encode_runtime_sections(core::TextBuffer& out, const core::SnapshotMeta& m)
   }
   encode_system_view(out, g_sys, g_cfg.proc_dir);  // read by read_system_view
   encode_pool_sections(out);
-  encode_sites(out, m.heap, m.heap && g_rec.sites.enabled() ? static_cast<const double*>(g_pinned.p) : nullptr);
+  std::size_t npinned = 0;
+  const double* pinned = pinned_by_site(&npinned);
+  encode_sites(out, m.heap, m.heap != nullptr ? pinned : nullptr, npinned);
 }
 
 // The system's view, one file at a time through the same scratch, into g_sys. Before the
@@ -704,105 +229,7 @@ void read_system_view() {
   sys.vmstat_errno = n < 0 ? static_cast<int>(-n) : 0;
 }
 
-// Appends one snapshot line to the output. A write that fails (a full disk: ENOSPC, EDQUOT; an
-// I/O error) takes back what it wrote of the line, so the file holds whole lines only, and the
-// output falls back to the temporary directory as an unwritable path does, saying why; the
-// line is written there.
-void write_snapshot(const char* data, std::size_t size) {
-  bool reopened = false;
-  for (int target = 0; target < 2; ++target) {
-    const char* p = data;
-    std::size_t left = size;
-    struct stat st;
-    const FileId start_id = g_fd_id;
-    const off_t start = still_ours(g_fd, g_fd_id) && fstat(g_fd, &st) == 0 ? st.st_size : -1;
-    int err = 0;
-    while (left > 0) {
-      if (!still_ours(g_fd, g_fd_id) && !ensure_output()) return;
-      ssize_t w = write(g_fd, p, left);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0 && errno == EBADF && !reopened) {  // closed under us by the host: reopen by path
-        reopened = true;
-        g_fd = -1;
-        int e = 0;
-        if (g_path[0] != '\0' && (g_fd = open_checked(g_path, &e)) >= 0) continue;
-      }
-      if (w <= 0) {
-        err = w < 0 ? errno : EIO;
-        break;
-      }
-      p += w;
-      left -= static_cast<std::size_t>(w);
-    }
-    if (err == 0) return;
-    if (g_fd < 0) {
-      g_output_failed = true;
-      warn_once("fragscope: writing a snapshot failed (the output was closed under us); snapshots off");
-      return;
-    }
-    // Take back the part of the line written (a cut line would fail `check`), only while the
-    // file holds nothing after it but that part: another process may append to it too.
-    const std::size_t wrote = size - left;
-    if (start >= 0 && wrote != 0 && same_file(start_id, g_fd_id) && still_ours(g_fd, g_fd_id) && fstat(g_fd, &st) == 0 &&
-        st.st_size == start + static_cast<off_t>(wrote)) {
-      const int r = ftruncate(g_fd, start);
-      (void)r;
-    }
-    char failed[core::Config::kPathMax];
-    std::snprintf(failed, sizeof(failed), "%s", g_path);
-    close_if_ours(g_fd, g_fd_id);
-    g_fd = -1;
-    if (!fall_back(failed, err)) return;
-  }
-}
-
-// The analysis scratch stays mapped but not resident between snapshots.
-void release_scratch() {
-  for (Scratch* sc : {&g_ranges, &g_pages, &g_pinned, &g_maps, &g_proctext, &g_segs}) {
-    if (sc->p != nullptr) madvise(sc->p, sc->cap, MADV_DONTNEED);
-    sc->used = 0;
-  }
-}
-
-// What the scratch memory of this snapshot touched so far.
-std::uint64_t scratch_touched() {
-  std::uint64_t total = 0;
-  for (const Scratch* sc : {&g_ranges, &g_pages, &g_pinned, &g_maps, &g_proctext, &g_segs}) total += sc->used;
-  return total;
-}
-
 void check_cpus();
-
-// The live table after the program freed most of its blocks: rebuilt in as little memory as the
-// blocks left need (HashTable::compact), while the hooks wait at the start of their recording as
-// they do for a final snapshot. Only when it takes more than kCompactPerBlock bytes per entry and
-// kCompactFloor in all. A rebuild leaves it at about 20-25 B per entry, so the next one comes only
-// after a third or more of the entries went: its cost (about 0.1 us per entry left) is paid for by
-// the frees before it, even in a program whose live blocks go up and down. A rebuild that could
-// not get under the bound (entries that need more, such as many large blocks in the wide table)
-// is not tried again until a third of its entries went. Only with membarrier, and when the
-// freeze saw every hook leave the table. Requires g_mu.
-constexpr std::size_t kCompactPerBlock = 32, kCompactFloor = std::size_t{1} << 20;
-std::size_t g_compact_stuck_at = 0;  // entries at a rebuild that stayed above the bound, else 0
-void maybe_compact_table() {
-  if (!g_fence) return;  // without the fence a hook's flag may not be seen: nothing may be unmapped
-  const std::size_t bytes = g_rec.table.memory_bytes(), entries = g_rec.table.entries();
-  if (bytes < kCompactFloor || bytes <= kCompactPerBlock * entries) return;
-  if (g_compact_stuck_at != 0 && entries * 3 > g_compact_stuck_at * 2) return;
-  bool quiet = false;
-  const Mode frozen = freeze_recording(&quiet);
-  // Only when no hook can be inside the table: one that outlived the wait may be, and the
-  // rebuild unmaps the old buckets.
-  if (quiet) {
-    g_applier.drain();
-    if (g_rec.table.compact()) {
-      ++g_compactions;
-      const std::size_t left = g_rec.table.entries();
-      g_compact_stuck_at = g_rec.table.memory_bytes() > kCompactPerBlock * left ? left : 0;
-    }
-  }
-  thaw_recording(frozen);
-}
 
 // Requires g_mu.
 void snapshot_locked(bool final) {
@@ -889,7 +316,8 @@ void snapshot_locked(bool final) {
     const std::size_t nranges = first.finish();
     g_ranges.touched(nranges * sizeof(core::LiveRange));
     m.batch_bytes = cap * sizeof(core::LiveRange);
-    m.heap_error = analyse_heap(ranges, nranges, cap, windowed || first.full(), windowed ? &sample : nullptr, entries, m);
+    m.heap_error = analyse_heap(ranges, nranges, cap, windowed || first.full(), windowed ? &sample : nullptr, entries,
+                                g_builder.totals(), m);
     if (m.heap_error == nullptr) m.heap = &g_layout;
     if (m.heap != nullptr && g_rec.regions.on()) m.estimate = &g_estimate;
     // After the analysis (this snapshot shows the heap before the call), never at exit.

@@ -33,7 +33,7 @@ double live_bytes(const core::SiteTable::Site& s) { return std::max(0.0, s.alloc
 
 }  // namespace
 
-void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout, const double* pinned) noexcept {
+void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout, const double* pinned, std::size_t npinned) noexcept {
   core::SiteTable& sites = g_rec.sites;
   core::append_printf(out, ",\"sites\":{\"sample_bytes\":%llu", static_cast<unsigned long long>(sites.mean()));
   if (!sites.enabled()) {
@@ -58,7 +58,8 @@ void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout, const d
   };
   std::uint32_t order[kTopLive];
   static_assert(kTopPinnedSites <= kTopLive && kTopChurn <= kTopLive);
-  auto pinned_of = [&](std::uint32_t id) { return pinned ? pinned[id] : 0.0; };
+  // Sites made after the analysis counted none: they have no entry.
+  auto pinned_of = [&](std::uint32_t id) { return pinned != nullptr && id < npinned ? pinned[id] : 0.0; };
   auto top_by = [&](auto key, std::size_t k) {
     std::size_t m = 0;
     for (std::uint32_t id = 1; id <= n; ++id) {

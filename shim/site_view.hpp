@@ -10,7 +10,8 @@
 namespace fragscope::shim {
 
 /// Appends `,"sites":{...}`. `layout` may be nullptr; its top_pinned entries' addresses are
-/// looked up to name their sites. `pinned` (indexed by site id) holds the pinned bytes per site.
-void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout, const double* pinned) noexcept;
+/// looked up to name their sites. `pinned` (indexed by site id, `npinned` ids) holds the pinned
+/// bytes per site; a site id from `npinned` on (made after the analysis) has none.
+void encode_sites(core::TextBuffer& out, const core::HeapLayout* layout, const double* pinned, std::size_t npinned) noexcept;
 
 }  // namespace fragscope::shim
