@@ -177,7 +177,8 @@ class Recording {
   bool returns_stopped() const noexcept { return no_returns_; }
 
  private:
-  bool begin_slow(ThreadStats* t) noexcept {
+  // Out of line, as before the protocol was a unit: the hooks' batched path stays short.
+  [[gnu::noinline]] bool begin_slow(ThreadStats* t) noexcept {
     for (;;) {
       if (mode_.load(std::memory_order_acquire) == Mode::kSwitching) {
         wait_for_switch();  // our own logged events may be being applied

@@ -24,13 +24,16 @@ for s in periodic:
     o = s["overhead"]
     print(f"seq {s['seq']}: {s['totals']['live_blocks']} live blocks, table {o['live_table_bytes']} B "
           f"({o['bytes_per_live_block']} B per block), compactions {s['recording']['table_compactions']}")
-peak = max(s["overhead"]["live_table_bytes"] for s in periodic)
+# The shrink itself: at most 32 B per live block once 90% of the blocks are gone (a table that
+# kept its peak size would hold ~160 B per block left). Not "a third of the peak snapshot's
+# table": under load the first periodic snapshot may come after a rebuild in mid-deletion, and
+# then shows no peak at all (a fresh-clone run failed so).
 last = periodic[-1]
 if last["recording"]["table_compactions"] < 1:
     sys.exit("FAIL: the table was never rebuilt")
 if last["overhead"]["bytes_per_live_block"] > 32:
     sys.exit(f"FAIL: {last['overhead']['bytes_per_live_block']} B per live block after the deletions")
-if last["overhead"]["live_table_bytes"] * 3 > peak:
-    sys.exit(f"FAIL: the table kept {last['overhead']['live_table_bytes']} of its peak {peak} B")
+if last["totals"]["live_blocks"] > 80000:
+    sys.exit(f"FAIL: {last['totals']['live_blocks']} live blocks: the deletions did not happen before the snapshot")
 print("the table followed the live blocks down")
 PY
