@@ -80,16 +80,18 @@ const char* analyse_heap(core::LiveRange* ranges, std::size_t n, std::size_t cap
                            if (!anon) return;
                            // With every block at hand, a segment without one is left out here; else
                            // the analysis counts only the segments its blocks land in.
-                           if (!more) {
+                           auto first_batch_has = [&] {
                              auto it = std::lower_bound(ranges, ranges + n, m.start, [](const core::LiveRange& r, std::uintptr_t a) {
                                return r.addr < a;
                              });
-                             if (it == ranges + n || it->addr >= m.end) return;
-                           }
+                             return it != ranges + n && it->addr < m.end;
+                           };
+                           if (!more && !first_batch_has()) return;
                            // Bound our scratch memory (5 bytes per page): a larger sparse mapping is
-                           // skipped and counted, not analysed.
+                           // skipped, and counted when it is known to hold a live block (in batches:
+                           // when the sample of addresses has one there).
                            if (m.end - m.start > kMaxSegmentBytes) {
-                             ++skipped;
+                             if (!more || first_batch_has() || (windows != nullptr && windows->any_in(m.start, m.end))) ++skipped;
                              return;
                            }
                            if (nsegs == seg_cap() && !g_segs.ensure((nsegs + 256) * sizeof(core::Segment), "heap-segments")) {
@@ -106,7 +108,7 @@ const char* analyse_heap(core::LiveRange* ranges, std::size_t n, std::size_t cap
       sampled ? core::estimate_scratch_bytes(g_rec.regions, page) : core::heap_scratch_bytes(max_pages) + 16;
   if (out_of_memory || !g_pages.ensure(scratch, "heap-pages"))
     return "out of memory for the heap layout analysis";
-  g_pages.touched(scratch);
+  if (sampled) g_pages.touched(scratch);
   // Who pins the pinned pages, by site id (only the ids given out so far).
   double* pinned = nullptr;
   std::size_t nsites = 0;
@@ -160,6 +162,7 @@ const char* analyse_heap(core::LiveRange* ranges, std::size_t n, std::size_t cap
     more = lo != 0;
   }
   analyzer.finish();
+  g_pages.touched(core::heap_scratch_bytes(analyzer.largest_opened_pages()) + 16);  // the segments with blocks
   g_layout.segments_skipped = skipped;
   // Ages of the top-pinning blocks, from the live table (still live unless freed meanwhile).
   const std::uint64_t now = core::now_ticks();

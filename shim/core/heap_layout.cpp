@@ -43,6 +43,7 @@ void HeapAnalyzer::open(std::size_t si) noexcept {
   ++out_.segments;
   out_.segment_bytes += seg.end - seg.start;
   out_.pages += npages;
+  largest_opened_ = std::max(largest_opened_, npages);
   if (!residency_(seg.start, npages, res_, ctx_)) {
     std::memset(res_, 1, npages);
     out_.residency_unknown_pages += npages;
@@ -218,6 +219,11 @@ std::size_t WindowSelector::finish() noexcept {
 }
 
 void AddressSample::finish() noexcept { std::sort(out_, out_ + n_); }
+
+bool AddressSample::any_in(std::uintptr_t lo, std::uintptr_t hi) const noexcept {
+  const std::uintptr_t* it = std::lower_bound(out_, out_ + n_, lo);
+  return it != out_ + n_ && *it < hi;
+}
 
 std::uintptr_t AddressSample::window_end(std::uintptr_t lo, std::size_t blocks, std::size_t total) const noexcept {
   if (n_ == 0 || total == 0) return UINTPTR_MAX;

@@ -85,6 +85,8 @@ class HeapAnalyzer {
   /// Sampled blocks attributed before all of their pages were complete (more than kPending were
   /// waiting at once): their share is approximate.
   std::uint64_t early_attributions() const noexcept { return early_; }
+  /// Pages of the largest segment a block landed in: how much of the scratch was touched.
+  std::size_t largest_opened_pages() const noexcept { return largest_opened_; }
 
  private:
   void open(std::size_t si) noexcept;
@@ -105,6 +107,7 @@ class HeapAnalyzer {
   std::size_t npending_ = 0;
   std::uint64_t early_ = 0;
   std::size_t flushed_below_ = 0;  // pending blocks wholly below this page were attributed
+  std::size_t largest_opened_ = 0;
   std::size_t si_ = 0;       // the segment the next block is looked for from
   bool open_ = false;        // segs_[si_] has had a block
   std::size_t seg_blocks_ = 0;
@@ -161,6 +164,8 @@ class AddressSample {
   }
   /// Sorts the sample; call once, after the walk.
   void finish() noexcept;
+  /// Whether a sampled address lies in [lo, hi) (after finish()).
+  bool any_in(std::uintptr_t lo, std::uintptr_t hi) const noexcept;
   /// The end of a window from `lo` that holds about `blocks` of the `total` live blocks
   /// (UINTPTR_MAX: the rest of the address space).
   std::uintptr_t window_end(std::uintptr_t lo, std::size_t blocks, std::size_t total) const noexcept;

@@ -197,3 +197,43 @@ TEST(WindowSelector, BatchesTileTheBlocksInAddressOrder) {
 }
 
 }  // namespace
+
+namespace {
+
+// The sample the reporter cuts its windows from: every k-th address of a walk in hash order.
+// A window from any start holds about the blocks asked for, and any_in finds a sampled address.
+TEST(AddressSample, WindowsHoldAboutTheBlocksAskedFor) {
+  std::mt19937_64 rng(11);
+  std::vector<std::uintptr_t> blocks;
+  for (int i = 0; i < 200000; ++i) blocks.push_back(0x10000000 + (rng() % 100000000) * 16);
+  std::sort(blocks.begin(), blocks.end());
+  blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+  std::vector<std::uintptr_t> walk = blocks;
+  std::shuffle(walk.begin(), walk.end(), rng);  // the table's order
+  std::vector<std::uintptr_t> space(4096);
+  fc::AddressSample sample(space.data(), space.size(), walk.size() / space.size() + 1);
+  for (std::uintptr_t a : walk) sample.offer(a);
+  sample.finish();
+  const std::size_t want = 20000;
+  std::size_t windows = 0;
+  for (std::uintptr_t lo = 0;;) {
+    const std::uintptr_t hi = sample.window_end(lo, want, walk.size());
+    const auto first = std::lower_bound(blocks.begin(), blocks.end(), lo);
+    const auto last = hi == UINTPTR_MAX ? blocks.end() : std::lower_bound(blocks.begin(), blocks.end(), hi);
+    const auto got = static_cast<std::size_t>(last - first);
+    ++windows;
+    if (hi == UINTPTR_MAX) {
+      EXPECT_LE(got, want * 5 / 4);  // the rest
+      break;
+    }
+    EXPECT_GT(hi, lo);
+    EXPECT_NEAR(static_cast<double>(got), static_cast<double>(want), 0.2 * want) << windows;
+    lo = hi;
+  }
+  EXPECT_NEAR(static_cast<double>(windows), static_cast<double>(blocks.size()) / want, 2);
+  EXPECT_TRUE(sample.any_in(blocks.front(), blocks.back() + 1));
+  EXPECT_FALSE(sample.any_in(0, blocks.front()));
+  EXPECT_FALSE(sample.any_in(blocks.back() + 1, UINTPTR_MAX));
+}
+
+}  // namespace
