@@ -12,11 +12,16 @@ Usage:   bench/run_snapshot_swing.py LIB WL_HOLD [ROUNDS] [-- WL_HOLD ARGS...]
   LIB      build/shim/libfragscope.so
   WL_HOLD  build/bench/wl_hold
   ROUNDS   rounds of plain, bounded, unbounded (default 3)
+  (WL_HOLD may be a redis-server instead: its ARGS are the keys DEBUG POPULATE makes, default
+  2000000, and its RSS is read for 5 s after them.)
 Example: bench/run_snapshot_swing.py build/shim/libfragscope.so build/bench/wl_hold 3 -- --blocks 5000000
+         bench/run_snapshot_swing.py build/shim/libfragscope.so /usr/bin/redis-server 1 -- 2000000
 """
 import json
 import os
 import resource
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -36,15 +41,69 @@ def vm_rss(pid):
     return None
 
 
-def run(mode, lib, wl, args, tmp):
+def snapshot_env(mode, lib, tmp):
     env = dict(os.environ)
-    out = os.path.join(tmp, f"{mode}.%p.jsonl")
     if mode != "plain":
-        env.update(LD_PRELOAD=lib, FRAGSCOPE_SUMMARY="0", FRAGSCOPE_INTERVAL_MS="500", FRAGSCOPE_OUTPUT=out)
+        env.update(LD_PRELOAD=lib, FRAGSCOPE_SUMMARY="0", FRAGSCOPE_INTERVAL_MS="500",
+                   FRAGSCOPE_OUTPUT=os.path.join(tmp, f"{mode}.%p.jsonl"))
         if mode == "unbounded":
             env["FRAGSCOPE_SNAPSHOT_SCRATCH"] = str(1 << 40)
+    return env
+
+
+def run_redis(mode, lib, server, args, tmp):
+    """redis-server (WL_HOLD given as a redis-server) after DEBUG POPULATE KEYS (args[0], default
+    2000000): its VmRSS read for 5 s, then it is shut down."""
+    keys = args[0] if args else "2000000"
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        port = str(so.getsockname()[1])
+    cli = shutil.which("redis-cli")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    p = subprocess.Popen([wl, *args], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    p = subprocess.Popen([server, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                          "--enable-debug-command", "yes", "--dir", tmp], env=snapshot_env(mode, lib, tmp),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if subprocess.run([cli, "-p", port, "ping"], capture_output=True).returncode == 0:
+            break
+        time.sleep(0.1)
+    subprocess.run([cli, "-p", port, "debug", "populate", keys], capture_output=True, check=True)
+    time.sleep(1)
+    readings = []
+    end = time.time() + 5
+    while time.time() < end:
+        r = vm_rss(p.pid)
+        if r is not None:
+            readings.append(r)
+        time.sleep(0.002)
+    subprocess.run([cli, "-p", port, "shutdown", "nosave"], capture_output=True)
+    p.wait()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return min(readings), max(readings), cpu, last_overhead(mode, tmp)
+
+
+def last_overhead(mode, tmp):
+    """The overhead section of the last periodic snapshot of the run's file (removed), or {}."""
+    snap = {}
+    if mode != "plain":
+        for name in os.listdir(tmp):
+            if name.startswith(mode + ".") and name.endswith(".jsonl"):
+                path = os.path.join(tmp, name)
+                with open(path) as f:
+                    lines = [json.loads(l) for l in f if l.strip()]
+                os.unlink(path)
+                periodic = [l for l in lines if not l.get("final")]
+                if periodic:
+                    snap = periodic[-1]["overhead"]
+    return snap
+
+
+def run(mode, lib, wl, args, tmp):
+    if os.path.basename(wl) == "redis-server":
+        return run_redis(mode, lib, wl, args, tmp)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.Popen([wl, *args], env=snapshot_env(mode, lib, tmp), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     for line in p.stderr:
         if "holding" in line:
             break
@@ -66,18 +125,7 @@ def run(mode, lib, wl, args, tmp):
     p.wait()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    snap = {}
-    if mode != "plain":
-        for name in os.listdir(tmp):
-            if name.startswith(mode + ".") and name.endswith(".jsonl"):
-                path = os.path.join(tmp, name)
-                with open(path) as f:
-                    lines = [json.loads(l) for l in f if l.strip()]
-                os.unlink(path)
-                periodic = [l for l in lines if not l.get("final")]
-                if periodic:
-                    snap = periodic[-1]["overhead"]
-    return min(readings), max(readings), cpu, snap
+    return min(readings), max(readings), cpu, last_overhead(mode, tmp)
 
 
 def main():
@@ -98,7 +146,7 @@ def main():
             for mode in results:
                 results[mode].append(run(mode, lib, wl, args, tmp))
     plain_rss = statistics.median(r[0] for r in results["plain"])
-    print(f"wl_hold {' '.join(args)}; plain RSS {plain_rss / 2**20:.1f} MiB (median of {rounds})")
+    print(f"{os.path.basename(wl)} {' '.join(args)}; plain RSS {plain_rss / 2**20:.1f} MiB (median of {rounds})")
     print(f"{'mode':10} {'low MiB':>9} {'high MiB':>9} {'swing MiB':>10} {'swing/plain':>12} {'CPU s':>7}"
           f" {'scratch MiB':>12} {'batches':>8}")
     for mode, rs in results.items():
