@@ -75,6 +75,19 @@ CLI::Validator metrics_address() {
       "[IPv4:]PORT");
 }
 
+CLI::Validator snapshot_index() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        long long n = 0;
+        const char* end = v.data() + v.size();
+        auto [p, ec] = std::from_chars(v.data(), end, n);
+        if (v.empty() || v[0] == '+' || ec != std::errc() || p != end || n == 0 || n > 100000000 || n < -100000000)
+          return fmt::format("'{}' is not a snapshot number (1 the first, 2 the second, ..., -1 the last)", printable(v));
+        return {};
+      },
+      "N");
+}
+
 CLI::Validator run_id() {
   return CLI::Validator(
       [](std::string& v) -> std::string {

@@ -21,6 +21,9 @@ CLI::Validator seconds(double lo, double hi);
 /// [IPv4:]PORT as the shim takes FRAGSCOPE_METRICS_ADDR: a port from 1 to 65535.
 CLI::Validator metrics_address();
 
+/// A snapshot of a process by its place: 1 the first, 2 the second, ..., -1 the last, -2 the one before.
+CLI::Validator snapshot_index();
+
 /// A snapshot's run id: 16 hex digits.
 CLI::Validator run_id();
 

@@ -8,8 +8,10 @@
 
 #include "balance.hpp"
 #include "html_report.hpp"
+#include "json_access.hpp"
 #include "machine_formats.hpp"
 #include "output_file.hpp"
+#include "pprof_export.hpp"
 #include "sites.hpp"
 #include "advise.hpp"
 #include "arguments.hpp"
@@ -82,46 +84,84 @@ std::string process_heading(const char* cmd, const std::string& path, std::size_
   return head + fmt::format("\n=== process {} of {}: {} ===\n", i + 1, n, p.label());
 }
 
-int report_cmd(const std::string& path, const ProcessChoice& choice, const std::string& html,
-               const std::string& collapsed, const std::string& collapsed_pinned, const std::string& format) {
+// What `report` writes besides its report on stdout.
+struct ReportExports {
+  std::string html, collapsed, collapsed_pinned, pprof;
+  long long at = 0;  // --at: 0 the default snapshot (the final one, else the last)
+  bool any_stacks() const { return !collapsed.empty() || !collapsed_pinned.empty() || !pprof.empty(); }
+};
+
+int report_cmd(const std::string& path, const ProcessChoice& choice, const ReportExports& ex, const std::string& format) {
   std::vector<fragscope::report::ProcessSnapshots> procs;
   std::vector<const fragscope::report::ProcessSnapshots*> chosen;
+  if (ex.at != 0 && !ex.any_stacks()) {
+    fmt::print(stderr, "fragscope report: --at chooses the snapshot of --pprof, --collapsed-live and --collapsed-pinned; "
+                       "none was given\n");
+    return 2;
+  }
   if (!load_processes("report", path, choice, &procs, &chosen)) return 2;
   if (chosen.size() > 1) {
     if (format != "text") return several_processes("report", path, "--format " + format, chosen);
-    if (!html.empty()) return several_processes("report", path, "--html", chosen);
-    if (!collapsed.empty() || !collapsed_pinned.empty())
-      return several_processes("report", path, "--collapsed-live/--collapsed-pinned", chosen);
+    if (!ex.html.empty()) return several_processes("report", path, "--html", chosen);
+    if (ex.any_stacks())
+      return several_processes("report", path, "--pprof/--collapsed-live/--collapsed-pinned", chosen);
     for (std::size_t i = 0; i < chosen.size(); ++i)
       std::cout << process_heading("report", path, i, chosen.size(), *chosen[i])
                 << fragscope::report::render_text_report(chosen[i]->file);
     return 0;
   }
   const fragscope::report::SnapshotFile& f = chosen.front()->file;
+  // The snapshot the exports are of: --at, else the one the reports show (the final, else the last).
+  const nlohmann::json* at = f.final_snapshot();
+  if (ex.at != 0) {
+    const long long n = static_cast<long long>(f.snapshots.size());
+    const long long i = ex.at > 0 ? ex.at - 1 : n + ex.at;
+    if (i < 0 || i >= n) {
+      fmt::print(stderr, "fragscope report: --at {}: {} holds {} snapshot{} of {}\n", ex.at, path, n, n == 1 ? "" : "s",
+                 chosen.front()->label());
+      return 2;
+    }
+    at = &f.snapshots[static_cast<std::size_t>(i)];
+  }
+  if (at == nullptr) at = &f.snapshots.back();
   if (format == "json") std::cout << fragscope::report::render_report_json(f).dump(2) << "\n";
   else if (format == "prom") std::cout << fragscope::report::render_prometheus(f);
   else std::cout << fragscope::report::render_text_report(f);
-  if (!collapsed.empty() || !collapsed_pinned.empty()) {
-    const nlohmann::json* fin = f.final_snapshot();
-    const auto sites = fragscope::report::named_sites(fin ? *fin : f.snapshots.back());
+  if (ex.any_stacks()) {
+    const auto sites = fragscope::report::named_sites(*at);
+    const std::string which = fmt::format("snapshot {} (seq {}{})", at - f.snapshots.data() + 1,
+                                          fragscope::report::whole(fragscope::report::num(*at, "seq")),
+                                          fragscope::report::flag(*at, "final") ? ", final" : "");
+    if (sites.empty())
+      fmt::print(stderr, "fragscope report: {} has no sampled call sites (FRAGSCOPE_SAMPLE_BYTES=0, or nothing "
+                         "sampled yet): the stacks written are empty\n", which);
     try {
-      if (!collapsed.empty()) {
-        fragscope::report::write_file_atomically(collapsed, fragscope::report::collapsed_live_stacks(sites));
-        fmt::print(stderr, "fragscope report: collapsed stacks (live bytes) written to {}\n", collapsed);
+      if (!ex.collapsed.empty()) {
+        fragscope::report::write_file_atomically(ex.collapsed, fragscope::report::collapsed_live_stacks(sites));
+        fmt::print(stderr, "fragscope report: collapsed stacks (live bytes) of {} written to {}\n", which, ex.collapsed);
       }
-      if (!collapsed_pinned.empty()) {
-        fragscope::report::write_file_atomically(collapsed_pinned, fragscope::report::collapsed_pinned_stacks(sites));
-        fmt::print(stderr, "fragscope report: collapsed stacks (pinned bytes) written to {}\n", collapsed_pinned);
+      if (!ex.collapsed_pinned.empty()) {
+        fragscope::report::write_file_atomically(ex.collapsed_pinned, fragscope::report::collapsed_pinned_stacks(sites));
+        fmt::print(stderr, "fragscope report: collapsed stacks (pinned bytes) of {} written to {}\n", which,
+                   ex.collapsed_pinned);
+      }
+      if (!ex.pprof.empty()) {
+        fragscope::report::PprofSummary sum;
+        fragscope::report::write_file_atomically(ex.pprof, fragscope::report::render_pprof(*at, sites, &sum));
+        fmt::print(stderr, "fragscope report: pprof profile of {} written to {} ({} stacks, {} live, {} pinned; "
+                           "go tool pprof -top {})\n",
+                   which, ex.pprof, sum.samples, fragscope::report::human_bytes(sum.inuse_space),
+                   fragscope::report::human_bytes(sum.pinned_space), ex.pprof);
       }
     } catch (const std::exception& e) {
       fmt::print(stderr, "fragscope report: {}\n", e.what());
       return 2;
     }
   }
-  if (!html.empty()) {
+  if (!ex.html.empty()) {
     try {
-      fragscope::report::write_file_atomically(html, fragscope::report::render_html_report(f));
-      fmt::print(stderr, "fragscope report: HTML report written to {}\n", html);
+      fragscope::report::write_file_atomically(ex.html, fragscope::report::render_html_report(f));
+      fmt::print(stderr, "fragscope report: HTML report written to {}\n", ex.html);
     } catch (const std::exception& e) {
       fmt::print(stderr, "fragscope report: {}\n", e.what());
       return 2;
@@ -231,7 +271,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("command", run.command, "CMD [ARGS...] (after --)");
   run_cmd->positionals_at_end();
 
-  std::string report_path, report_html, report_collapsed, report_collapsed_pinned, report_format = "text";
+  std::string report_path, report_format = "text";
+  ReportExports report_ex;
   auto* rep = app.add_subcommand("report", "Print the text report of a snapshot file");
   rep->add_option("file", report_path, "FILE.jsonl")->required();
   ProcessChoice report_choice;
@@ -241,11 +282,18 @@ int main(int argc, char** argv) {
                   "of the last snapshot)")
       ->check(CLI::IsMember({"text", "json", "prom"}))
       ->capture_default_str();
-  rep->add_option("--html", report_html, "Also write a self-contained HTML report (charts) to this file");
-  rep->add_option("--collapsed-live", report_collapsed,
+  rep->add_option("--html", report_ex.html, "Also write a self-contained HTML report (charts, flame graph) to this file");
+  rep->add_option("--pprof", report_ex.pprof,
+                  "Write the sampled call sites as a gzipped pprof profile (live, allocated and pinned bytes) to this "
+                  "file: go tool pprof, Parca, Pyroscope");
+  rep->add_option("--collapsed-live", report_ex.collapsed,
                   "Write the sampled call stacks weighted by live bytes, in collapsed form (flamegraph.pl, speedscope)");
-  rep->add_option("--collapsed-pinned", report_collapsed_pinned,
+  rep->add_option("--collapsed-pinned", report_ex.collapsed_pinned,
                   "Write the sampled call stacks weighted by the bytes of pinned pages they hold, collapsed");
+  rep->add_option("--at", report_ex.at,
+                  "The snapshot --pprof and --collapsed-* export: 1 the first, -1 the last (default: the final one, "
+                  "else the last)")
+      ->check(fragscope::cli::snapshot_index());
 
   fragscope::cli::CompareOptions cmp;
   auto* cmp_cmd = app.add_subcommand("compare",
@@ -321,7 +369,7 @@ int main(int argc, char** argv) {
   if (*adv) return advise_cmd(advise_path, advise_choice, advise_command, advise_json);
   if (*proc_cmd) return fragscope::cli::proc_command(procopt);
   if (*sys_cmd) return fragscope::cli::system_command(sysopt);
-  if (*rep) return report_cmd(report_path, report_choice, report_html, report_collapsed, report_collapsed_pinned, report_format);
+  if (*rep) return report_cmd(report_path, report_choice, report_ex, report_format);
   if (*chk) return fragscope::cli::check_command(check_paths, min_files);
   return 2;
 }

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "advise.hpp"
+#include "flame_graph.hpp"
 #include "json_access.hpp"
 #include "sites.hpp"
 #include "svg_chart.hpp"
@@ -256,7 +257,9 @@ std::string render_html_report(const SnapshotFile& f) {
                      html_escape(ns.origin() ? ns.origin()->label() : "?"), human_bytes(ns.live_bytes), ns.live_blocks,
                      ns.frees, human_bytes(ns.pinned_bytes));
     }
-    out += "</table></section>\n";
+    out += "</table>\n";
+    out += flame_graph_html(last, sites);
+    out += "</section>\n";
   }
 
   // Request sizes and notes.

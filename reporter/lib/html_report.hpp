@@ -1,6 +1,7 @@
-// The HTML report of one process's snapshots: one self-contained file (inline CSS and SVG, no
+// The HTML report of one process's snapshots: one self-contained file (inline CSS, SVG and
 // script, no network access) with charts of memory over time, live bytes by size class and
-// lifetimes, beside the figures of the text report.
+// lifetimes, and a flame graph of the call sites (flame_graph.hpp), beside the figures of the
+// text report.
 #pragma once
 
 #include <string>

@@ -52,10 +52,12 @@ std::string NamedFrame::label() const {
   return fmt::format("{}+{:#x}", slash == std::string::npos ? module : module.substr(slash + 1), offset);
 }
 
-const NamedFrame* NamedSite::origin() const {
-  for (const auto& f : frames)
-    if (!runtime_frame(f)) return &f;
-  return frames.empty() ? nullptr : &frames.front();
+const NamedFrame* NamedSite::origin() const { return frames.empty() ? nullptr : &frames[origin_index()]; }
+
+std::size_t NamedSite::origin_index() const {
+  for (std::size_t i = 0; i < frames.size(); ++i)
+    if (!runtime_frame(frames[i])) return i;
+  return 0;
 }
 
 std::vector<NamedSite> named_sites(const nlohmann::json& snapshot) {

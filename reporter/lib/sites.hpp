@@ -24,6 +24,9 @@ struct NamedSite {
   /// The first frame outside the C and C++ runtime (operator new, malloc wrappers): where the
   /// program asked for memory.
   const NamedFrame* origin() const;
+  /// The index of origin() in `frames` (0 when there are none): frames from it outward are the
+  /// program's stack with the allocator's and the wrappers' frames folded.
+  std::size_t origin_index() const;
 };
 
 /// The snapshot's sites with their frames resolved (addr2line for what the snapshot lacks).
