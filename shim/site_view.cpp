@@ -73,20 +73,24 @@ void find_module_maps() noexcept {
             if (ph.p_type != PT_NOTE || mm.build_id_len != 0) continue;
             const auto* p = reinterpret_cast<const unsigned char*>(info->dlpi_addr + ph.p_vaddr);
             const unsigned char* end = p + ph.p_memsz;
+            // Name and descriptor are padded to the segment's alignment: 4, or 8 (gABI).
+            const std::uint64_t pad = ph.p_align == 8 ? 7 : 3;
             while (p + sizeof(ElfW(Nhdr)) <= end) {
               ElfW(Nhdr) nh;
               std::memcpy(&nh, p, sizeof nh);
               const unsigned char* name = p + sizeof nh;
-              const unsigned char* desc = name + ((nh.n_namesz + 3) & ~3u);
-              const unsigned char* next = desc + ((nh.n_descsz + 3) & ~3u);
-              if (next > end || next <= p) break;
+              if (nh.n_namesz > static_cast<std::uint64_t>(end - name)) break;
+              const unsigned char* desc = name + ((nh.n_namesz + pad) & ~pad);
+              if (desc > end || nh.n_descsz > static_cast<std::uint64_t>(end - desc)) break;
               if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0 &&
                   nh.n_descsz > 0 && nh.n_descsz <= sizeof mm.build_id) {
                 std::memcpy(mm.build_id, desc, nh.n_descsz);
                 mm.build_id_len = nh.n_descsz;
                 break;
               }
-              p = next;
+              const std::uint64_t step = (nh.n_descsz + pad) & ~pad;
+              if (step > static_cast<std::uint64_t>(end - desc)) break;
+              p = desc + step;
             }
           }
         }
