@@ -1,6 +1,7 @@
 // The exported hooks of libfragscope.so: the malloc family and the mmap family. Each hook asks
-// enter() whether to record, calls the real function under the recursion guard, and records the
-// result in the core. Nothing here changes what the host sees: same return values, same errno
+// enter() whether to record, calls the real function under the recursion guard, and hands the
+// result to the recording unit of the process's mode (recording_modes.hpp): the hooks forward,
+// the recording unit records. Nothing here changes what the host sees: same return values, same errno
 // (our recording never sets errno; the rare paths that make syscalls restore it).
 #include <errno.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "forward.hpp"
+#include "recording_modes.hpp"
 #include "remedy.hpp"
 #include "runtime.hpp"
 #include "self_heap.hpp"
@@ -24,10 +26,6 @@ namespace core = fragscope::core;
 using core::Op;
 
 namespace {
-
-inline std::size_t usable(void* p) noexcept {
-  return fs::remedy_owns(p) ? fs::remedy_usable(p) : fs::real_usable(p);
-}
 
 // The real allocator, or the pools of the preload remediation (FRAGSCOPE_POOL_SIZES) for the
 // sizes they serve. With the remediation off, each costs one compare.
@@ -42,133 +40,6 @@ inline void real_free(void* p) noexcept {
 inline void* real_realloc(void* p, std::size_t n) noexcept {
   if (fs::remedy_owns(p) || fs::remedy_pool_for(n) >= 0) [[unlikely]] return fs::remedy_realloc(p, n);
   return fs::g_real.realloc(p, n);
-}
-
-inline void count(core::ThreadStats* t, Op op) noexcept { t->calls[static_cast<unsigned>(op)].add(1); }
-inline void fail(core::ThreadStats* t, Op op) noexcept { t->failures[static_cast<unsigned>(op)].add(1); }
-
-// The batched paths below are what almost every call runs, and on a program that waits on cache
-// misses every instruction of a hook counts, not just its memory accesses: it fills the window in
-// which the CPU overlaps the program's own misses (bench/README.md, "What a hook may cost"). So
-// they stay small and the direct paths are out of line.
-
-// Records a new live block at once, and counts the call (the process is no longer batched).
-__attribute__((noinline)) void record_new_direct(core::ThreadStats* t, void* p, std::uint64_t req, Op op,
-                                                 std::uint32_t site) noexcept {
-  count(t, op);
-  fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));  // overlaps with the two calls below
-  core::record_alloc_sampled(fs::g_rec, *t, reinterpret_cast<std::uintptr_t>(p), req, usable(p),
-                             fs::g_clock.read(t->clock_countdown), site);
-}
-
-// Sampled mode (FRAGSCOPE_MODE=sampled; core/region_sampler.hpp): every allocation is counted by
-// class in its thread's block (one dense cache line of counters per call); only blocks the
-// sampler keeps go into the table, at once, under begin_record and end_record (the mode stays
-// direct: they wait only while a final snapshot holds recording). The calls of each kind are
-// counted for the sample's blocks only (those that start in a sampled region), and estimated:
-// on a program that waits on cache misses, every line a hook touches costs.
-using Hit = core::RegionSampler::Hit;
-std::size_t usable_fn(void* p) noexcept { return usable(p); }
-
-__attribute__((noinline)) void sampled_keep(core::ThreadStats* t, void* p, std::uint64_t req, Hit h, Op op) noexcept {
-  if (h == Hit::kStart) count(t, op);
-  // The stack first, as record_new does: a stack walk may wait for the loader's lock.
-  const std::uint32_t site = h == Hit::kStart ? core::sample_site(fs::g_rec, *t, req) : 0;
-  fs::begin_record(t);
-  core::sampled_keep(fs::g_rec, *t, reinterpret_cast<std::uintptr_t>(p), req, usable(p),
-                     fs::g_clock.read(t->clock_countdown), h, site);
-  fs::end_record(t);
-}
-
-__attribute__((noinline)) bool sampled_drop(core::ThreadStats* t, void* p, Hit h, Op op,
-                                            core::Block* removed = nullptr) noexcept {
-  if (h == Hit::kStart && op != Op::kCount) count(t, op);
-  fs::begin_record(t);
-  const bool found = core::sampled_drop(fs::g_rec, *t, reinterpret_cast<std::uintptr_t>(p), h,
-                                        fs::g_clock.read(t->clock_countdown), usable_fn, removed);
-  fs::end_record(t);
-  return found;
-}
-
-inline void sampled_new(core::ThreadStats* t, void* p, std::uint64_t req, Op op) noexcept {
-  core::sampled_count_alloc(*t, req);
-  const Hit h = fs::g_rec.regions.hit(reinterpret_cast<std::uintptr_t>(p), req);
-  if (h != Hit::kNone) [[unlikely]]
-    sampled_keep(t, p, req, h, op);
-}
-
-// A free (or delete) of p, about to be made: p taken out of the table if kept.
-inline void sampled_free(core::ThreadStats* t, void* p, Op op) noexcept {
-  const Hit h = core::sampled_free_kind(fs::g_rec, reinterpret_cast<std::uintptr_t>(p));
-  if (h != Hit::kNone) [[unlikely]]
-    sampled_drop(t, p, h, op);
-}
-
-// Sampled mode's short path for malloc and free (tls.fast: no remediation), the whole cost of a
-// call whose block is not kept: on a program that waits on cache misses a hook is paid by its
-// length (bench/README.md, "What a hook may cost"). The guard is held around the real call, as
-// HookGuard does elsewhere, and around the rare recording; pending work waits for the latter.
-__attribute__((noinline)) void fast_keep(core::ThreadStats* t, void* p, std::uint64_t req, Hit h) noexcept {
-  fs::HookGuard g;
-  sampled_keep(t, p, req, h, Op::kMalloc);
-  fs::after_record();
-}
-inline void* fast_malloc(core::ThreadStats* t, std::size_t n) noexcept {
-  fs::tls.guard += fs::kHookGuard;
-  void* p = fs::g_real.malloc(n);
-  fs::tls.guard -= fs::kHookGuard;
-  if (p == nullptr) [[unlikely]] {
-    fail(t, Op::kMalloc);
-    return p;
-  }
-  core::sampled_count_alloc(*t, n);
-  const Hit h = fs::g_rec.regions.hit(reinterpret_cast<std::uintptr_t>(p), n);
-  if (h != Hit::kNone) [[unlikely]]
-    fast_keep(t, p, n, h);
-  return p;
-}
-__attribute__((noinline)) void fast_drop(core::ThreadStats* t, void* p, Hit h) noexcept {
-  sampled_drop(t, p, h, Op::kFree);
-  fs::after_record();
-}
-inline void fast_free(core::ThreadStats* t, void* p) noexcept {
-  const Hit h = core::sampled_free_kind(fs::g_rec, reinterpret_cast<std::uintptr_t>(p));
-  fs::tls.guard += fs::kHookGuard;
-  if (h != Hit::kNone) [[unlikely]]
-    fast_drop(t, p, h);
-  fs::g_real.free(p);
-  fs::tls.guard -= fs::kHookGuard;
-}
-
-// Records a new live block made by call `op`: as an event while the process is batched (the event
-// counts the call), else at once.
-inline void record_new(core::ThreadStats* t, void* p, std::uint64_t req, Op op) noexcept {
-  if (fs::g_sampled) {
-    sampled_new(t, p, req, op);
-    return;
-  }
-  // The stack is this thread's, now. Taken before begin_record: a stack walk may wait for the
-  // loader's lock, and a thread that holds it may be waiting for this one's flag to switch.
-  const std::uint32_t site = core::sample_site(fs::g_rec, *t, req);
-  if (fs::begin_record(t)) [[likely]] {
-    fs::g_applier.push_alloc(*t, reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), req,
-                             usable(p), site, static_cast<unsigned>(op) + 1);
-    fs::end_record(t);
-    return;
-  }
-  record_new_direct(t, p, req, op, site);
-  fs::end_record(t);
-}
-
-// Records a successful allocation (or a failure) made by a hook.
-inline void done_alloc(core::ThreadStats* t, Op op, void* p, std::uint64_t req) noexcept {
-  if (p != nullptr) [[likely]] {
-    record_new(t, p, req, op);
-  } else {
-    if (!fs::g_sampled) count(t, op);  // sampled mode counts the calls of the sample only
-    fail(t, op);
-  }
-  fs::after_record();
 }
 
 // A thread of ours (tls.self) always holds the guard, so its calls all take the pass-through
@@ -246,37 +117,6 @@ void* pass_aligned(void* (*real)(std::size_t, std::size_t), std::size_t al, std:
 // realloc of a bootstrap block: move it into the real heap (through our malloc: it is recorded).
 void* realloc_from_bootstrap(void* p, std::size_t n) noexcept;
 
-// Sampled mode's realloc: the old block out of the table (if kept) before the call, the new one in
-// after it; a failed call puts the old one back.
-template <class Real>
-void* sampled_realloc(core::ThreadStats* t, Op op, void* p, std::uint64_t n, Real&& real) noexcept {
-  core::Block old;
-  Hit oh = Hit::kNone;
-  bool kept = false;
-  if (p != nullptr) {
-    oh = core::sampled_free_kind(fs::g_rec, reinterpret_cast<std::uintptr_t>(p));
-    if (oh != Hit::kNone) [[unlikely]]
-      kept = sampled_drop(t, p, oh, Op::kCount, &old);  // the call is counted with its new block
-  }
-  void* q = real();
-  if (q != nullptr) {
-    core::sampled_count_alloc(*t, n);
-    const Hit h = fs::g_rec.regions.hit(reinterpret_cast<std::uintptr_t>(q), n);
-    if (h != Hit::kNone) [[unlikely]]
-      sampled_keep(t, q, n, h, op);
-    if (p != nullptr) (q == p ? t->realloc_in_place : t->realloc_moves).add(1);
-  } else if (n != 0 || p == nullptr) {
-    fail(t, op);
-    if (kept) {  // p is still live
-      fs::begin_record(t);
-      core::sampled_restore(fs::g_rec, *t, old, oh, fs::g_clock.read(t->clock_countdown), usable(p));
-      fs::end_record(t);
-    }
-  }
-  fs::after_record();
-  return q;
-}
-
 // realloc and reallocarray share this: `real` performs the reallocation.
 template <class Real>
 void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
@@ -284,78 +124,21 @@ void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
   if (t == nullptr) [[unlikely]]
     return real();
   fs::HookGuard g;
-  if (fs::g_sampled) return sampled_realloc(t, op, p, n, real);
-  count(t, op);
-  if (fs::begin_record(t)) [[likely]] {
-    // One thread: the old block's free and the new block as two events, after the real call.
-    const std::size_t old_usable = p != nullptr ? usable(p) : 0;
-    const std::uint64_t before = fs::g_clock.read(t->clock_countdown);
-    void* q = real();
-    const auto addr = reinterpret_cast<std::uintptr_t>(p);
-    if (q != nullptr) {
-      if (p != nullptr) fs::g_applier.push(*t, core::Event::free(addr, before, old_usable));
-      const std::uint32_t site = core::sample_site(fs::g_rec, *t, n);
-      fs::g_applier.push(*t, core::Event::alloc(reinterpret_cast<std::uintptr_t>(q), fs::g_clock.read(t->clock_countdown),
-                                                n, usable(q), site));
-      if (p != nullptr) (q == p ? t->realloc_in_place : t->realloc_moves).add(1);
-    } else if (n != 0 || p == nullptr) {
-      fail(t, op);  // p, if any, is still live
-    } else {
-      fs::g_applier.push(*t, core::Event::free(addr, before, old_usable));  // realloc(p, 0) freed p (glibc)
-    }
-    fs::end_record(t);
-    fs::after_record();
-    return q;
-  }
-  const std::uint64_t now = fs::g_clock.read(t->clock_countdown);
-  core::Block old;
-  bool tracked = false;
-  if (p != nullptr) {
-    tracked = fs::g_rec.table.remove(reinterpret_cast<std::uintptr_t>(p), now, &old, [&](const core::Block& b) {
-      core::detail::count_free(fs::g_rec, *t, b, usable(p), now, true);
-    });
-    if (!tracked) t->untracked_frees.add(1);
-    else if (old.sampled) fs::g_rec.sites.on_free(old.addr, old.size);
-  }
-  void* q = real();
-  if (q != nullptr) {
-    core::record_alloc(fs::g_rec, *t, q, n, usable(q), now);
-    if (p != nullptr) (q == p ? t->realloc_in_place : t->realloc_moves).add(1);
-  } else if (n != 0 || p == nullptr) {
-    fail(t, op);
-    if (tracked) {
-      // Failed: p is still live. Put it back, and take back the free we counted.
-      core::Block back = old;
-      back.sampled = false;  // its site record was closed above; the block stays, unattributed
-      fs::g_rec.table.insert(back, nullptr, [&](core::InsertResult) {
-        core::detail::uncount_free(*t, old, usable(p), now);
-      });
-    }
-  }
-  // else: realloc(p, 0) returned NULL, so p was freed (glibc): the free is already counted.
-  fs::end_record(t);
-  fs::after_record();
-  return q;
+  return fs::record_realloc(t, op, p, n, real);
 }
 
-// Records that live block p is about to be freed, at once, and counts the call.
-__attribute__((noinline)) void record_free_direct(core::ThreadStats* t, void* p, Op op = Op::kFree) noexcept {
-  count(t, op);
-  fs::g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));
-  core::record_free(fs::g_rec, *t, p, fs::g_clock.read(t->clock_countdown), usable);
-}
 
 }  // namespace
 
 FRAGSCOPE_EXPORT void* malloc(std::size_t n) {
   if (core::ThreadStats* f = fs::tls.fast; f != nullptr && fs::tls.guard == 0) [[likely]]
-    return fast_malloc(f, n);
+    return fs::SampledRecording::fast_malloc(f, n);
   core::ThreadStats* t = fs::enter();
   if (t == nullptr) [[unlikely]]
     return pass_malloc(n);
   fs::HookGuard g;
   void* p = real_malloc(n);
-  done_alloc(t, Op::kMalloc, p, n);
+  fs::record_result(t, Op::kMalloc, p, n);
   return p;
 }
 
@@ -368,7 +151,7 @@ FRAGSCOPE_EXPORT void free(void* p) {
     return;
   }
   if (core::ThreadStats* f = fs::tls.fast; f != nullptr && fs::tls.guard == 0) [[likely]] {
-    fast_free(f, p);
+    fs::SampledRecording::fast_free(f, p);
     return;
   }
   core::ThreadStats* t = fs::enter();
@@ -377,19 +160,7 @@ FRAGSCOPE_EXPORT void free(void* p) {
     return;
   }
   fs::HookGuard g;
-  if (fs::g_sampled) {
-    sampled_free(t, p, Op::kFree);
-    real_free(p);
-    fs::after_record();
-    return;
-  }
-  if (fs::begin_record(t)) [[likely]] {
-    fs::g_applier.push_free(*t, reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), usable(p),
-                            static_cast<unsigned>(Op::kFree) + 1);
-  } else {
-    record_free_direct(t, p);
-  }
-  fs::end_record(t);
+  fs::record_free(t, p, Op::kFree);
   real_free(p);
   fs::after_record();
 }
@@ -407,7 +178,7 @@ FRAGSCOPE_EXPORT void* calloc(std::size_t n, std::size_t m) {
   } else if ((p = fs::remedy_alloc(pool)) != nullptr) {
     memset(p, 0, total);
   }
-  done_alloc(t, Op::kCalloc, p, p ? n * m : 0);
+  fs::record_result(t, Op::kCalloc, p, p ? n * m : 0);
   return p;
 }
 
@@ -456,12 +227,8 @@ FRAGSCOPE_EXPORT int posix_memalign(void** out, std::size_t al, std::size_t n) {
   }
   fs::HookGuard g;
   int rc = fs::g_real.posix_memalign(out, al, n);
-  if (rc == 0) {
-    record_new(t, *out, n, Op::kPosixMemalign);
-  } else {
-    if (!fs::g_sampled) count(t, Op::kPosixMemalign);
-    fail(t, Op::kPosixMemalign);
-  }
+  if (rc == 0) fs::record_alloc(t, *out, n, Op::kPosixMemalign);
+  else fs::record_alloc_failed(t, Op::kPosixMemalign);
   fs::after_record();
   return rc;
 }
@@ -472,7 +239,7 @@ FRAGSCOPE_EXPORT void* aligned_alloc(std::size_t al, std::size_t n) {
     return pass_aligned(fs::g_real.aligned_alloc, al, n);
   fs::HookGuard g;
   void* p = fs::g_real.aligned_alloc(al, n);
-  done_alloc(t, Op::kAlignedAlloc, p, n);
+  fs::record_result(t, Op::kAlignedAlloc, p, n);
   return p;
 }
 
@@ -482,7 +249,7 @@ FRAGSCOPE_EXPORT void* memalign(std::size_t al, std::size_t n) {
     return pass_aligned(fs::g_real.memalign, al, n);
   fs::HookGuard g;
   void* p = fs::g_real.memalign(al, n);
-  done_alloc(t, Op::kMemalign, p, n);
+  fs::record_result(t, Op::kMemalign, p, n);
   return p;
 }
 
@@ -494,7 +261,7 @@ FRAGSCOPE_EXPORT void* valloc(std::size_t n) {
   }
   fs::HookGuard g;
   void* p = fs::g_real.valloc(n);
-  done_alloc(t, Op::kValloc, p, n);
+  fs::record_result(t, Op::kValloc, p, n);
   return p;
 }
 
@@ -507,7 +274,7 @@ FRAGSCOPE_EXPORT void* pvalloc(std::size_t n) {
   }
   fs::HookGuard g;
   void* p = fs::g_real.pvalloc(n);
-  done_alloc(t, Op::kPvalloc, p, n);
+  fs::record_result(t, Op::kPvalloc, p, n);
   return p;
 }
 
@@ -516,7 +283,7 @@ FRAGSCOPE_EXPORT std::size_t malloc_usable_size(void* p) {
     return fs::bootstrap_size(p);
   if (core::self_owns(p)) [[unlikely]]
     return core::self_usable(p);
-  if (core::ThreadStats* t = fs::enter(); t != nullptr) count(t, Op::kMallocUsableSize);
+  if (core::ThreadStats* t = fs::enter(); t != nullptr) fs::count(t, Op::kMallocUsableSize);
   if (fs::remedy_owns(p)) return fs::remedy_usable(p);
   return real_ready() ? fs::g_real.malloc_usable_size(p) : 0;
 }
@@ -553,9 +320,9 @@ FRAGSCOPE_EXPORT void* mmap(void* a, std::size_t len, int prot, int flags, int f
   }
   fs::Guard g;
   void* r = raw_mmap(a, len, prot, flags, fd, off);
-  count(t, Op::kMmap);
+  fs::count(t, Op::kMmap);
   if (r == MAP_FAILED) {
-    fail(t, Op::kMmap);
+    fs::fail(t, Op::kMmap);
     return r;
   }
   int saved = errno;
@@ -579,9 +346,9 @@ FRAGSCOPE_EXPORT int munmap(void* a, std::size_t len) {
     return real();
   fs::Guard g;
   int rc = real();
-  count(t, Op::kMunmap);
+  fs::count(t, Op::kMunmap);
   if (rc != 0) {
-    fail(t, Op::kMunmap);
+    fs::fail(t, Op::kMunmap);
     return rc;
   }
   t->munmap_bytes.add(len);
@@ -609,9 +376,9 @@ FRAGSCOPE_EXPORT void* mremap(void* old, std::size_t old_len, std::size_t new_le
   auto o = reinterpret_cast<std::uintptr_t>(old);
   bool tracked = fs::g_rec.mmaps.overlaps(o, page_round(old_len ? old_len : 1));
   void* r = real();
-  count(t, Op::kMremap);
+  fs::count(t, Op::kMremap);
   if (r == MAP_FAILED) {
-    fail(t, Op::kMremap);
+    fs::fail(t, Op::kMremap);
     return r;
   }
   if (r != old) t->mremap_moves.add(1);
@@ -701,13 +468,13 @@ void* cxx_new(CxxFn f, CxxFn twin, std::size_t n, std::size_t al, bool aligned) 
     if (pool >= 0) [[unlikely]] p = fs::remedy_alloc(pool);
     if (p == nullptr && next_fn(twin) != nullptr) p = call_new(twin, n, al, aligned, true);
     if (p != nullptr || !throws) {
-      done_alloc(t, Op::kNew, p, n);
+      fs::record_result(t, Op::kNew, p, n);
       return p;
     }
   }
   void* p = call_new(f, n, al, aligned, false);  // may throw: nothing of ours is held
   fs::Guard g;
-  done_alloc(t, Op::kNew, p, n);
+  fs::record_result(t, Op::kNew, p, n);
   return p;
 }
 
@@ -728,17 +495,7 @@ void cxx_delete(CxxFn f, void* p, A... a) noexcept {
   core::ThreadStats* t = fs::enter();
   if (t == nullptr) [[unlikely]] return call_delete(f, p, a...);
   fs::Guard g;
-  if (fs::g_sampled) {
-    sampled_free(t, p, Op::kDelete);
-  } else {
-    if (fs::begin_record(t)) [[likely]] {
-      fs::g_applier.push_free(*t, reinterpret_cast<std::uintptr_t>(p), fs::g_clock.read(t->clock_countdown), usable(p),
-                              static_cast<unsigned>(Op::kDelete) + 1);
-    } else {
-      record_free_direct(t, p, Op::kDelete);
-    }
-    fs::end_record(t);
-  }
+  fs::record_free(t, p, Op::kDelete);
   call_delete(f, p, a...);
   fs::after_record();
 }
