@@ -328,7 +328,10 @@ child = ("import time\n"
          "while time.monotonic() < end:\n"
          "    keep = [bytes(2000 + i) for i in range(50)]\n"
          "    time.sleep(0.005)\n"
-         "print('child done')\n")
+         # One write(2) of the whole line: twenty children share the parent's stdout, and
+         # print() under PYTHONUNBUFFERED=1 writes the text and its newline apart, so two
+         # children's lines could interleave (a CI run saw "child donechild done\n\n").
+         "import os; os.write(1, b'child done\\n')\n")
 end = time.monotonic() + 0.3  # calls malloc, so that the shim's reporter starts
 while time.monotonic() < end:
     keep = [bytes(2000 + i) for i in range(50)]
