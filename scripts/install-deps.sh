@@ -13,7 +13,7 @@ packages=(
   protobuf-compiler libprotobuf-dev
   # tests and benchmarks are built with everything else
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  # the shim symbolizes call sites with binutils' addr2line
+  # `fragscope report` names call sites' frames with binutils' addr2line
   binutils
 )
 if [ "${1:-}" = "--test" ]; then

@@ -23,7 +23,6 @@ namespace fragscope::shim {
 using core::Op;
 
 inline std::size_t usable(void* p) noexcept { return remedy_owns(p) ? remedy_usable(p) : real_usable(p); }
-inline std::size_t usable_fn(void* p) noexcept { return usable(p); }
 inline void count(core::ThreadStats* t, Op op) noexcept { t->calls[static_cast<unsigned>(op)].add(1); }
 inline void fail(core::ThreadStats* t, Op op) noexcept { t->failures[static_cast<unsigned>(op)].add(1); }
 
@@ -161,7 +160,7 @@ struct SampledRecording {
     if (h == Hit::kStart && op != Op::kCount) count(t, op);
     begin_record(t);
     const bool found = core::sampled_drop(g_rec, *t, reinterpret_cast<std::uintptr_t>(p), h,
-                                          g_clock.read(t->clock_countdown), usable_fn, removed);
+                                          g_clock.read(t->clock_countdown), usable, removed);
     end_record(t);
     return found;
   }

@@ -196,8 +196,7 @@ std::string render_pprof(const nlohmann::json& snapshot, const std::vector<Named
   }
   if (const nlohmann::json& o = sub(js, "others"); num(o, "sites") > 0) {
     auto* l = prof.add_location();
-    const std::uint64_t id = loc_of.size() + 1;
-    loc_of.try_emplace({"", UINT64_MAX}, id);
+    const std::uint64_t id = static_cast<std::uint64_t>(prof.location_size());  // ids are 1..n, in order
     l->set_id(id);
     l->add_line()->set_function_id(function_id("[other call sites]", ""));
     add_sample({id}, num(o, "allocs"), num(o, "alloc_bytes"), num(o, "live_blocks"), num(o, "live_bytes"),

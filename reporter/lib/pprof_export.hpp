@@ -10,8 +10,8 @@
 // are folded as in the text report: the allocator's and the wrappers' frames below the program's
 // own call are left out. Frames carry their function, file and line where they were named (else
 // "module+0xoffset", as the text report says), and a mapping with the module's file, load
-// address and GNU build ID (snapshots from version 1 of
-// the shim that lack `sites.module_maps` get synthetic addresses: symbolized here, not elsewhere).
+// address and GNU build ID (snapshots written before the shim
+// recorded `sites.module_maps` get synthetic addresses: symbolized here, not elsewhere).
 #pragma once
 
 #include <nlohmann/json.hpp>

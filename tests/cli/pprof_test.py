@@ -151,7 +151,7 @@ def check(name, cmd, min_sites):
         fail(f"{name}: no mapping with a build ID to check:\n" + "\n".join(mappings))
     # -diff_base between the first and the last snapshot runs.
     diff = pprof("-top", "-diff_base", early, late)
-    if "Showing nodes" not in diff and "Dropped" not in diff and "flat" not in diff:
+    if "flat  flat%" not in diff:
         fail(f"{name}: pprof -diff_base printed no table:\n{diff}")
     print(f"{name}: top {got!r}; {len(values)} samples, inuse {sum(v[3] for v in values)} B "
           f"(snapshot {sum(s['live_bytes'] for s in listed) + others.get('live_bytes', 0):.0f}); "
