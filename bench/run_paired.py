@@ -4,12 +4,13 @@ each configuration's wall and CPU time (user + system of every thread, from the 
 the child) is divided by plain's of the same round; the medians (and quartiles) of those ratios
 are printed. Pairing within a round cancels most of a noisy VM's drift between rounds.
 
-Usage: bench/run_paired.py [--rounds N] [--configs "plain fwd full sampled"] [--under LIB]
+Usage: bench/run_paired.py [--rounds N] [--configs "plain fwd full sampled"] [--under LIB] [--base BUILD]
                            [--build DIR] -- PROGRAM ARGS...
 Configurations: plain (nothing preloaded), fwd (bench/hook_forward.c: malloc and free forwarded
 to the next definition, the floor of any preloaded hook), off (the shim, FRAGSCOPE_ENABLE=0),
 full (the shim), sampled (the shim, FRAGSCOPE_MODE=sampled). --under LIB preloads LIB after
-each (and alone for plain): the allocator underneath.
+each (and alone for plain): the allocator underneath. --base BUILD adds full-base and
+sampled-base: BUILD's shim (say, of the commit before a change), measured in the same rounds.
 """
 import argparse
 import os
@@ -26,6 +27,9 @@ ap.add_argument("--rounds", type=int, default=7)
 ap.add_argument("--configs", default="plain fwd full sampled")
 ap.add_argument("--under", default="")
 ap.add_argument("--build", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build"))
+ap.add_argument("--base", default="",
+                help="another build directory (e.g. of the commit before a change): adds the "
+                     "configurations full-base and sampled-base, its shim in the same rounds")
 ap.add_argument("cmd", nargs=argparse.REMAINDER)
 a = ap.parse_args()
 cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
@@ -35,6 +39,12 @@ shim = os.path.abspath(os.path.join(a.build, "shim", "libfragscope.so"))
 fwd = os.path.abspath(os.path.join(a.build, "bench", "libhook_forward.so"))
 configs = {"plain": {}, "fwd": {"LD_PRELOAD": fwd}, "off": {"LD_PRELOAD": shim, "FRAGSCOPE_ENABLE": "0"},
            "full": {"LD_PRELOAD": shim}, "sampled": {"LD_PRELOAD": shim, "FRAGSCOPE_MODE": "sampled"}}
+if a.base:
+    base = os.path.abspath(os.path.join(a.base, "shim", "libfragscope.so"))
+    if not os.path.exists(base):
+        ap.error(f"--base: {base} does not exist")
+    configs["full-base"] = {"LD_PRELOAD": base}
+    configs["sampled-base"] = {"LD_PRELOAD": base, "FRAGSCOPE_MODE": "sampled"}
 names = a.configs.split()
 for n in names:
     if n not in configs:

@@ -130,9 +130,10 @@ void* realloc_common(Op op, void* p, std::uint64_t n, Real&& real) noexcept {
 
 }  // namespace
 
-FRAGSCOPE_EXPORT void* malloc(std::size_t n) {
-  if (core::ThreadStats* f = fs::tls.fast; f != nullptr && fs::tls.guard == 0) [[likely]]
-    return fs::SampledRecording::fast_malloc(f, n);
+// malloc and free: sampled mode's short path (tls.fast) inline, everything else in these two,
+// out of line, so that the short path saves only the registers it uses.
+namespace {
+[[gnu::noinline]] void* malloc_hooked(std::size_t n) noexcept {
   core::ThreadStats* t = fs::enter();
   if (t == nullptr) [[unlikely]]
     return pass_malloc(n);
@@ -140,6 +141,26 @@ FRAGSCOPE_EXPORT void* malloc(std::size_t n) {
   void* p = real_malloc(n);
   fs::record_result(t, Op::kMalloc, p, n);
   return p;
+}
+
+// p: not null, not ours.
+[[gnu::noinline]] void free_hooked(void* p) noexcept {
+  core::ThreadStats* t = fs::enter();
+  if (t == nullptr) [[unlikely]] {
+    if (real_ready()) real_free(p);
+    return;
+  }
+  fs::HookGuard g;
+  fs::record_free(t, p, Op::kFree);
+  real_free(p);
+  fs::after_record();
+}
+}  // namespace
+
+FRAGSCOPE_EXPORT void* malloc(std::size_t n) {
+  if (fs::tls.fast != nullptr && fs::tls.guard == 0) [[likely]]
+    return fs::SampledRecording::fast_malloc(n);
+  return malloc_hooked(n);
 }
 
 FRAGSCOPE_EXPORT void free(void* p) {
@@ -150,19 +171,11 @@ FRAGSCOPE_EXPORT void free(void* p) {
     core::self_free(p);
     return;
   }
-  if (core::ThreadStats* f = fs::tls.fast; f != nullptr && fs::tls.guard == 0) [[likely]] {
-    fs::SampledRecording::fast_free(f, p);
+  if (fs::tls.fast != nullptr && fs::tls.guard == 0) [[likely]] {
+    fs::SampledRecording::fast_free(p);
     return;
   }
-  core::ThreadStats* t = fs::enter();
-  if (t == nullptr) [[unlikely]] {
-    if (real_ready()) real_free(p);
-    return;
-  }
-  fs::HookGuard g;
-  fs::record_free(t, p, Op::kFree);
-  real_free(p);
-  fs::after_record();
+  free_hooked(p);
 }
 
 FRAGSCOPE_EXPORT void* calloc(std::size_t n, std::size_t m) {

@@ -215,35 +215,41 @@ struct SampledRecording {
   // The short path for malloc and free (tls.fast: no remediation), the whole cost of a call
   // whose block is not kept: on a program that waits on cache misses a hook is paid by its
   // length. The guard is held around the real call, as HookGuard does elsewhere, and around the
-  // rare recording; pending work waits for the latter.
-  [[gnu::noinline]] static void fast_keep(core::ThreadStats* t, void* p, std::uint64_t req, Hit h) noexcept {
+  // rare recording; pending work waits for the latter. The allocation is counted before the
+  // call (and taken back if it fails), and the thread's block read again on the rare paths: the
+  // short paths keep nothing but the size and the guard's address across the call.
+  [[gnu::noinline]] static void fast_keep(void* p, std::uint64_t req, Hit h) noexcept {
     HookGuard g;
-    keep(t, p, req, h, Op::kMalloc);
+    keep(tls.fast, p, req, h, Op::kMalloc);
     after_record();
   }
-  static void* fast_malloc(core::ThreadStats* t, std::size_t n) noexcept {
+  [[gnu::noinline]] static void fast_failed(std::uint64_t req) noexcept {
+    core::sampled_uncount_alloc(*tls.fast, req);
+    fail(tls.fast, Op::kMalloc);
+  }
+  static void* fast_malloc(std::size_t n) noexcept {
+    core::sampled_count_alloc(*tls.fast, n);
     tls.guard += kHookGuard;
     void* p = g_real.malloc(n);
     tls.guard -= kHookGuard;
     if (p == nullptr) [[unlikely]] {
-      fail(t, Op::kMalloc);
+      fast_failed(n);
       return p;
     }
-    core::sampled_count_alloc(*t, n);
     const Hit h = g_rec.regions.hit(reinterpret_cast<std::uintptr_t>(p), n);
     if (h != Hit::kNone) [[unlikely]]
-      fast_keep(t, p, n, h);
+      fast_keep(p, n, h);
     return p;
   }
-  [[gnu::noinline]] static void fast_drop(core::ThreadStats* t, void* p, Hit h) noexcept {
-    drop(t, p, h, Op::kFree);
+  [[gnu::noinline]] static void fast_drop(void* p, Hit h) noexcept {
+    drop(tls.fast, p, h, Op::kFree);
     after_record();
   }
-  static void fast_free(core::ThreadStats* t, void* p) noexcept {
+  static void fast_free(void* p) noexcept {
     const Hit h = core::sampled_free_kind(g_rec, reinterpret_cast<std::uintptr_t>(p));
     tls.guard += kHookGuard;
     if (h != Hit::kNone) [[unlikely]]
-      fast_drop(t, p, h);
+      fast_drop(p, h);
     g_real.free(p);
     tls.guard -= kHookGuard;
   }

@@ -154,9 +154,16 @@ inline bool record_free(Recorder& r, ThreadStats& t, void* p, std::uint64_t now,
 
 /// Counts an allocation of `req` bytes (every allocation, exactly).
 inline void sampled_count_alloc(ThreadStats& t, std::uint64_t req) noexcept {
-  ClassCount& c = t.every[size_class_of(req)];
+  ClassCount& c = t.every[size_class_fast(req)];
   c.allocs.add(1);
   c.bytes.add(req);
+}
+
+/// Takes back sampled_count_alloc's count of an allocation that failed.
+inline void sampled_uncount_alloc(ThreadStats& t, std::uint64_t req) noexcept {
+  ClassCount& c = t.every[size_class_fast(req)];
+  c.allocs.add(~std::uint64_t{0});  // −1 and −req, modulo 2^64
+  c.bytes.add(~req + 1);
 }
 
 /// Keeps block `a` (`req` requested, `usable` usable bytes, allocated at `now`) that the sampler

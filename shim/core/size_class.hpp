@@ -6,6 +6,7 @@
 //   class 109         : more than 1 GiB
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -38,7 +39,21 @@ constexpr std::uint64_t size_class_lower(unsigned c) noexcept {
   return c == 0 ? 0 : size_class_upper(c - 1) + 1;
 }
 
+/// The classes of 0..kSmallClassSizes - 1 bytes, one byte each (1 KiB, read by every thread):
+/// sampled mode's hooks look a size up here, in one load, instead of computing its class.
+inline constexpr std::size_t kSmallClassSizes = 1025;
+inline constexpr std::array<std::uint8_t, kSmallClassSizes> kSmallClass = [] {
+  std::array<std::uint8_t, kSmallClassSizes> t{};
+  for (std::size_t n = 0; n < kSmallClassSizes; ++n) t[n] = static_cast<std::uint8_t>(size_class_of(n));
+  return t;
+}();
+/// size_class_of(n), by kSmallClass for the small sizes.
+inline unsigned size_class_fast(std::uint64_t n) noexcept {
+  return n < kSmallClassSizes ? kSmallClass[n] : size_class_of(n);
+}
+
 static_assert(size_class_of(8) == 0 && size_class_of(9) == 1 && size_class_of(10) == 1);
+static_assert(kSmallClass[1024] == size_class_of(1024) && kSmallClass[17] == 5);
 static_assert(size_class_of(16) == 4 && size_class_of(17) == 5);
 static_assert(size_class_of(kLargestClassedSize) == kNumSizeClasses - 2);
 static_assert(size_class_upper(kNumSizeClasses - 2) == kLargestClassedSize);

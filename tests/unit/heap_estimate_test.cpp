@@ -109,6 +109,19 @@ TEST(SampledRecording, KeepsSampledBlocksAndBalances) {
   for (unsigned c = 0; c < fc::kNumSizeClasses; ++c)
     allocs += t->every[c].allocs.get(), s_allocs += t->cls[c].allocs.get(), frees += t->cls[c].frees.get();
   EXPECT_EQ(allocs, 200000u);
+  {
+    // A failed allocation's count is taken back (the short malloc counts before the call).
+    fc::ThreadStats u{};
+    fc::sampled_count_alloc(u, 100000), fc::sampled_count_alloc(u, 40);
+    fc::sampled_uncount_alloc(u, 100000), fc::sampled_uncount_alloc(u, 40);
+    for (unsigned c = 0; c < fc::kNumSizeClasses; ++c) {
+      EXPECT_EQ(u.every[c].allocs.get(), 0u) << c;
+      EXPECT_EQ(u.every[c].bytes.get(), 0u) << c;
+    }
+    fc::sampled_count_alloc(u, 40), fc::sampled_count_alloc(u, 40), fc::sampled_uncount_alloc(u, 40);
+    EXPECT_EQ(u.every[fc::size_class_of(40)].allocs.get(), 1u);
+    EXPECT_EQ(u.every[fc::size_class_of(40)].bytes.get(), 40u);
+  }
   EXPECT_EQ(s_allocs, kept_start + kept_large);
   // The large classes count every block, as full mode does.
   for (unsigned c = fc::kFirstLargeClass; c < fc::kNumSizeClasses; ++c) EXPECT_EQ(t->every[c].allocs.get(), t->cls[c].allocs.get());

@@ -28,3 +28,10 @@ TEST(SizeClass, ExtremesLandInFirstAndLastClass) {
   EXPECT_EQ(size_class_of(UINT64_MAX), kNumSizeClasses - 1);
   EXPECT_EQ(size_class_upper(kNumSizeClasses - 2), 1ull << 30);
 }
+
+// Sampled mode's hooks take a small size's class from a table: it must be the computed one.
+TEST(SizeClass, TheTableAgreesWithTheComputedClass) {
+  for (std::uint64_t n = 0; n < 4096; ++n) ASSERT_EQ(size_class_fast(n), size_class_of(n)) << n;
+  for (std::uint64_t n : {std::uint64_t{1} << 20, (std::uint64_t{1} << 30) + 1, ~std::uint64_t{0}})
+    EXPECT_EQ(size_class_fast(n), size_class_of(n)) << n;
+}
