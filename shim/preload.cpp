@@ -469,6 +469,14 @@ void* cxx_new(CxxFn f, CxxFn twin, std::size_t n, std::size_t al, bool aligned) 
     if (next_fn(f) == nullptr) [[unlikely]] return fallback_new(n, aligned ? al : 0, throws);
     return call_new(f, n, al, aligned, !throws);
   }
+  if (fs::tls.fast != nullptr && fs::tls.guard == 0 && next_fn(twin) != nullptr) [[likely]] {
+    // Sampled mode's short path, as malloc's, through the nothrow twin. When that finds no
+    // memory, a throwing new asks again on the long path below (which calls the throwing one).
+    void* p = fs::SampledRecording::fast_alloc<1>(n, Op::kNew, throws, [&]() noexcept {
+      return call_new(twin, n, al, aligned, true);
+    });
+    if (p != nullptr || !throws) [[likely]] return p;
+  }
   core::ThreadStats* t = fs::enter();
   if (t == nullptr) [[unlikely]] {  // guarded, disabled, or before initialisation: not recorded
     if (own_heap()) return aligned ? core::self_aligned(al, n == 0 ? 1 : n) : core::self_malloc(n == 0 ? 1 : n);
@@ -505,6 +513,8 @@ void cxx_delete(CxxFn f, void* p, A... a) noexcept {
   if (p == nullptr) return;
   if (fs::is_bootstrap(p)) [[unlikely]] return;
   if (core::self_owns(p) || fs::remedy_owns(p)) [[unlikely]] return free(p);  // ours, or the remediation's
+  if (fs::tls.fast != nullptr && fs::tls.guard == 0 && next_fn(f) != nullptr) [[likely]]
+    return fs::SampledRecording::fast_release<1>(p, Op::kDelete, [&]() noexcept { call_delete(f, p, a...); });
   core::ThreadStats* t = fs::enter();
   if (t == nullptr) [[unlikely]] return call_delete(f, p, a...);
   fs::Guard g;

@@ -23,6 +23,14 @@ namespace fragscope::shim {
 using core::Op;
 
 inline std::size_t usable(void* p) noexcept { return remedy_owns(p) ? remedy_usable(p) : real_usable(p); }
+/// The usable size of a new block p of `req` requested bytes. An answer below the request is the
+/// allocator's before it knows its own block (tcmalloc's malloc_usable_size answers 0 for the
+/// block of the very call that initialises it, the true size after): the request is taken then,
+/// as for a block whose free we missed (detail::on_replaced).
+inline std::size_t usable_of_new(void* p, std::uint64_t req) noexcept {
+  const std::size_t n = usable(p);
+  return n < req ? static_cast<std::size_t>(req) : n;
+}
 inline void count(core::ThreadStats* t, Op op) noexcept { t->calls[static_cast<unsigned>(op)].add(1); }
 inline void fail(core::ThreadStats* t, Op op) noexcept { t->failures[static_cast<unsigned>(op)].add(1); }
 
@@ -38,7 +46,7 @@ struct FullRecording {
                                              std::uint32_t site) noexcept {
     count(t, op);
     g_rec.table.prefetch(reinterpret_cast<std::uintptr_t>(p));  // overlaps with the two calls below
-    core::record_alloc_sampled(g_rec, *t, reinterpret_cast<std::uintptr_t>(p), req, usable(p),
+    core::record_alloc_sampled(g_rec, *t, reinterpret_cast<std::uintptr_t>(p), req, usable_of_new(p, req),
                                g_clock.read(t->clock_countdown), site);
   }
 
@@ -56,7 +64,7 @@ struct FullRecording {
     // loader's lock, and a thread that holds it may be waiting for this one's flag to switch.
     const std::uint32_t site = core::sample_site(g_rec, *t, req);
     if (begin_record(t)) [[likely]] {
-      g_applier.push_alloc(*t, reinterpret_cast<std::uintptr_t>(p), g_clock.read(t->clock_countdown), req, usable(p),
+      g_applier.push_alloc(*t, reinterpret_cast<std::uintptr_t>(p), g_clock.read(t->clock_countdown), req, usable_of_new(p, req),
                            site, static_cast<unsigned>(op) + 1);
       end_record(t);
       return;
@@ -95,7 +103,7 @@ struct FullRecording {
         if (p != nullptr) g_applier.push(*t, core::Event::free(addr, before, old_usable));
         const std::uint32_t site = core::sample_site(g_rec, *t, n);
         g_applier.push(*t, core::Event::alloc(reinterpret_cast<std::uintptr_t>(q), g_clock.read(t->clock_countdown), n,
-                                              usable(q), site));
+                                              usable_of_new(q, n), site));
         if (p != nullptr) (q == p ? t->realloc_in_place : t->realloc_moves).add(1);
       } else if (n != 0 || p == nullptr) {
         fail(t, op);  // p, if any, is still live
@@ -117,7 +125,7 @@ struct FullRecording {
     }
     void* q = real();
     if (q != nullptr) {
-      core::record_alloc(g_rec, *t, q, n, usable(q), now);
+      core::record_alloc(g_rec, *t, q, n, usable_of_new(q, n), now);
       if (p != nullptr) (q == p ? t->realloc_in_place : t->realloc_moves).add(1);
     } else if (n != 0 || p == nullptr) {
       fail(t, op);
@@ -151,7 +159,7 @@ struct SampledRecording {
     // The stack first, as full mode's on_alloc does: a stack walk may wait for the loader's lock.
     const std::uint32_t site = h == Hit::kStart ? core::sample_site(g_rec, *t, req) : 0;
     begin_record(t);
-    core::sampled_keep(g_rec, *t, reinterpret_cast<std::uintptr_t>(p), req, usable(p), g_clock.read(t->clock_countdown),
+    core::sampled_keep(g_rec, *t, reinterpret_cast<std::uintptr_t>(p), req, usable_of_new(p, req), g_clock.read(t->clock_countdown),
                        h, site);
     end_record(t);
   }
@@ -212,46 +220,58 @@ struct SampledRecording {
     return q;
   }
 
-  // The short path for malloc and free (tls.fast: no remediation), the whole cost of a call
-  // whose block is not kept: on a program that waits on cache misses a hook is paid by its
-  // length. The guard is held around the real call, as HookGuard does elsewhere, and around the
-  // rare recording; pending work waits for the latter. The allocation is counted before the
-  // call (and taken back if it fails), and the thread's block read again on the rare paths: the
-  // short paths keep nothing but the size and the guard's address across the call.
-  [[gnu::noinline]] static void fast_keep(void* p, std::uint64_t req, Hit h) noexcept {
+  // The short path for malloc and free, and for the C++ operators new and delete an allocator
+  // defines itself (tls.fast: no remediation): the whole cost of a call whose block is not kept.
+  // On a program that waits on cache misses a hook is paid by its length. The guard is held
+  // around the real call, with the weight the long path gives it (kHookGuard for the malloc
+  // family, 1 for the C++ operators), and around the rare recording; pending work waits for the
+  // latter. The allocation is counted before the call (and taken back if it fails), and the
+  // thread's block read again on the rare paths: the short paths keep nothing but the size and
+  // the guard's address across the call.
+  [[gnu::noinline]] static void fast_keep(void* p, std::uint64_t req, Hit h, Op op) noexcept {
     HookGuard g;
-    keep(tls.fast, p, req, h, Op::kMalloc);
+    keep(tls.fast, p, req, h, op);
     after_record();
   }
-  [[gnu::noinline]] static void fast_failed(std::uint64_t req) noexcept {
+  // `retry`: the caller asks again on its long path, which counts the failure if it fails again.
+  [[gnu::noinline]] static void fast_failed(std::uint64_t req, Op op, bool retry) noexcept {
     core::sampled_uncount_alloc(*tls.fast, req);
-    fail(tls.fast, Op::kMalloc);
+    if (!retry) fail(tls.fast, op);
   }
-  static void* fast_malloc(std::size_t n) noexcept {
+  template <unsigned kWeight, class Real>
+  static void* fast_alloc(std::size_t n, Op op, bool retry, Real&& real) noexcept {
     core::sampled_count_alloc(*tls.fast, n);
-    tls.guard += kHookGuard;
-    void* p = g_real.malloc(n);
-    tls.guard -= kHookGuard;
+    tls.guard += kWeight;
+    void* p = real();
+    tls.guard -= kWeight;
     if (p == nullptr) [[unlikely]] {
-      fast_failed(n);
+      fast_failed(n, op, retry);
       return p;
     }
     const Hit h = g_rec.regions.hit(reinterpret_cast<std::uintptr_t>(p), n);
     if (h != Hit::kNone) [[unlikely]]
-      fast_keep(p, n, h);
+      fast_keep(p, n, h, op);
     return p;
   }
-  [[gnu::noinline]] static void fast_drop(void* p, Hit h) noexcept {
-    drop(tls.fast, p, h, Op::kFree);
+  [[gnu::noinline]] static void fast_drop(void* p, Hit h, Op op) noexcept {
+    drop(tls.fast, p, h, op);
     after_record();
   }
-  static void fast_free(void* p) noexcept {
+  // p: not null, not a block of ours.
+  template <unsigned kWeight, class Real>
+  static void fast_release(void* p, Op op, Real&& real) noexcept {
     const Hit h = core::sampled_free_kind(g_rec, reinterpret_cast<std::uintptr_t>(p));
-    tls.guard += kHookGuard;
+    tls.guard += kWeight;
     if (h != Hit::kNone) [[unlikely]]
-      fast_drop(p, h);
-    g_real.free(p);
-    tls.guard -= kHookGuard;
+      fast_drop(p, h, op);
+    real();
+    tls.guard -= kWeight;
+  }
+  static void* fast_malloc(std::size_t n) noexcept {
+    return fast_alloc<kHookGuard>(n, Op::kMalloc, false, [n]() noexcept { return g_real.malloc(n); });
+  }
+  static void fast_free(void* p) noexcept {
+    fast_release<kHookGuard>(p, Op::kFree, [p]() noexcept { g_real.free(p); });
   }
 };
 

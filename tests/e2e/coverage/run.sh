@@ -7,7 +7,8 @@
 #     program's count (never fewer), no untracked frees, the final snapshot balances (check), and
 #     nothing says INCOMPLETE;
 #  2. an allocator ahead of the shim in LD_PRELOAD (jemalloc, mimalloc): nothing reaches the hooks,
-#     and the shim's exit line, check (exit 1), the report and advise --json all say so.
+#     and the shim's exit line, check (exit 1), the report and advise --json all say so;
+#  3. and 4. below: without memory, and in sampled mode.
 # Usage: run.sh FRAGSCOPE LIBFRAGSCOPE CXX_CHURN
 set -euo pipefail
 fragscope=$1 lib=$2 prog=$3
@@ -64,13 +65,37 @@ for alloc in libjemalloc.so.2 libmimalloc.so.2; do
   echo "$alloc ahead of the shim: said by the exit line, check, report and advise"
 done
 # 3. No memory: what new throws, what nothrow new returns and the new_handler calls are the same
-#    with the shim as without it, over each allocator (mimalloc's new aborts, with or without).
+#    with the shim as without it, over each allocator (mimalloc's new aborts, with or without),
+#    in both modes (sampled mode's new has a short path of its own).
 for alloc in glibc libjemalloc.so.2 libtcmalloc_minimal.so.4; do
   pre=""; [[ $alloc != glibc ]] && pre=$L/$alloc
   LD_PRELOAD=$pre "$prog" --no-memory >"$work/plain" 2>/dev/null || fail "$alloc: --no-memory failed plain"
-  LD_PRELOAD="$lib${pre:+ $pre}" FRAGSCOPE_SUMMARY=0 FRAGSCOPE_OUTPUT="$work/n.%p.jsonl" "$prog" --no-memory >"$work/shim" 2>"$work/err" \
-    || { cat "$work/err"; fail "$alloc: --no-memory failed under the shim"; }
   grep -q "new: bad_alloc" "$work/plain" || { cat "$work/plain"; fail "$alloc: the probe does not reach bad_alloc plain"; }
-  diff "$work/plain" "$work/shim" || fail "$alloc: new behaves differently without memory under the shim"
+  for mode in full sampled; do
+    LD_PRELOAD="$lib${pre:+ $pre}" FRAGSCOPE_MODE=$mode FRAGSCOPE_SUMMARY=0 FRAGSCOPE_OUTPUT="$work/n.%p.jsonl" "$prog" --no-memory \
+      >"$work/shim" 2>"$work/err" || { cat "$work/err"; fail "$alloc, $mode: --no-memory failed under the shim"; }
+    diff "$work/plain" "$work/shim" || fail "$alloc, $mode: new behaves differently without memory under the shim"
+  done
+done
+# 4. Sampled mode counts every allocation exactly (its short paths of malloc, free, new and delete
+#    included): totals.allocs within 1% of the program's count (never fewer), no untracked frees,
+#    and the final snapshot balances on the sampled counts.
+for alloc in glibc libjemalloc.so.2 libtcmalloc_minimal.so.4 libmimalloc.so.2; do
+  pre=""; [[ $alloc != glibc ]] && pre=$L/$alloc
+  rm -f "$work"/m.*.jsonl
+  LD_PRELOAD=$pre "$fragscope" run --sampled --no-report -o "$work/m.%p.jsonl" -- "$prog" "$work/count" 4 100000 \
+    >"$work/out" 2>"$work/err" || { cat "$work/err"; fail "$alloc, sampled: run"; }
+  s=$(ls "$work"/m.*.jsonl)
+  read -r mode got untracked < <(tail -n 1 "$s" | python3 -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+print(d["mode"], d["totals"]["allocs"], d["anomalies"]["untracked_frees"])')
+  want=$(cat "$work/count")
+  echo "$alloc, sampled: program made $want allocations, fragscope counted $got, untracked frees $untracked"
+  [[ $mode == sampled ]] || fail "$alloc: mode $mode, expected sampled"
+  (( got >= want )) || fail "$alloc, sampled: counted $got allocations, fewer than the program's $want"
+  (( got * 100 <= want * 101 )) || fail "$alloc, sampled: counted $got allocations, more than 1% over the program's $want"
+  (( untracked == 0 )) || fail "$alloc, sampled: $untracked untracked frees"
+  "$fragscope" check "$s" 2>"$work/check" || { cat "$work/check"; fail "$alloc, sampled: the final snapshot does not balance"; }
 done
 echo "ok: coverage"
