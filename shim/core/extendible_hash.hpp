@@ -142,13 +142,17 @@ template <class C>
 bool HashTable<C>::init() noexcept {
   LockGuard g(split_lock_);
   if (dir_.load(std::memory_order_relaxed) != nullptr) return true;
-  Dir* d = new_dir(0);
+  // The directory starts kRegionBits deep (one page either way), every entry on the one bucket:
+  // a table whose blocks all lie in one region splits that bucket kRegionBits times without
+  // separating anything (hash_addr), and would double its directory each time, keeping every
+  // older directory until compact().
+  Dir* d = new_dir(kRegionBits);
   Bucket* b = d ? new_bucket() : nullptr;
   if (b == nullptr) return false;
   b->h.depth = 0;
   b->h.pattern = 0;
   b->h.lock.unlock();
-  d->slots[0].store(b, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < (std::size_t{1} << kRegionBits); ++i) d->slots[i].store(b, std::memory_order_relaxed);
   dir_.store(d, std::memory_order_release);
   return true;
 }

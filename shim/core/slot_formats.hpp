@@ -21,12 +21,29 @@ enum class InsertResult : std::uint8_t {
   kDropped,   // out of our memory: not recorded
 };
 
-inline std::uint64_t hash_addr(std::uintptr_t a) noexcept {
+inline std::uint64_t mix_addr(std::uint64_t a) noexcept {
   std::uint64_t h = a;
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;
   return h;
+}
+
+/// The live table's hash of a block address. Its low kRegionBits bits (the first directory bits
+/// of the extendible hash) come from the block's 2 MiB region of address space, the rest from the
+/// address: a table of fewer than 2^kRegionBits buckets keeps each region's blocks in one bucket.
+/// Allocators give each thread its own regions (jemalloc's arenas, glibc's per-thread heaps), so
+/// two threads that record at once mostly lock and write different buckets; with the address
+/// alone every bucket's lines went back and forth between their cores (two threads over
+/// jemalloc: 10.4× plain CPU time, pinned to one core 6.6×: bench/README.md). Deeper buckets
+/// split by the address bits as before, so one region's blocks still spread over as many
+/// buckets as they need (a region alone costs at most kRegionBits empty buckets on the way).
+inline constexpr unsigned kRegionBits = 2;
+inline std::uint64_t hash_addr(std::uintptr_t a) noexcept {
+  constexpr std::uint64_t kLow = (std::uint64_t{1} << kRegionBits) - 1;
+  // The region's bits: the top bits of a Fibonacci multiply (three instructions; the hooks
+  // prefetch with this hash and the applier computes it again).
+  return (mix_addr(a) & ~kLow) | (((a >> 21) * 0x9E3779B97F4A7C15ULL) >> (64 - kRegionBits));
 }
 
 /// 12-byte slots: addr >> 3 (45 bits) | size (17) | sampled (1) | coarse (1), then 32 bits of time.

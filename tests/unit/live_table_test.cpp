@@ -217,3 +217,22 @@ TEST(LiveTable, AnEntryStampedSlightlyInTheFutureHasAgeZero) {
   ASSERT_TRUE(t.find(0x3000, later, &b));
   EXPECT_NEAR(static_cast<double>(b.time), static_cast<double>(t0), 256.0);
 }
+
+// The table's first directory bits come from a block's 2 MiB region (slot_formats.hpp,
+// hash_addr): every block of one region shares them, so threads allocating from regions of their
+// own lock different buckets; over many regions every pattern occurs about equally often.
+TEST(LiveTable, BlocksOfOneRegionShareTheirFirstDirectoryBits) {
+  constexpr std::uint64_t kLow = (std::uint64_t{1} << kRegionBits) - 1;
+  std::mt19937_64 rng(11);
+  unsigned seen[1u << kRegionBits] = {};
+  for (int r = 0; r < 4000; ++r) {
+    const std::uintptr_t region = (std::uintptr_t{0x55} << 36) + (rng() % (1u << 20)) * (std::uintptr_t{1} << 21);
+    const std::uint64_t bits = hash_addr(region) & kLow;
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(hash_addr(region + rng() % (1u << 21)) & kLow, bits);
+    ++seen[bits];
+  }
+  for (unsigned v : seen) {
+    EXPECT_GT(v, 4000u / (1u << kRegionBits) * 8 / 10);
+    EXPECT_LT(v, 4000u / (1u << kRegionBits) * 12 / 10);
+  }
+}
