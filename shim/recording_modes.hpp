@@ -226,8 +226,7 @@ struct SampledRecording {
   // around the real call, with the weight the long path gives it (kHookGuard for the malloc
   // family, 1 for the C++ operators), and around the rare recording; pending work waits for the
   // latter. The allocation is counted before the call (and taken back if it fails), and the
-  // thread's block read again on the rare paths: the short paths keep nothing but the size and
-  // the guard's address across the call.
+  // thread's block read again on the rare paths: the short paths do not keep it across the call.
   [[gnu::noinline]] static void fast_keep(void* p, std::uint64_t req, Hit h, Op op) noexcept {
     HookGuard g;
     keep(tls.fast, p, req, h, op);
