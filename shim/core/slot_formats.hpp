@@ -31,7 +31,7 @@ inline std::uint64_t mix_addr(std::uint64_t a) noexcept {
 
 /// The live table's hash of a block address. Its low kRegionBits bits (the first directory bits
 /// of the extendible hash) come from the block's 2 MiB region of address space, the rest from the
-/// address: a table of fewer than 2^kRegionBits buckets keeps each region's blocks in one bucket.
+/// address: a bucket no deeper than kRegionBits holds whole regions.
 /// Allocators give each thread its own regions (jemalloc's arenas, glibc's per-thread heaps), so
 /// two threads that record at once mostly lock and write different buckets; with the address
 /// alone every bucket's lines went back and forth between their cores (two threads over
