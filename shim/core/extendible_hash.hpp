@@ -38,7 +38,8 @@ class HashTable {
   /// Copies the entry for `addr` into *out (time = now - age); false if absent. Thread-safe.
   bool find_entry(std::uintptr_t addr, std::uint64_t now, Block* out) noexcept {
     const std::uint64_t h = hash_addr(addr);
-    Bucket* b = lock_bucket_for(h);
+    Bucket* b = lock_bucket_for<true, false>(h);
+    if (b == nullptr) return false;  // an empty bucket never made
     unsigned gi, si;
     bool found = find(b, h, addr, &gi, &si);
     if (found) *out = Codec::decode(b->g[gi].slots[si], now);
@@ -55,6 +56,7 @@ class HashTable {
     const std::uint64_t h = hash_addr(addr);
     Dir* d = dir_.load(std::memory_order_acquire);
     Bucket* b = d->slots[h & ((std::uint64_t{1} << d->depth) - 1)].load(std::memory_order_relaxed);
+    if (is_empty(b)) return;
     __builtin_prefetch(&b->h, 1);
     __builtin_prefetch(&b->g[home(h)], 1);
   }
@@ -107,13 +109,31 @@ class HashTable {
   enum class Split : std::uint8_t { kDone, kBusy, kNoMemory };
   enum class Full : std::uint8_t { kRetry, kDrop };
 
+  // An empty bucket is not made until a key needs it: its directory entries hold a tag, its
+  // local depth shifted left by one with the low bit set (a Bucket is 4096-aligned), and its
+  // pattern is the entries' index modulo 2^depth. A split whose keys all fall on one side leaves
+  // the other side as a tag (the hash's first kRegionBits bits are a block's 2 MiB region, so
+  // most splits of a young table separate nothing: slot_formats.hpp, hash_addr).
+  static bool is_empty(const Bucket* b) noexcept { return (reinterpret_cast<std::uintptr_t>(b) & 1) != 0; }
+  static Bucket* empty_tag(unsigned depth) noexcept {
+    return reinterpret_cast<Bucket*>((static_cast<std::uintptr_t>(depth) << 1) | 1);
+  }
+  static unsigned tag_depth(const Bucket* b) noexcept {
+    return static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(b) >> 1);
+  }
+
   static unsigned home(std::uint64_t h) noexcept { return static_cast<unsigned>(((h >> 32) * kGroups) >> 32); }
   static unsigned next_group(unsigned g) noexcept { return g + 1 == kGroups ? 0 : g + 1; }
   static void reset(Bucket* b) noexcept { std::memset(b->g, 0, sizeof(b->g)), b->h.count = 0; }
   // Finds addr: its group and slot (true), or false.
   static bool find(Bucket* b, std::uint64_t h, std::uintptr_t addr, unsigned* gi, unsigned* si) noexcept;
-  template <bool kLocked = true>
+  // The bucket for hash h, locked unless !kLocked. An empty bucket not made yet is made first
+  // (kCreate) or answered nullptr; nullptr also when making it found no memory.
+  template <bool kLocked = true, bool kCreate = true>
   Bucket* lock_bucket_for(std::uint64_t h) noexcept;
+  // Makes the empty bucket for h, returned locked; nullptr when there is no memory for it, or
+  // *retry when another thread made it first.
+  Bucket* make_empty(std::uint64_t h, bool* retry) noexcept;
   template <bool kLocked>
   static void unlock(Bucket* b) noexcept {
     if constexpr (kLocked) b->h.lock.unlock();
@@ -194,11 +214,36 @@ typename HashTable<C>::Bucket* HashTable<C>::new_bucket() noexcept {
 }
 
 template <class C>
-template <bool kLocked>
+typename HashTable<C>::Bucket* HashTable<C>::make_empty(std::uint64_t h, bool* retry) noexcept {
+  LockGuard g(split_lock_);
+  Dir* d = dir_.load(std::memory_order_relaxed);
+  Bucket* e = d->slots[h & ((std::uint64_t{1} << d->depth) - 1)].load(std::memory_order_relaxed);
+  *retry = !is_empty(e);
+  if (*retry) return nullptr;
+  Bucket* nb = new_bucket();  // returned locked and reset
+  if (nb == nullptr) return nullptr;
+  const unsigned depth = tag_depth(e);
+  nb->h.depth = static_cast<std::uint8_t>(depth);
+  nb->h.pattern = static_cast<std::uint32_t>(h & ((std::uint64_t{1} << depth) - 1));
+  const std::size_t n = std::size_t{1} << d->depth;
+  for (std::size_t i = nb->h.pattern; i < n; i += std::size_t{1} << depth) d->slots[i].store(nb, std::memory_order_release);
+  return nb;
+}
+
+template <class C>
+template <bool kLocked, bool kCreate>
 typename HashTable<C>::Bucket* HashTable<C>::lock_bucket_for(std::uint64_t h) noexcept {
   for (;;) {
     Dir* d = dir_.load(std::memory_order_acquire);
     Bucket* b = d->slots[h & ((std::uint64_t{1} << d->depth) - 1)].load(std::memory_order_acquire);
+    if (is_empty(b)) [[unlikely]] {
+      if constexpr (!kCreate) return nullptr;  // no key lives in a bucket never made
+      bool retry;
+      b = make_empty(h, &retry);
+      if (retry) continue;
+      if (!kLocked && b != nullptr) b->h.lock.unlock();  // made locked: kept so only if asked
+      return b;
+    }
     if constexpr (!kLocked) return b;  // nobody else splits meanwhile
     b->h.lock.lock();
     if ((h & ((std::uint64_t{1} << b->h.depth) - 1)) == b->h.pattern) return b;
@@ -264,12 +309,28 @@ typename HashTable<C>::Split HashTable<C>::split(Bucket* b) noexcept {
     dir_.store(nd, std::memory_order_release);
     d = nd;
   }
+  const std::uint32_t bit = std::uint32_t{1} << b->h.depth;
+  const std::size_t step = std::size_t{2} << b->h.depth;
+  const std::size_t n = std::size_t{1} << d->depth;
+  // A side that would get no key stays a tag: nothing moves, the bucket only goes one deeper
+  // (taking the other side's pattern when every key is there).
+  unsigned ones = 0;
+  for (const Group& grp : b->g)
+    for (unsigned m = grp.mask; m != 0; m &= m - 1)
+      ones += (hash_addr(C::addr(grp.slots[__builtin_ctz(m)])) & bit) != 0;
+  if (ones == 0 || ones == b->h.count) {
+    const std::uint32_t empty_pattern = ones == 0 ? b->h.pattern | bit : b->h.pattern;
+    b->h.depth = static_cast<std::uint8_t>(b->h.depth + 1);
+    b->h.pattern |= ones == 0 ? 0 : bit;
+    for (std::size_t i = empty_pattern; i < n; i += step) d->slots[i].store(empty_tag(b->h.depth), std::memory_order_release);
+    walk_lock_.unlock();
+    return Split::kDone;
+  }
   Bucket* nb = new_bucket();  // returned locked and reset
   if (nb == nullptr) {
     walk_lock_.unlock();
     return Split::kNoMemory;
   }
-  const std::uint32_t bit = std::uint32_t{1} << b->h.depth;
   nb->h.depth = static_cast<std::uint8_t>(b->h.depth + 1);
   nb->h.pattern = b->h.pattern | bit;
   Group copy[kGroups];
@@ -283,8 +344,6 @@ typename HashTable<C>::Split HashTable<C>::split(Bucket* b) noexcept {
       place((h & bit) ? nb : b, s, h);
     }
   }
-  const std::size_t step = std::size_t{1} << nb->h.depth;
-  const std::size_t n = std::size_t{1} << d->depth;
   for (std::size_t i = nb->h.pattern; i < n; i += step) d->slots[i].store(nb, std::memory_order_release);
   nb->h.lock.unlock();
   walk_lock_.unlock();
@@ -311,6 +370,10 @@ InsertResult HashTable<C>::insert(const Block& blk, Block* replaced, Then&& then
   const std::uint64_t h = hash_addr(blk.addr);
   for (;;) {
     Bucket* b = lock_bucket_for<kLocked>(h);
+    if (b == nullptr) [[unlikely]] {  // an empty bucket that could not be made
+      then(InsertResult::kDropped);
+      return InsertResult::kDropped;
+    }
     unsigned gi, si;
     if (find(b, h, blk.addr, &gi, &si)) [[unlikely]] {
       Slot& slot = b->g[gi].slots[si];
@@ -346,7 +409,8 @@ template <class C>
 template <bool kLocked, class Then>
 bool HashTable<C>::remove(std::uintptr_t addr, std::uint64_t now, Block* out, Then&& then) noexcept {
   const std::uint64_t h = hash_addr(addr);
-  Bucket* b = lock_bucket_for<kLocked>(h);
+  Bucket* b = lock_bucket_for<kLocked, false>(h);
+  if (b == nullptr) return false;  // an empty bucket never made
   unsigned gi, si;
   if (!find(b, h, addr, &gi, &si)) {
     unlock<kLocked>(b);
@@ -411,6 +475,10 @@ bool HashTable<C>::compact() noexcept {
           const std::uint64_t h = hash_addr(C::addr(sl));
           for (;;) {
             Bucket* b = fresh.template lock_bucket_for<false>(h);
+            if (b == nullptr) {
+              ok = false;
+              break;
+            }
             if (b->h.count < kSplitAt) {
               place(b, sl, h);
               break;

@@ -4,7 +4,8 @@
 // Layout: extendible hashing (Fagin et al. 1979). A directory of 2^global_depth pointers maps the
 // low bits of hash(addr) to page-sized buckets; a bucket with local depth d holds exactly the keys
 // whose hash has its `pattern` in the low d bits. A full bucket splits alone — no global rehash,
-// so no hook ever stalls behind a table-wide resize. A bucket is one header line and 63 groups of
+// so no hook ever stalls behind a table-wide resize. A bucket that would be empty is not made until a
+// key needs it (its directory entries hold a tag). A bucket is one header line and 63 groups of
 // one cache line each (F14-style): a key lives in its home group (from its hash) or, when that is
 // full, in a following one; each group counts the keys that overflowed past it, so a lookup stops
 // at the first group with no overflow. An operation therefore touches two independent lines —

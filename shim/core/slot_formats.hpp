@@ -37,8 +37,10 @@ inline std::uint64_t mix_addr(std::uint64_t a) noexcept {
 /// alone every bucket's lines went back and forth between their cores (two threads over
 /// jemalloc: 10.4× plain CPU time, pinned to one core 6.6×: bench/README.md). Deeper buckets
 /// split by the address bits as before, so one region's blocks still spread over as many
-/// buckets as they need (a region alone costs at most kRegionBits empty buckets on the way).
-inline constexpr unsigned kRegionBits = 2;
+/// buckets as they need. The splits that separate nothing (one region's blocks, split by region
+/// bits) make no bucket for the empty side (extendible_hash.hpp), so three bits cost no memory
+/// where blocks are dense; they cost a bucket per bit pattern in use where they are sparse.
+inline constexpr unsigned kRegionBits = 3;
 inline std::uint64_t hash_addr(std::uintptr_t a) noexcept {
   constexpr std::uint64_t kLow = (std::uint64_t{1} << kRegionBits) - 1;
   // The region's bits: the top bits of a Fibonacci multiply (three instructions; the hooks

@@ -236,3 +236,41 @@ TEST(LiveTable, BlocksOfOneRegionShareTheirFirstDirectoryBits) {
     EXPECT_LT(v, 4000u / (1u << kRegionBits) * 12 / 10);
   }
 }
+
+// A split whose keys all fall on one side makes no bucket for the other: the first kRegionBits
+// splits of a table whose blocks lie in one 2 MiB region separate nothing (hash_addr), and used
+// to cost a 4 KiB bucket each. The side left empty is made when a key of its own arrives, and a
+// lookup there answers "absent" without making it.
+TEST(LiveTable, ASplitThatSeparatesNothingMakesNoEmptyBucket) {
+  LiveTable t;
+  ASSERT_TRUE(t.init());
+  const std::size_t others = t.buckets() - 1;  // the wide table's bucket
+  constexpr std::uint64_t kLow = (std::uint64_t{1} << kRegionBits) - 1;
+  const std::uintptr_t region = std::uintptr_t{0x55} << 36;
+  constexpr int kBlocks = 400;  // more than one bucket holds, less than two
+  for (int i = 0; i < kBlocks; ++i) ASSERT_EQ(t.insert({region + 64u * i, 32, 0, false}, nullptr), InsertResult::kInserted);
+  // kRegionBits splits separate nothing; one split by the address bits then makes one bucket.
+  EXPECT_EQ(t.buckets() - others, 2u);
+  std::uintptr_t elsewhere = region;
+  do elsewhere += std::uintptr_t{1} << 21;
+  while ((hash_addr(elsewhere) & kLow) == (hash_addr(region) & kLow));
+  const std::size_t before = t.buckets();
+  Block b;
+  EXPECT_FALSE(t.find(elsewhere, 0, &b));
+  EXPECT_FALSE(t.remove(elsewhere, 0, nullptr));
+  EXPECT_EQ(t.buckets(), before) << "a lookup made a bucket";
+  ASSERT_EQ(t.insert({elsewhere, 48, 7, false}, nullptr), InsertResult::kInserted);
+  EXPECT_EQ(t.buckets(), before + 1);
+  ASSERT_TRUE(t.find(elsewhere, 7, &b));
+  EXPECT_EQ(b.size, 48u);
+  for (int i = 0; i < kBlocks; ++i) {
+    ASSERT_TRUE(t.find(region + 64u * i, 0, &b)) << i;
+    EXPECT_EQ(b.size, 32u);
+  }
+  for (int i = 0; i < kBlocks; ++i) ASSERT_TRUE(t.remove(region + 64u * i, 0, nullptr)) << i;
+  ASSERT_TRUE(t.remove(elsewhere, 0, nullptr));
+  EXPECT_EQ(t.entries(), 0u);
+  // compact() rebuilds it the same way: one bucket for nothing.
+  ASSERT_TRUE(t.compact());
+  EXPECT_EQ(t.buckets() - others, 1u);
+}
