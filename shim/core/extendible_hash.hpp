@@ -132,7 +132,7 @@ class HashTable {
   template <bool kLocked = true, bool kCreate = true>
   Bucket* lock_bucket_for(std::uint64_t h) noexcept;
   // Makes the empty bucket for h, returned locked; nullptr when there is no memory for it, or
-  // *retry when another thread made it first.
+  // with *retry when another thread made it first or a walk (or fork) holds the walk lock.
   Bucket* make_empty(std::uint64_t h, bool* retry) noexcept;
   template <bool kLocked>
   static void unlock(Bucket* b) noexcept {
@@ -215,18 +215,31 @@ typename HashTable<C>::Bucket* HashTable<C>::new_bucket() noexcept {
 
 template <class C>
 typename HashTable<C>::Bucket* HashTable<C>::make_empty(std::uint64_t h, bool* retry) noexcept {
-  LockGuard g(split_lock_);
-  Dir* d = dir_.load(std::memory_order_relaxed);
-  Bucket* e = d->slots[h & ((std::uint64_t{1} << d->depth) - 1)].load(std::memory_order_relaxed);
-  *retry = !is_empty(e);
-  if (*retry) return nullptr;
-  Bucket* nb = new_bucket();  // returned locked and reset
-  if (nb == nullptr) return nullptr;
-  const unsigned depth = tag_depth(e);
-  nb->h.depth = static_cast<std::uint8_t>(depth);
-  nb->h.pattern = static_cast<std::uint32_t>(h & ((std::uint64_t{1} << depth) - 1));
-  const std::size_t n = std::size_t{1} << d->depth;
-  for (std::size_t i = nb->h.pattern; i < n; i += std::size_t{1} << depth) d->slots[i].store(nb, std::memory_order_release);
+  // The walk lock, as a split takes it: fork's lock_all (walk lock, then every bucket it can see,
+  // then split_lock_) must not fork between our publishing the bucket, locked, and our caller
+  // unlocking it, or the child would find it locked forever. Only tried, like a split's: a walk
+  // running, we yield and look again.
+  if (!walk_lock_.try_lock()) {
+    *retry = true;
+    sched_yield();
+    return nullptr;
+  }
+  Bucket* nb = nullptr;
+  {
+    LockGuard g(split_lock_);
+    Dir* d = dir_.load(std::memory_order_relaxed);
+    Bucket* e = d->slots[h & ((std::uint64_t{1} << d->depth) - 1)].load(std::memory_order_relaxed);
+    *retry = !is_empty(e);
+    if (!*retry && (nb = new_bucket()) != nullptr) {  // returned locked and reset
+      const unsigned depth = tag_depth(e);
+      nb->h.depth = static_cast<std::uint8_t>(depth);
+      nb->h.pattern = static_cast<std::uint32_t>(h & ((std::uint64_t{1} << depth) - 1));
+      const std::size_t n = std::size_t{1} << d->depth;
+      for (std::size_t i = nb->h.pattern; i < n; i += std::size_t{1} << depth)
+        d->slots[i].store(nb, std::memory_order_release);
+    }
+  }
+  walk_lock_.unlock();
   return nb;
 }
 
@@ -531,7 +544,8 @@ void HashTable<C>::release(Dir* d, Slab* s) noexcept {
 }
 
 // Lock order: walk_lock_ → buckets → split_lock_ (a split holds a bucket and only try_locks
-// walk_lock_, so holding walk_lock_ first keeps splits out while we collect the buckets).
+// walk_lock_, and so does make_empty, so holding walk_lock_ first keeps both out while we
+// collect the buckets: no bucket is made, locked, after we looked).
 template <class C>
 void HashTable<C>::lock_all() noexcept {
   walk_lock_.lock();
