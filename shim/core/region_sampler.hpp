@@ -16,8 +16,11 @@
 // entry, and one of them would otherwise swing an estimate by one_in times its size. Blocks that
 // start outside and reach into a sampled region ("spills") are kept for the layout only. A free
 // must find the large blocks and the spills, so each counts itself in an array of counters
-// indexed by its start region (modulo kSlots), mirrored by a bitmap (a bit per slot, set while
-// its count is not zero) that a free whose region is not sampled reads: one load from 8 KiB.
+// indexed by a hash of its own address (modulo kSlots), mirrored by a bitmap (a bit per slot, set
+// while its count is not zero) that a free whose region is not sampled reads: one load from
+// 8 KiB. By address, not by region: indexed by start region, one spill marked every block of its
+// region, and a program whose hot blocks shared a region with one (Redis: the same few addresses
+// at every SET) looked in the table at every free for blocks that were not there.
 //
 // Costs on the common path: a multiply-xorshift hash and a compare per allocation and per free,
 // one load more per free; no shared write.
@@ -95,7 +98,7 @@ class RegionSampler {
   /// (+1) or removed from (−1) the table. Called where the table entry's lock is held (so a fork
   /// never finds the lock below taken).
   void add_spill(std::uintptr_t a, int d) noexcept {
-    const unsigned i = slot(a >> shift_);
+    const unsigned i = slot(a);
     LockGuard g(spill_lock_);
     spill_[i] += static_cast<std::uint32_t>(d);
     const std::uint64_t bit = std::uint64_t{1} << (i & 63);
@@ -103,15 +106,22 @@ class RegionSampler {
     spill_bits_[i >> 6].store(spill_[i] != 0 ? w | bit : w & ~bit, std::memory_order_release);
   }
   /// Whether a block starting at `a` (in a region not sampled) may be a kept one: one bit per
-  /// slot (8 KiB in all, so the bits of a heap's regions stay in cache), set while its count is
-  /// not zero. A free sees the bit its block's allocation set: the program passed it the block.
+  /// slot (8 KiB in all, so the bitmap stays in cache), set while its count is not zero; another
+  /// block shares a slot with probability (kept large blocks and spills) / kSlots. A free sees the
+  /// bit its block's allocation set: the program passed it the block.
   bool maybe_spill(std::uintptr_t a) const noexcept {
-    const unsigned i = slot(a >> shift_);
+    const unsigned i = slot(a);
     return (spill_bits_[i >> 6].load(std::memory_order_relaxed) >> (i & 63)) & 1;
   }
 
  private:
-  static unsigned slot(std::uint64_t region) noexcept { return static_cast<unsigned>(region) & (kSlots - 1); }
+  // A block's slot: the top 16 bits of a multiply of its address in 16-byte units (blocks are
+  // at least 16-byte aligned apart), so that neither a region nor a power-of-two stride maps
+  // many blocks to one slot.
+  static unsigned slot(std::uintptr_t a) noexcept {
+    static_assert(kSlots == 1u << 16);
+    return static_cast<unsigned>(((a >> 4) * 0x9E3779B97F4A7C15ull) >> 48);
+  }
   Hit spill_hit(std::uint64_t r0, std::uint64_t last) const noexcept {
     const std::uint64_t end = last - r0 > kMaxScan ? r0 + kMaxScan : last;
     for (std::uint64_t r = r0 + 1; r <= end; ++r)
@@ -125,7 +135,7 @@ class RegionSampler {
   std::uint64_t salt_ = 0;
   std::uint64_t threshold_ = 0;
   alignas(64) SpinLock spill_lock_;
-  std::uint32_t spill_[kSlots] = {};  // kept blocks starting in a region ≡ slot, under spill_lock_
+  std::uint32_t spill_[kSlots] = {};  // kept blocks (spills, large) whose address is in the slot, under spill_lock_
   std::atomic<std::uint64_t> spill_bits_[kSlots / 64] = {};
 };
 

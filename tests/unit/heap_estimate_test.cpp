@@ -66,6 +66,31 @@ TEST(RegionSampler, SpillsAreBlocksReachingIntoASampledRegion) {
   EXPECT_FALSE(s.maybe_spill(base - 64));
 }
 
+// A kept spill marks its own address, not its region: the other blocks of its region are not
+// looked for in the table at their free (with the region as the key, every one was: a hot block
+// sharing a region with a spill cost a table search at every free).
+TEST(RegionSampler, ASpillMarksItsOwnAddressNotItsRegion) {
+  fc::RegionSampler s;
+  s.configure(32, 14, 42);
+  std::uint64_t r = 1000;
+  while (!(s.sampled_region(r) && !s.sampled_region(r - 1))) ++r;
+  const std::uintptr_t base = r << 14;
+  const std::uintptr_t spill = base - 64;
+  ASSERT_EQ(s.hit(spill, 65), fc::RegionSampler::Hit::kSpill);
+  s.add_spill(spill, +1);
+  EXPECT_TRUE(s.maybe_spill(spill));
+  unsigned marked = 0, blocks = 0;
+  for (std::uintptr_t a = base - (1u << 14); a < spill; a += 16, ++blocks) marked += s.maybe_spill(a);
+  EXPECT_EQ(blocks, 1020u);
+  EXPECT_LE(marked, 1u) << "of " << blocks << " other blocks of the spill's region";
+  // Blocks a power of two apart (1 MiB, 1 GiB) do not share its slot either.
+  for (std::uintptr_t stride : {std::uintptr_t{1} << 20, std::uintptr_t{1} << 30})
+    for (int k = 1; k <= 64; ++k) marked += s.maybe_spill(spill + k * stride);
+  EXPECT_LE(marked, 2u);
+  s.add_spill(spill, -1);
+  EXPECT_FALSE(s.maybe_spill(spill));
+}
+
 std::size_t usable_same(void*) { return 0; }
 
 TEST(SampledRecording, KeepsSampledBlocksAndBalances) {
