@@ -23,7 +23,7 @@
 // at every SET) looked in the table at every free for blocks that were not there.
 //
 // Costs on the common path: a multiply-xorshift hash and a compare per allocation and per free,
-// one load more per free; no shared write.
+// a multiply and one load more per free; no shared write.
 #pragma once
 
 #include <atomic>
@@ -115,9 +115,9 @@ class RegionSampler {
   }
 
  private:
-  // A block's slot: the top 16 bits of a multiply of its address in 16-byte units (blocks are
-  // at least 16-byte aligned apart), so that neither a region nor a power-of-two stride maps
-  // many blocks to one slot.
+  // A block's slot: the top 16 bits of a multiply of its address in 16-byte units (malloc's
+  // alignment on x86-64; two blocks of jemalloc's 8-byte class share a unit, and so a slot), so
+  // that neither a region nor a power-of-two stride maps many blocks to one slot.
   static unsigned slot(std::uintptr_t a) noexcept {
     static_assert(kSlots == 1u << 16);
     return static_cast<unsigned>(((a >> 4) * 0x9E3779B97F4A7C15ull) >> 48);
