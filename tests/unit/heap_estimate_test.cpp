@@ -49,13 +49,17 @@ TEST(RegionSampler, OneInOneKeepsEverything) {
   for (std::uintptr_t a = 0x10000; a < 0x10000 + (1 << 24); a += 4096) EXPECT_EQ(s.hit(a, 16), fc::RegionSampler::Hit::kStart);
 }
 
+// The start of the first sampled region after region 1000 whose predecessor is not sampled.
+std::uintptr_t sampled_after_unsampled(const fc::RegionSampler& s) {
+  std::uint64_t r = 1000;
+  while (!(s.sampled_region(r) && !s.sampled_region(r - 1))) ++r;
+  return r << s.shift();
+}
+
 TEST(RegionSampler, SpillsAreBlocksReachingIntoASampledRegion) {
   fc::RegionSampler s;
   s.configure(32, 14, 42);
-  // Find a sampled region whose predecessor is not sampled.
-  std::uint64_t r = 1000;
-  while (!(s.sampled_region(r) && !s.sampled_region(r - 1))) ++r;
-  const std::uintptr_t base = r << 14;
+  const std::uintptr_t base = sampled_after_unsampled(s);
   EXPECT_EQ(s.hit(base + 100, 16), fc::RegionSampler::Hit::kStart);
   EXPECT_EQ(s.hit(base - 64, 32), fc::RegionSampler::Hit::kNone);   // ends before the region
   EXPECT_EQ(s.hit(base - 64, 65), fc::RegionSampler::Hit::kSpill);  // its last byte is in it
@@ -72,9 +76,7 @@ TEST(RegionSampler, SpillsAreBlocksReachingIntoASampledRegion) {
 TEST(RegionSampler, ASpillMarksItsOwnAddressNotItsRegion) {
   fc::RegionSampler s;
   s.configure(32, 14, 42);
-  std::uint64_t r = 1000;
-  while (!(s.sampled_region(r) && !s.sampled_region(r - 1))) ++r;
-  const std::uintptr_t base = r << 14;
+  const std::uintptr_t base = sampled_after_unsampled(s);
   const std::uintptr_t spill = base - 64;
   ASSERT_EQ(s.hit(spill, 65), fc::RegionSampler::Hit::kSpill);
   s.add_spill(spill, +1);
