@@ -10,6 +10,8 @@
 # Environment:
 #   KEYS      keys loaded before the memory is read (default 500000)
 #   REQUESTS  redis-benchmark requests per test (default 1000000)
+#   MODES     the modes that take turns (default "plain full sampled"); their order is reversed
+#             every other round, so that a drift of the machine falls on each mode alike
 # Needs: redis-server, redis-cli, redis-benchmark (Debian package redis), python3.
 set -euo pipefail
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2; }
@@ -92,17 +94,41 @@ PY
     "$set" "$get" "$(tail -n 1 "$tmp/$mode" | awk '{ print $3 }')" "$rss" "$ratio" >&2
 }
 
+read -r -a modes <<<"${MODES:-plain full sampled}"
+for m in "${modes[@]}"; do
+  case $m in plain | full | sampled) ;; *) echo "run_redis: MODES: unknown mode '$m'" >&2; exit 2 ;; esac
+done
 for ((r = 1; r <= rounds; r++)); do
-  for mode in plain full sampled; do one "$mode" "$r"; done
+  if ((r % 2)); then order=("${modes[@]}"); else order=(); for ((i = ${#modes[@]} - 1; i >= 0; i--)); do order+=("${modes[i]}"); done; fi
+  for mode in "${order[@]}"; do one "$mode" "$r"; done
 done
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo
 echo "redis-benchmark -n $requests -P 16 -d 100 (SET, GET); then $keys keys of 10..1000 B, 60% deleted; median of $rounds round(s)"
 printf '%-8s %12s %12s %12s %16s %10s\n' mode "SET/s" "GET/s" "server CPU s" used_memory_rss frag_ratio
-for mode in plain full sampled; do
+for mode in "${modes[@]}"; do
   printf '%-8s %12s %12s %12s %16s %10s\n' "$mode" \
     "$(awk '{ print $1 }' "$tmp/$mode" | median)" "$(awk '{ print $2 }' "$tmp/$mode" | median)" \
     "$(awk '{ print $3 }' "$tmp/$mode" | median)" "$(awk '{ print $4 }' "$tmp/$mode" | median)" \
     "$(awk '{ print $5 }' "$tmp/$mode" | median)"
 done
+# Each round's ratio to plain (the rounds are paired: a slow round of the machine is slow for
+# every mode), with the quartiles of the rounds.
+if [[ -f $tmp/plain ]]; then
+  for mode in "${modes[@]}"; do
+    [[ $mode == plain ]] && continue
+    python3 - "$tmp/plain" "$tmp/$mode" "$mode" <<'PY'
+import statistics, sys
+plain = [list(map(float, l.split())) for l in open(sys.argv[1])]
+mode = [list(map(float, l.split())) for l in open(sys.argv[2])]
+def q(v):
+    v = sorted(v)
+    if len(v) < 4: return f"{statistics.median(v):.3f}"
+    qs = statistics.quantiles(v, n=4)
+    return f"{qs[1]:.3f} ({qs[0]:.3f}..{qs[2]:.3f})"
+for i, name in ((0, "SET/s"), (1, "GET/s"), (2, "server CPU")):
+    print(f"{sys.argv[3]:<8} {name:<11} x plain, median of {len(mode)} paired rounds: {q([m[i] / p[i] for p, m in zip(plain, mode)])}")
+PY
+  done
+fi

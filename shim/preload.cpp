@@ -291,7 +291,8 @@ FRAGSCOPE_EXPORT void* pvalloc(std::size_t n) {
   return p;
 }
 
-FRAGSCOPE_EXPORT std::size_t malloc_usable_size(void* p) {
+namespace {
+[[gnu::noinline]] std::size_t malloc_usable_size_slow(void* p) noexcept {
   if (p != nullptr && fs::is_bootstrap(p)) [[unlikely]]
     return fs::bootstrap_size(p);
   if (core::self_owns(p)) [[unlikely]]
@@ -299,6 +300,22 @@ FRAGSCOPE_EXPORT std::size_t malloc_usable_size(void* p) {
   if (core::ThreadStats* t = fs::enter(); t != nullptr) fs::count(t, Op::kMallocUsableSize);
   if (fs::remedy_owns(p)) return fs::remedy_usable(p);
   return real_ready() ? fs::g_real.malloc_usable_size(p) : 0;
+}
+}  // namespace
+
+// A program that keeps its own count of memory asks at every allocation and free (Redis's
+// zmalloc: about 10 calls per SET, against 6 mallocs), so the common case is as short as
+// malloc's: an initialised thread outside our own calls, a block of the allocator's (not a
+// bootstrap block, not ours, not the remediation's), counted and passed on as a tail call.
+// Everything else, as before, out of line: 41 -> 20 instructions (bench/README.md, "Redis").
+FRAGSCOPE_EXPORT std::size_t malloc_usable_size(void* p) {
+  core::ThreadStats* t = fs::tls.stats;
+  if (t != nullptr && fs::tls.guard == 0 && !fs::is_bootstrap(p) && !core::self_owns(p) && !fs::remedy_owns(p))
+      [[likely]] {
+    fs::count(t, Op::kMallocUsableSize);
+    return fs::g_real.malloc_usable_size(p);
+  }
+  return malloc_usable_size_slow(p);
 }
 
 namespace {
