@@ -171,7 +171,10 @@ std::string render_html_report(const SnapshotFile& f) {
       if (!se.contains(k)) return std::string();
       return " ± " + (bytes ? bytes_or_dash(num_or_nan(se, k)) : fmt::format("{:.0f}", num_or_nan(se, k)));
     };
-    row("heap_rss", est + bytes_or_dash(num_or_nan(h, "heap_rss")) + pm("heap_rss", true), "live table + maps + mincore");
+    // heap_rss is read whole in sampled mode too (its stated error 0); older snapshots estimated it.
+    const bool rss_est = sampled && num_or_nan(se, "heap_rss") > 0;
+    row("heap_rss", (rss_est ? est : std::string()) + bytes_or_dash(num_or_nan(h, "heap_rss")) + (rss_est ? pm("heap_rss", true) : std::string()),
+        "live table + maps + mincore");
     row("rss_over_live", fmt::format("{}{:.2f}×", est, num_or_nan(h, "rss_over_live")), "both");
     row("free_resident", est + bytes_or_dash(num_or_nan(h, "free_resident")) + pm("free_resident", true), "both");
     row("empty / pinned resident pages",

@@ -171,10 +171,14 @@ std::string render_text_report(const SnapshotFile& f, const TextReportOptions& o
     const json& se = sub(sub(h, "estimate"), "se");
     auto pm_bytes = [&](const char* k) { return se.contains(k) ? " ± " + human_bytes(num(se, k)) : std::string(); };
     auto pm_count = [&](const char* k) { return se.contains(k) ? fmt::format(" ± {}", whole(num(se, k))) : std::string(); };
+    // heap_rss is read whole in sampled mode too (its stated error 0); snapshots of older
+    // versions estimated it.
+    const char* rss_est = sampled && num(se, "heap_rss") > 0 ? est : "";
+    const std::string rss_pm = rss_est[0] != '\0' ? pm_bytes("heap_rss") : std::string();
     fmt::format_to(o, "\n  heap         heap_rss {}{}{} in {} segments for {}{} live: rss_over_live {}{:.2f}x, free_resident {}{}{}\n",
-                   est, human_bytes(rss), pm_bytes("heap_rss"), whole(num(h, "segments")), est, human_bytes(live_req), est,
+                   rss_est, human_bytes(rss), rss_pm, whole(num(h, "segments")), est, human_bytes(live_req), est,
                    num(h, "rss_over_live"), est, human_bytes(num(h, "free_resident")), pm_bytes("free_resident"));
-    fmt::format_to(o, "  pages        {}{} resident: {}{}{} empty (0 live bytes), {}{}{} pinned (< 1/4 live){}\n", est,
+    fmt::format_to(o, "  pages        {}{} resident: {}{}{} empty (0 live bytes), {}{}{} pinned (< 1/4 live){}\n", rss_est,
                    whole(rss / page), est, whole(num(h, "empty_resident_pages")), pm_count("empty_resident_pages"), est,
                    whole(num(h, "pinned_pages")), pm_count("pinned_pages"),
                    sampled ? fmt::format("   [{} sampled regions]", whole(num(sub(h, "estimate"), "regions"))) : "");

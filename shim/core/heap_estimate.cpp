@@ -13,14 +13,40 @@ unsigned log2_bin(std::uint64_t v) {
   return b < HeapLayout::kHoleBins ? b : HeapLayout::kHoleBins - 1;
 }
 
-// One figure: its sum over the sampled regions, and the sum of squares for its variance.
+// One figure y against an auxiliary figure x whose total over the analysed segments is known
+// exactly (their resident pages, or their pages): the sums over the sampled regions for the
+// ratio estimator and its variance.
 struct Sum {
-  double s = 0, s2 = 0;
-  void add(double y) {
+  double s = 0, s2 = 0, sxy = 0;
+  void add(double y, double x) {
     s += y;
     s2 += y * y;
+    sxy += x * y;
   }
 };
+struct Aux {
+  double total = 0;     // exact, over the analysed segments
+  double s = 0, s2 = 0;  // over the sampled regions
+  void add(double x) {
+    s += x;
+    s2 += x * x;
+  }
+};
+
+// The ratio estimate of y's total, X · Σy / Σx, and its standard error by linearisation,
+// (X / Σx) · sqrt((1 − π) Σ (y − R x)²) with R = Σy / Σx (Poisson sampling of regions). With no
+// x in the sample (nothing of the auxiliary seen), the Horvitz–Thompson estimate Σy / π.
+struct Estimate {
+  double value, se;
+};
+Estimate ratio_estimate(const Sum& y, const Aux& x, double pi) {
+  const double w = pi > 0 ? 1.0 / pi : 0.0;
+  if (x.s <= 0) return {y.s * w, std::sqrt(std::max(0.0, y.s2 * (1.0 - pi))) * w};
+  const double r = y.s / x.s;
+  const double resid2 = std::max(0.0, y.s2 - 2 * r * y.sxy + r * r * x.s2);
+  const double g = x.total / x.s;
+  return {x.total * r, g * std::sqrt(resid2 * (1.0 - pi))};
+}
 
 }  // namespace
 
@@ -37,9 +63,14 @@ void estimate_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* 
   const std::size_t max_pages = rbytes / page + 1;
   auto* res = static_cast<unsigned char*>(scratch);
   auto* live = reinterpret_cast<std::uint32_t*>(static_cast<char*>(scratch) + ((max_pages + 7) & ~std::size_t{7}));
+  auto* chunk = reinterpret_cast<unsigned char*>(live + max_pages + (max_pages & 1));
   const LiveRange* const bend = blocks + nblocks;
 
-  Sum resident, empty, pinned, hole_bytes, holes, live_bytes, free_res, hole_res, gap_ovh, trailing, nblk;
+  // Auxiliary figures known exactly: the analysed segments' resident pages (read whole, a chunk
+  // at a time) and their pages. The figures on resident pages are estimated in ratio to the
+  // first, the others (holes, live bytes, blocks) to the second.
+  Aux x_res, x_pages;
+  Sum empty, pinned, hole_bytes, holes, live_bytes, free_res, hole_res, gap_ovh, trailing, nblk;
   Sum occ[HeapLayout::kOccupancyBins];
 
   for (std::size_t si = 0; si < nsegs; ++si) {
@@ -52,6 +83,22 @@ void estimate_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* 
     const LiveRange* se = std::lower_bound(sb, bend, seg.end,
                                            [](const LiveRange& r, std::uintptr_t a) { return r.addr < a; });
     if (sb == se) continue;  // no kept block starts here: nothing is known of this segment
+    // Its resident pages, exactly.
+    const std::size_t seg_pages = (seg.end - seg.start) / page;
+    x_pages.total += static_cast<double>(seg_pages);
+    for (std::size_t done = 0; done < seg_pages;) {
+      const std::size_t n = std::min(kEstimateChunkPages, seg_pages - done);
+      std::uint64_t r = 0;
+      if (residency(seg.start + done * page, n, chunk, ctx)) {
+        for (std::size_t i = 0; i < n; ++i) r += chunk[i] & 1;
+      } else {
+        r = n;  // unknown: counted resident, as full mode does
+        L.residency_unknown_pages += n;
+      }
+      L.resident_pages += r;
+      done += n;
+    }
+    x_res.total = static_cast<double>(L.resident_pages);
 
     for (std::uint64_t r = seg.start >> shift, rlast = (seg.end - 1) >> shift; r <= rlast; ++r) {
       if (!sampler.sampled_region(r)) continue;
@@ -60,10 +107,7 @@ void estimate_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* 
       const std::size_t npages = (we - ws) / page;
       if (npages == 0) continue;
       ++out.regions;
-      if (!residency(ws, npages, res, ctx)) {
-        std::memset(res, 1, npages);
-        L.residency_unknown_pages += npages;
-      }
+      if (!residency(ws, npages, res, ctx)) std::memset(res, 1, npages);  // counted above
       std::memset(live, 0, npages * sizeof(std::uint32_t));
 
       // The kept blocks overlapping [ws, we): the one that starts below and reaches in, if any,
@@ -130,20 +174,24 @@ void estimate_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* 
         y_occ[bin] += 1;
         if (l == 0) y_empty += 1;
         else if (l * 4 < page) y_pinned += 1;
-        y_free += std::max(0.0, static_cast<double>(page) - usable_per_requested * static_cast<double>(l));
+        // Not clipped at 0: a page whose usable bytes exceed it (the ratio is an average) owes
+        // the difference to its neighbours, as in full mode's heap_rss − live usable.
+        y_free += static_cast<double>(page) - usable_per_requested * static_cast<double>(l);
       }
-      resident.add(y_res);
-      empty.add(y_empty);
-      pinned.add(y_pinned);
-      free_res.add(y_free);
-      hole_bytes.add(y_hole_bytes);
-      holes.add(y_holes);
-      hole_res.add(y_hole_res);
-      live_bytes.add(y_live);
-      gap_ovh.add(y_gap);
-      trailing.add(y_trailing);
-      nblk.add(y_blocks);
-      for (unsigned i = 0; i < HeapLayout::kOccupancyBins; ++i) occ[i].add(y_occ[i]);
+      const double y_pages = static_cast<double>(npages);
+      x_res.add(y_res);
+      x_pages.add(y_pages);
+      empty.add(y_empty, y_res);
+      pinned.add(y_pinned, y_res);
+      free_res.add(y_free, y_res);
+      hole_res.add(y_hole_res, y_res);
+      for (unsigned i = 0; i < HeapLayout::kOccupancyBins; ++i) occ[i].add(y_occ[i], y_res);
+      hole_bytes.add(y_hole_bytes, y_pages);
+      holes.add(y_holes, y_pages);
+      live_bytes.add(y_live, y_pages);
+      gap_ovh.add(y_gap, y_pages);
+      trailing.add(y_trailing, y_pages);
+      nblk.add(y_blocks, y_pages);
 
       if (pinned_by_site != nullptr) {
         for (const LiveRange* b = first; b != se && b->addr < we; ++b) {
@@ -164,33 +212,36 @@ void estimate_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* 
     }
   }
 
-  // Scale, and the standard errors: Var = Σ y² (1 − π) / π².
-  auto total = [&](const Sum& x) { return static_cast<std::uint64_t>(std::llround(x.s * w)); };
-  auto se = [&](const Sum& x) { return std::sqrt(std::max(0.0, x.s2 * (1.0 - pi)) ) * w; };
-  L.resident_pages = total(resident);
-  L.empty_resident_pages = total(empty);
-  L.pinned_pages = total(pinned);
-  L.hole_bytes = total(hole_bytes);
-  L.holes = total(holes);
-  L.hole_resident_bytes = total(hole_res);
-  L.live_bytes = total(live_bytes);
-  L.gap_overhead = total(gap_ovh);
-  L.trailing_bytes = total(trailing);
-  L.blocks = total(nblk);
+  // The totals (heap_estimate.hpp): resident pages exact, the rest in ratio to them or to the
+  // pages; the hole histogram (holes seen whole) scaled by 1/π.
+  auto total = [](const Estimate& e) { return static_cast<std::uint64_t>(std::llround(std::max(0.0, e.value))); };
+  const Estimate e_empty = ratio_estimate(empty, x_res, pi), e_pinned = ratio_estimate(pinned, x_res, pi),
+                 e_free = ratio_estimate(free_res, x_res, pi), e_hole_res = ratio_estimate(hole_res, x_res, pi),
+                 e_hole_bytes = ratio_estimate(hole_bytes, x_pages, pi), e_holes = ratio_estimate(holes, x_pages, pi),
+                 e_live = ratio_estimate(live_bytes, x_pages, pi), e_gap = ratio_estimate(gap_ovh, x_pages, pi),
+                 e_trailing = ratio_estimate(trailing, x_pages, pi), e_blocks = ratio_estimate(nblk, x_pages, pi);
+  L.empty_resident_pages = total(e_empty);
+  L.pinned_pages = total(e_pinned);
+  L.hole_bytes = total(e_hole_bytes);
+  L.holes = total(e_holes);
+  L.hole_resident_bytes = total(e_hole_res);
+  L.live_bytes = total(e_live);
+  L.gap_overhead = total(e_gap);
+  L.trailing_bytes = total(e_trailing);
+  L.blocks = total(e_blocks);
   L.largest_hole = out.largest_hole_seen;
-  for (unsigned i = 0; i < HeapLayout::kOccupancyBins; ++i) L.occupancy[i] = total(occ[i]);
+  for (unsigned i = 0; i < HeapLayout::kOccupancyBins; ++i) L.occupancy[i] = total(ratio_estimate(occ[i], x_res, pi));
   for (unsigned i = 0; i < HeapLayout::kHoleBins; ++i)
     L.hole_hist[i] = static_cast<std::uint64_t>(std::llround(static_cast<double>(L.hole_hist[i]) * w));
-  L.residency_unknown_pages = static_cast<std::uint64_t>(std::llround(static_cast<double>(L.residency_unknown_pages) * w));
-  out.free_resident = free_res.s * w;
-  out.se_resident_pages = se(resident);
-  out.se_empty_pages = se(empty);
-  out.se_pinned_pages = se(pinned);
-  out.se_hole_bytes = se(hole_bytes);
-  out.se_holes = se(holes);
-  out.se_live_bytes = se(live_bytes);
-  out.se_free_resident = se(free_res);
-  out.se_blocks = se(nblk);
+  out.free_resident = std::max(0.0, e_free.value);
+  out.se_resident_pages = 0;  // read whole
+  out.se_empty_pages = e_empty.se;
+  out.se_pinned_pages = e_pinned.se;
+  out.se_hole_bytes = e_hole_bytes.se;
+  out.se_holes = e_holes.se;
+  out.se_live_bytes = e_live.se;
+  out.se_free_resident = e_free.se;
+  out.se_blocks = e_blocks.se;
 }
 
 }  // namespace fragscope::core

@@ -7,12 +7,14 @@ is compared. Each of heap_rss, free_resident, empty and pinned pages and hole by
 
 Four, not three: five figures are checked in each of three scenarios at every CI run, and a
 figure's stated error is itself estimated from the sample (it is smaller when the sample happened
-to see less), and the two processes' heaps differ a little (Redis's exact hole bytes by up to 7%
-from run to run). At three, Redis's empty pages once came out 3.4 stated errors low (-22%) in a CI
+to see less), and the two processes' heaps differ a little (Redis's exact hole bytes by up to 8%
+from run to run, allowed for below). At three, Redis's empty pages once came out 3.4 stated errors low (-22%) in a CI
 run; 30 figures of 6 runs here lay between -3.0 and +1.2. Not a bias: the full-mode heap of one
-such Redis, dumped and resampled offline with 200 salts through estimate_heap, gave means within
-0.07 errors of the exact figures and an rms of 0.94..1.03 errors; and with one region in 2 or 4
-(errors of 1-2%) the shim's estimates lay within 1.3% of full mode's. The estimator's bias is
+such Redis, dumped and resampled offline with 300 salts through estimate_heap, gave means within
+0.4% of the exact figures and a spread equal to the stated error (rms 0.96..1.07 of it, before
+and after the estimates were taken in ratio to the exact resident pages); and with one region in
+2 or 4 (errors of 1-2%) the shim's estimates lay within 1.3% of full mode's. heap_rss is read
+whole (its error 0): it is allowed the 10% and the slack only. The estimator's bias is
 checked where many salts are cheap, on synthetic heaps (HeapEstimate.*, 4 errors too); this test
 checks, in real programs, that the shim keeps the blocks the estimator needs.
 
@@ -33,12 +35,15 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "verdict"))
 import verdict_scenario  # noqa: E402  (its Redis heap, shared)
-FIGURES = [  # (name, how to read it from "heap", key of its standard error, unit in bytes)
-    ("heap_rss", lambda h: h["heap_rss"], "heap_rss", 1),
-    ("free_resident", lambda h: h["free_resident"], "free_resident", 1),
-    ("empty_resident_pages", lambda h: h["empty_resident_pages"], "empty_resident_pages", 4096),
-    ("pinned_pages", lambda h: h["pinned_pages"], "pinned_pages", 4096),
-    ("hole_bytes", lambda h: h["holes"]["total"], "hole_bytes", 1),
+FIGURES = [  # (name, how to read it from "heap", key of its standard error, unit in bytes, process spread)
+    ("heap_rss", lambda h: h["heap_rss"], "heap_rss", 1, 0.0),
+    ("free_resident", lambda h: h["free_resident"], "free_resident", 1, 0.0),
+    ("empty_resident_pages", lambda h: h["empty_resident_pages"], "empty_resident_pages", 4096, 0.0),
+    ("pinned_pages", lambda h: h["pinned_pages"], "pinned_pages", 4096, 0.0),
+    # Redis's exact hole bytes alone differ by up to 8% from one process to the next (235 to 254
+    # MB over 13 full-mode runs, five at 247), far more than the estimate's own error (1.2%, in
+    # ratio to the pages): the allowance adds 8% for the two processes.
+    ("hole_bytes", lambda h: h["holes"]["total"], "hole_bytes", 1, 0.08),
 ]
 
 
@@ -162,9 +167,9 @@ def main():
     # figures; a heap of ~280 MB still gets 10% on most figures.
     sigmas = 4
     bad = []
-    for name, read, se_key, unit in FIGURES:
+    for name, read, se_key, unit, spread in FIGURES:
         exact, est, err = read(full), read(samp), se[se_key]
-        slack = 16 * 4096 / unit
+        slack = 16 * 4096 / unit + spread * exact
         ok = abs(est - exact) <= max(0.10 * exact, sigmas * err) + slack
         print(f"  {name:<22} full {exact:>14.0f}  sampled {est:>14.0f} ± {err:<12.0f} "
               f"({(est - exact) / exact * 100 if exact else 0:+.1f}%){'' if ok else '  <- outside'}")
