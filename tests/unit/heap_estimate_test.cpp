@@ -202,6 +202,14 @@ TEST(SampledRecording, SnapshotsBalanceOnTheSampledCountsAndEstimateTheRest) {
   const double est = j["totals"]["live_requested"].get<double>();
   EXPECT_NEAR(est, static_cast<double>(live_bytes), 0.1 * static_cast<double>(live_bytes));
   EXPECT_NEAR(j["totals"]["live_blocks"].get<double>(), 150000, 15000);
+  // Frees are what was allocated (exact) less what is live (estimated): they never exceed the
+  // allocations, and allocations balance against them and the live blocks, class by class.
+  EXPECT_NEAR(j["totals"]["frees"].get<double>(), 150000, 15000);
+  EXPECT_EQ(j["totals"]["frees"].get<std::uint64_t>() + j["totals"]["live_blocks"].get<std::uint64_t>(), 300000u);
+  EXPECT_NEAR(j["totals"]["requested_freed"].get<double>(),
+              j["totals"]["requested_allocated"].get<double>() - static_cast<double>(live_bytes), 0.1 * static_cast<double>(live_bytes));
+  for (const auto& c : j["size_classes"])
+    EXPECT_EQ(c["frees"].get<std::uint64_t>() + c["live_blocks"].get<std::uint64_t>(), c["allocs"].get<std::uint64_t>()) << c;
   // The large class is exact: 100000 B blocks, all kept.
   for (const auto& c : j["size_classes"])
     if (c["lo"].get<std::uint64_t>() > fc::RegionSampler::kLargeBytes) {
