@@ -207,6 +207,9 @@ void SnapshotBuilder::collect(Recorder& r, std::uint64_t now, WindowSelector* ba
       totals_.table_blocks += scaled(a.table_blocks, k), totals_.table_requested += scaled(a.table_requested, k);
     }
     totals_.peak_requested = static_cast<std::int64_t>(totals_.table_requested);  // no peak is tracked
+    // Never below what a snapshot already said (snapshot.hpp, frees_floor_).
+    totals_.frees = frees_floor_ = std::max(totals_.frees, frees_floor_);
+    totals_.req_free = req_free_floor_ = std::max(totals_.req_free, req_free_floor_);
   }
 }
 

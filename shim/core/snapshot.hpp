@@ -127,6 +127,11 @@ class SnapshotBuilder {
   std::uint64_t exact_[kExactSizes] = {};
   std::size_t live_maps_ = 0, live_map_bytes_ = 0;
   SnapshotTotals totals_;
+  // Sampled mode: the process's frees (and their bytes) as last reported. Estimated as the
+  // allocations less the live blocks, they would step back when the live estimate rose faster
+  // than the program allocated (a quiet second, a few new blocks in the sample), and
+  // fragscope_frees_total is a Prometheus counter: a counter that steps back reads as a reset.
+  std::uint64_t frees_floor_ = 0, req_free_floor_ = 0;
 };
 
 /// Appends printf-formatted text to `out` (cut and flagged if it does not fit).

@@ -221,6 +221,43 @@ TEST(SampledRecording, SnapshotsBalanceOnTheSampledCountsAndEstimateTheRest) {
   EXPECT_FALSE(fragscope::report::check_balance(bad).empty());
 }
 
+// Sampled frees are the allocations less the live estimate; when the live estimate rises faster
+// than the program allocates (a quiet spell whose few new blocks all fall in the sample), they must
+// not step back: fragscope_frees_total is a Prometheus counter.
+TEST(SampledRecording, FreesNeverStepBackBetweenSnapshots) {
+  static fc::Recorder rec;
+  ASSERT_TRUE(rec.init());
+  rec.regions.configure(16, 14, 7);
+  fc::ThreadStats* t = rec.threads.acquire();
+  std::uintptr_t next = std::uintptr_t{1} << 35;
+  auto alloc = [&](bool only_sampled) {
+    for (;;) {
+      const std::uintptr_t a = next;
+      next += 64;
+      const auto h = rec.regions.hit(a, 48);
+      if (only_sampled && h != fc::RegionSampler::Hit::kStart) continue;
+      fc::sampled_count_alloc(*t, 48);
+      if (h != fc::RegionSampler::Hit::kNone) fc::sampled_keep(rec, *t, a, 48, 48, 1, h, 0);
+      return a;
+    }
+  };
+  std::vector<std::uintptr_t> blocks;
+  for (int i = 0; i < 20000; ++i) blocks.push_back(alloc(false));
+  for (std::size_t i = 0; i < blocks.size(); i += 2) {
+    const auto h = fc::sampled_free_kind(rec, blocks[i]);
+    if (h != fc::RegionSampler::Hit::kNone) fc::sampled_drop(rec, *t, blocks[i], h, 2, usable_same);
+  }
+  auto b = std::make_unique<fc::SnapshotBuilder>();
+  b->collect(rec, 3);
+  const std::uint64_t frees1 = b->totals().frees, allocs1 = b->totals().allocs;
+  EXPECT_EQ(frees1 + b->totals().table_blocks, allocs1);
+  for (int i = 0; i < 50; ++i) alloc(true);  // 50 allocations, each standing for 16 live blocks
+  b->collect(rec, 4);
+  EXPECT_EQ(b->totals().allocs, allocs1 + 50);
+  EXPECT_GT(b->totals().table_blocks + frees1, b->totals().allocs) << "the live estimate rose by more than 50";
+  EXPECT_GE(b->totals().frees, frees1);
+}
+
 // The text and HTML reports of a sampled snapshot (a sampled recorder and the estimate of its heap):
 // every estimate is marked ≈ with its standard error, the mode is said, and the exact figures
 // (allocations) are not marked.
