@@ -307,7 +307,7 @@ namespace {
 // zmalloc: about 10 calls per SET, against 6 mallocs), so the common case is as short as
 // malloc's: an initialised thread outside our own calls, a block of the allocator's (not a
 // bootstrap block, not ours, not the remediation's), counted and passed on as a tail call.
-// Everything else, as before, out of line: 41 -> 20 instructions (bench/README.md, "Redis").
+// Everything else, as before, out of line: 41 -> 25 instructions (bench/README.md, "Redis again").
 FRAGSCOPE_EXPORT std::size_t malloc_usable_size(void* p) {
   core::ThreadStats* t = fs::tls.stats;
   if (t != nullptr && fs::tls.guard == 0 && !fs::is_bootstrap(p) && !core::self_owns(p) && !fs::remedy_owns(p))

@@ -347,8 +347,8 @@ void SnapshotBuilder::encode(const SnapshotMeta& m, Recorder& r, TextBuffer& out
       put(out,
           "{}{{\"class\":{},\"lo\":{},\"hi\":{},\"allocs\":{},\"frees\":{},\"live_blocks\":{},\"live_requested\":{},"
           "\"live_usable\":{},\"requested_allocated\":{},\"requested_freed\":{},\"peak_live_requested\":{}",
-          first ? "" : ",", c, size_class_lower(c), hi == UINT64_MAX ? 0 : hi, a.allocs, allocated_less_live(a.allocs, a.table_blocks, k),
-          scaled(a.table_blocks, k), live_req, scaled(a.usable_alloc - a.usable_free, k), a.req_alloc,
+          first ? "" : ",", c, size_class_lower(c), hi == UINT64_MAX ? 0 : hi, a.allocs,
+          allocated_less_live(a.allocs, a.table_blocks, k), scaled(a.table_blocks, k), live_req, scaled(a.usable_alloc - a.usable_free, k), a.req_alloc,
           allocated_less_live(a.req_alloc, a.table_requested, k), live_req);
       put_sampled(out, a.s_allocs, a.frees, a.table_blocks, a.table_requested, a.usable_alloc - a.usable_free,
                   a.s_req_alloc, a.req_free);
