@@ -1,5 +1,5 @@
 """Sampled mode's estimates against full mode's exact figures, on the random-delete heaps of the
-verdict tests (CPython's dict over glibc, ~110 MB of heap; Redis over its jemalloc, ~1M keys):
+verdict tests (CPython's dict over glibc, ~140 MB of heap; Redis over its jemalloc, ~1M keys):
 the same program runs once in each mode, and the last periodic snapshot taken at its steady point
 is compared. Each of heap_rss, free_resident, empty and pinned pages and hole bytes must lie within
 10% of the exact figure, or within four of the standard errors the sampled snapshot states (plus
@@ -8,15 +8,16 @@ is compared. Each of heap_rss, free_resident, empty and pinned pages and hole by
 Four, not three: five figures are checked in each of three scenarios at every CI run, and a
 figure's stated error is itself estimated from the sample (it is smaller when the sample happened
 to see less), and the two processes' heaps differ a little (Redis's exact hole bytes by up to 8%
-from run to run, allowed for below). At three, Redis's empty pages once came out 3.4 stated errors low (-22%) in a CI
-run; 30 figures of 6 runs here lay between -3.0 and +1.2. Not a bias: the full-mode heap of one
-such Redis, dumped and resampled offline with 300 salts through estimate_heap, gave means within
-0.4% of the exact figures and a spread equal to the stated error (rms 0.96..1.07 of it, before
-and after the estimates were taken in ratio to the exact resident pages); and with one region in
-2 or 4 (errors of 1-2%) the shim's estimates lay within 1.3% of full mode's. heap_rss is read
-whole (its error 0): it is allowed the 10% and the slack only. The estimator's bias is
-checked where many salts are cheap, on synthetic heaps (HeapEstimate.*, 4 errors too); this test
-checks, in real programs, that the shim keeps the blocks the estimator needs.
+from run to run, allowed for below). At three, Redis's empty pages once came out 3.4 stated
+errors low (-22%) in a CI run; 30 figures of 6 runs here lay between -3.0 and +1.2. Not a bias:
+the full-mode heap of one such Redis, dumped and resampled offline with 300 salts through
+estimate_heap, gave means within 0.4% of the exact figures and a spread equal to the stated error
+(rms 0.96..1.07 of it, before and after the estimates were taken in ratio to the exact resident
+pages); and with one region in 2 or 4 (errors of 1-2%) the shim's estimates lay within 1.3% of
+full mode's. heap_rss is read whole (its error 0): it is allowed the 10% and the slack only. The
+estimator's bias is checked where many salts are cheap, on synthetic heaps (HeapEstimate.*, 4
+errors too); this test checks, in real programs, that the shim keeps the blocks the estimator
+needs.
 
 usage: estimates.py SCENARIO --fragscope CLI --shim LIB --python PY [--service SVC] [--workdir DIR]
   SCENARIO  python_dict | redis | example
