@@ -98,7 +98,6 @@ void estimate_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* 
       L.resident_pages += r;
       done += n;
     }
-    x_res.total = static_cast<double>(L.resident_pages);
 
     for (std::uint64_t r = seg.start >> shift, rlast = (seg.end - 1) >> shift; r <= rlast; ++r) {
       if (!sampler.sampled_region(r)) continue;
@@ -212,6 +211,7 @@ void estimate_heap(const LiveRange* blocks, std::size_t nblocks, const Segment* 
     }
   }
 
+  x_res.total = static_cast<double>(L.resident_pages);
   // The totals (heap_estimate.hpp): resident pages exact, the rest in ratio to them or to the
   // pages; the hole histogram (holes seen whole) scaled by 1/π.
   auto total = [](const Estimate& e) { return static_cast<std::uint64_t>(std::llround(std::max(0.0, e.value))); };
